@@ -1,1 +1,30 @@
-//! placeholder
+//! Markdown notes for `closest`: finding them, reading them, and rewriting one section.
+//!
+//! This crate is everything `closest` knows about notes as files and as markdown, and nothing
+//! about vectors or models: the binary asks it for the notes of a folder ([`walk`]), the text
+//! each should be embedded from ([`read_note`], [`parse`], [`embed_text`]), and, once it knows
+//! each note's neighbours, for the new text of the note ([`render_links`], [`splice`]) and a
+//! safe way to write it ([`write_atomic`]). Its rule is the one users care about most: every
+//! byte outside the managed section stays as it was, and running twice changes nothing.
+
+mod error;
+mod frontmatter;
+mod lines;
+mod note;
+mod parse;
+mod render;
+mod splice;
+mod text;
+mod walk;
+mod write;
+
+pub use error::{Error, NoteError, Warning};
+pub use frontmatter::splice_front_matter;
+pub use lines::LineEnding;
+pub use note::{content_hash, read_note, Note};
+pub use parse::{parse, Parsed, Section, SectionSpec};
+pub use render::{linked_ids, render_links, LinkTarget, Template};
+pub use splice::{section_is_current, splice, try_splice};
+pub use text::{embed_text, EMBED_TEXT_VERSION};
+pub use walk::{note_id, walk, IdScheme, NoteFile, Walk, WalkOptions, IGNORE_FILE_NAME};
+pub use write::{write_atomic, WriteOutcome, TEMP_FILE_PREFIX};

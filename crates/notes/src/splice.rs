@@ -1,0 +1,177 @@
+//! Rewriting the managed section and nothing else.
+//!
+//! People edit these notes by hand and keep them in git, so a run may only change the lines
+//! between the section's heading and the next heading of the same or a higher level: every
+//! other byte, the line endings, the trailing-newline state, stays as it was. A second run must
+//! change nothing, or every `update` would show up as a diff. Both rules are checked by
+//! property tests. Where the new lines could change how the rest of the note parses (a list
+//! swallowing an indented heading after it, a section appended inside a code fence the note
+//! left open), the result is parsed again and, if needed, a line is added that ends the open
+//! block, so that the next run finds the section exactly where this one put it.
+
+use pulldown_cmark::{CodeBlockKind, Tag};
+
+use crate::lines::{self, ends_with_blank_line, ends_with_break, strip_break};
+use crate::parse::{parse, Parsed, SectionSpec};
+
+/// Ends a list between the links and an indented heading that would otherwise join the list.
+const LIST_END_GUARD: &str = "<!-- end of closest links -->";
+
+/// Returns the note's text (after any BOM) with its managed section holding exactly `links`,
+/// one per line.
+///
+/// An existing section keeps its heading line as written, then one blank line, the links, and
+/// one blank line before whatever heading follows. A note without a section gets one appended
+/// after a blank line. Line breaks are the note's own; a note that ended without a final line
+/// break still does. `parsed` must come from `source`.
+///
+/// In the rare note where no placement of the section would be found again by the next run
+/// (see [`try_splice`]), the note is returned unchanged rather than damaged run after run.
+pub fn splice(source: &str, parsed: &Parsed, spec: &SectionSpec, links: &[String]) -> String {
+    try_splice(source, parsed, spec, links).unwrap_or_else(|| source.to_string())
+}
+
+/// Like [`splice`], but `None` when the result would not parse back with its section exactly
+/// where it was put, so that the caller can say so. This happens only where the markdown
+/// parser reads the note unlike CommonMark (lone `\r` line breaks after a fence) or where a
+/// custom template's line opens a block.
+pub fn try_splice(
+    source: &str,
+    parsed: &Parsed,
+    spec: &SectionSpec,
+    links: &[String],
+) -> Option<String> {
+    let line_break = parsed.line_ending().as_str();
+    match parsed.section() {
+        Some(section) => {
+            let before = &source[..section.range().start];
+            let heading = strip_break(&source[section.heading_range()]);
+            let rest = &source[section.range().end..];
+            let build = |guard: bool| {
+                let mut out = String::with_capacity(source.len() + links.len() * 48);
+                out.push_str(before);
+                out.push_str(heading);
+                push_links(&mut out, links, line_break);
+                if !rest.is_empty() {
+                    out.push_str(line_break);
+                    out.push_str(line_break);
+                    if guard {
+                        out.push_str(LIST_END_GUARD);
+                        out.push_str(line_break);
+                    }
+                    out.push_str(rest);
+                } else if ends_with_break(source) {
+                    out.push_str(line_break);
+                }
+                out
+            };
+            let plain = build(false);
+            if section_lands(&plain, spec, before.len(), plain.len() - rest.len()) {
+                return Some(plain);
+            }
+            let guarded = build(true);
+            section_lands(&guarded, spec, before.len(), guarded.len() - rest.len())
+                .then_some(guarded)
+        }
+        None => {
+            let build = |closer: Option<&str>| {
+                let mut out = String::with_capacity(source.len() + 16 + links.len() * 48);
+                out.push_str(source);
+                if !source.is_empty() {
+                    if !ends_with_break(source) {
+                        out.push_str(line_break);
+                    }
+                    if let Some(closer) = closer {
+                        out.push_str(closer);
+                        out.push_str(line_break);
+                        out.push_str(line_break);
+                    } else if !ends_with_blank_line(&out) {
+                        out.push_str(line_break);
+                    }
+                }
+                let heading_start = out.len();
+                out.push_str(&spec.heading_line());
+                push_links(&mut out, links, line_break);
+                if source.is_empty() || ends_with_break(source) {
+                    out.push_str(line_break);
+                }
+                (out, heading_start)
+            };
+            let (plain, heading_start) = build(None);
+            if section_lands(&plain, spec, heading_start, plain.len()) {
+                return Some(plain);
+            }
+            let (closed, heading_start) = build(Some(parsed.tail_closer.as_deref()?));
+            section_lands(&closed, spec, heading_start, closed.len()).then_some(closed)
+        }
+    }
+}
+
+/// Whether splicing would leave the note as it is, so that it need not be written.
+pub fn section_is_current(
+    source: &str,
+    parsed: &Parsed,
+    spec: &SectionSpec,
+    links: &[String],
+) -> bool {
+    splice(source, parsed, spec, links) == source
+}
+
+fn push_links(out: &mut String, links: &[String], line_break: &str) {
+    if links.is_empty() {
+        return;
+    }
+    out.push_str(line_break);
+    for link in links {
+        out.push_str(line_break);
+        out.push_str(link);
+    }
+}
+
+/// Whether `text` parses with its managed section at exactly `start..end`.
+fn section_lands(text: &str, spec: &SectionSpec, start: usize, end: usize) -> bool {
+    parse(text, spec)
+        .ok()
+        .and_then(|parsed| parsed.section().map(|section| section.range()))
+        == Some(start..end)
+}
+
+/// The line that ends a top-level block that would otherwise run to the end of the file and
+/// swallow an appended section: the fence of an unclosed code block, or the terminator of an
+/// HTML block of CommonMark's kinds 1 to 5. `block` is the block's source.
+pub(crate) fn closer_for(tag: &Tag<'_>, block: &str) -> Option<String> {
+    let first_line = strip_break(&block[..lines::line_end(block, 0)]);
+    let opener = first_line.trim_start_matches(' ');
+    match tag {
+        Tag::CodeBlock(CodeBlockKind::Fenced(_)) => {
+            let fence = opener.chars().next().filter(|c| *c == '`' || *c == '~')?;
+            let count = opener.chars().take_while(|c| *c == fence).count();
+            Some(fence.to_string().repeat(count))
+        }
+        Tag::HtmlBlock => html_closer(opener),
+        _ => None,
+    }
+}
+
+fn html_closer(opener: &str) -> Option<String> {
+    let lower = opener.to_ascii_lowercase();
+    for name in ["script", "pre", "style", "textarea"] {
+        if let Some(after) = lower.strip_prefix('<').and_then(|s| s.strip_prefix(name)) {
+            if after.is_empty() || after.starts_with([' ', '\t', '>']) {
+                return Some(format!("</{name}>"));
+            }
+        }
+    }
+    let closer = if lower.starts_with("<!--") {
+        "-->"
+    } else if lower.starts_with("<?") {
+        "?>"
+    } else if lower.starts_with("<![cdata[") {
+        "]]>"
+    } else if lower.starts_with("<!") && lower[2..].starts_with(|c: char| c.is_ascii_alphabetic()) {
+        ">"
+    } else {
+        return None;
+    };
+    Some(closer.to_string())
+}

@@ -1,0 +1,265 @@
+//! Finding the notes of a folder and giving each its id.
+//!
+//! Users keep notes in folders that also hold drafts, attachments, editor settings and git
+//! metadata, and they already say what is not theirs to touch in `.gitignore` files. The walk
+//! therefore uses the `ignore` crate, the one ripgrep uses, so that `.gitignore` (even outside a
+//! git repository), `.ignore` and a tool-specific `.closestignore` all mean what users expect.
+//! Ids must be unique because links point at them; a clash is an error that names both files,
+//! never a silent pick of one.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use ignore::WalkBuilder;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Warning};
+
+/// The file name of the tool's own ignore file, read in every folder like `.gitignore`.
+pub const IGNORE_FILE_NAME: &str = ".closestignore";
+
+/// How a note's id is derived from its file name.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum IdScheme {
+    /// The file name without `.md`: `notes/a/271c.md` is `271c`. The seed format's links.
+    #[default]
+    Stem,
+    /// The path from the root without `.md`, `/`-separated: `notes/a/271c.md` is `a/271c`.
+    RelativePath,
+}
+
+impl FromStr for IdScheme {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Self, Error> {
+        match name {
+            "stem" => Ok(IdScheme::Stem),
+            "relative-path" | "path" => Ok(IdScheme::RelativePath),
+            _ => Err(Error::InvalidIdScheme {
+                name: name.to_string(),
+            }),
+        }
+    }
+}
+
+/// What to walk. The default takes every `.md` file that no ignore file excludes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WalkOptions {
+    /// Globs matched against the path relative to the root; when not empty, a note must match
+    /// one of them.
+    pub include: Vec<String>,
+    /// Globs matched against the path relative to the root; a matching note or folder is
+    /// skipped.
+    pub exclude: Vec<String>,
+    pub follow_symlinks: bool,
+    pub id_scheme: IdScheme,
+}
+
+/// One note file found by the walk.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NoteFile {
+    pub id: String,
+    /// The root joined with `rel_path`: what to open.
+    pub path: PathBuf,
+    /// The path relative to the notes root.
+    pub rel_path: PathBuf,
+}
+
+/// The notes of a folder, sorted by id, and what the walk skipped.
+#[derive(Debug, Clone, Default)]
+pub struct Walk {
+    pub notes: Vec<NoteFile>,
+    pub warnings: Vec<Warning>,
+}
+
+/// Walks `root` for `.md` notes.
+///
+/// Hidden files and folders (`.git`, `.obsidian`, `.closest`) are skipped, as is whatever a
+/// `.gitignore`, `.ignore` or `.closestignore` excludes. Unreadable folders, symlinks that are
+/// not followed and symlink loops become warnings; only a missing root, a bad glob or two notes
+/// with one id are errors.
+pub fn walk(root: &Path, options: &WalkOptions) -> Result<Walk, Error> {
+    let metadata = std::fs::metadata(root).map_err(|source| Error::Root {
+        path: root.to_path_buf(),
+        source,
+    })?;
+    if !metadata.is_dir() {
+        return Err(Error::RootNotAFolder {
+            path: root.to_path_buf(),
+        });
+    }
+    let include = glob_set(&options.include)?;
+    let exclude = glob_set(&options.exclude)?;
+
+    let mut builder = WalkBuilder::new(root);
+    builder
+        .hidden(true)
+        .ignore(true)
+        .git_ignore(true)
+        .git_exclude(true)
+        .git_global(true)
+        // Notes folders are often not repositories, and their `.gitignore` still says what
+        // the user considers not a note.
+        .require_git(false)
+        .follow_links(options.follow_symlinks)
+        .add_custom_ignore_filename(IGNORE_FILE_NAME)
+        .sort_by_file_name(|a, b| a.cmp(b));
+    // Pruning excluded folders here saves reading them at all, which matters for large
+    // attachment folders.
+    let prune = exclude.clone();
+    let prune_root = root.to_path_buf();
+    builder.filter_entry(move |entry| {
+        let is_dir = entry.file_type().is_some_and(|kind| kind.is_dir());
+        if entry.depth() == 0 || !is_dir {
+            return true;
+        }
+        match relative_text(&prune_root, entry.path()) {
+            Some(rel) => !prune.is_match(rel),
+            None => true,
+        }
+    });
+
+    let mut walk = Walk::default();
+    for result in builder.build() {
+        let entry = match result {
+            Ok(entry) => entry,
+            Err(error) => {
+                walk.warnings.push(warning_from(root, error));
+                continue;
+            }
+        };
+        if entry.depth() == 0 {
+            continue;
+        }
+        if !has_md_extension(entry.path()) {
+            continue;
+        }
+        if entry.path_is_symlink() && !options.follow_symlinks {
+            walk.warnings.push(Warning::SymlinkSkipped {
+                path: entry.path().to_path_buf(),
+            });
+            continue;
+        }
+        if !entry.file_type().is_some_and(|kind| kind.is_file()) {
+            continue;
+        }
+        let Some(rel) = relative_text(root, entry.path()) else {
+            walk.warnings.push(Warning::NonUtf8Name {
+                path: entry.path().to_path_buf(),
+            });
+            continue;
+        };
+        if (!options.include.is_empty() && !include.is_match(&rel)) || exclude.is_match(&rel) {
+            continue;
+        }
+        walk.notes.push(NoteFile {
+            id: note_id(&rel, options.id_scheme),
+            path: entry.path().to_path_buf(),
+            rel_path: PathBuf::from(&rel),
+        });
+    }
+
+    walk.notes
+        .sort_by(|a, b| (&a.id, &a.rel_path).cmp(&(&b.id, &b.rel_path)));
+    if let Some(pair) = walk.notes.windows(2).find(|pair| pair[0].id == pair[1].id) {
+        return Err(Error::DuplicateId {
+            id: pair[0].id.clone(),
+            first: pair[0].path.clone(),
+            second: pair[1].path.clone(),
+        });
+    }
+    Ok(walk)
+}
+
+/// The id of the note at `rel`, a `/`-separated path relative to the root ending in `.md`.
+pub fn note_id(rel: &str, scheme: IdScheme) -> String {
+    let without_extension = &rel[..rel.len() - md_extension_len(rel)];
+    match scheme {
+        IdScheme::Stem => without_extension
+            .rsplit('/')
+            .next()
+            .unwrap_or(without_extension)
+            .to_string(),
+        IdScheme::RelativePath => without_extension.to_string(),
+    }
+}
+
+/// Length of a trailing `.md` (in any case), or 0.
+fn md_extension_len(name: &str) -> usize {
+    let bytes = name.as_bytes();
+    if bytes.len() >= 3 && bytes[bytes.len() - 3..].eq_ignore_ascii_case(b".md") {
+        3
+    } else {
+        0
+    }
+}
+
+fn has_md_extension(path: &Path) -> bool {
+    path.extension()
+        .is_some_and(|extension| extension.eq_ignore_ascii_case("md"))
+}
+
+/// The path of `path` below `root` as UTF-8 text with `/` separators, so that globs and ids
+/// read the same on every platform.
+fn relative_text(root: &Path, path: &Path) -> Option<String> {
+    let rel = path.strip_prefix(root).ok()?;
+    let mut parts = Vec::new();
+    for component in rel.components() {
+        parts.push(component.as_os_str().to_str()?);
+    }
+    Some(parts.join("/"))
+}
+
+fn glob_set(globs: &[String]) -> Result<GlobSet, Error> {
+    let mut builder = GlobSetBuilder::new();
+    for glob in globs {
+        builder.add(Glob::new(glob).map_err(|source| Error::InvalidGlob {
+            glob: glob.clone(),
+            source,
+        })?);
+    }
+    builder.build().map_err(|source| Error::InvalidGlob {
+        glob: globs.join(", "),
+        source,
+    })
+}
+
+/// Turns one of the walker's errors, which nest path, line and depth wrappers, into a warning
+/// that names the path.
+fn warning_from(root: &Path, error: ignore::Error) -> Warning {
+    let mut path = None;
+    let mut current = &error;
+    loop {
+        match current {
+            ignore::Error::WithPath { path: inner, err } => {
+                path.get_or_insert_with(|| inner.clone());
+                current = err;
+            }
+            ignore::Error::WithDepth { err, .. } | ignore::Error::WithLineNumber { err, .. } => {
+                current = err;
+            }
+            // A partly broken ignore file reports each bad line; the first one tells the user
+            // where to look.
+            ignore::Error::Partial(errors) if !errors.is_empty() => current = &errors[0],
+            ignore::Error::Loop { ancestor, child } => {
+                return Warning::SymlinkLoop {
+                    path: child.clone(),
+                    ancestor: ancestor.clone(),
+                };
+            }
+            ignore::Error::Glob { .. } | ignore::Error::InvalidDefinition => {
+                return Warning::IgnoreFile {
+                    path: path.unwrap_or_else(|| root.to_path_buf()),
+                    reason: error.to_string(),
+                };
+            }
+            _ => break,
+        }
+    }
+    Warning::Unreadable {
+        path: path.unwrap_or_else(|| root.to_path_buf()),
+        reason: error.to_string(),
+    }
+}

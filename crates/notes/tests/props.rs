@@ -1,0 +1,186 @@
+//! Property tests of parse and splice on markdown-like notes built from tricky fragments:
+//! splice never panics, keeps every byte outside the managed section, and is idempotent.
+
+use closest_notes::{embed_text, parse, splice, try_splice, NoteError, SectionSpec};
+use proptest::prelude::*;
+
+/// One line or block of a note, chosen for what tends to confuse section finding.
+fn fragment() -> impl Strategy<Value = String> {
+    prop_oneof![
+        4 => "[a-zA-Z0-9 .,*_`]{0,24}",
+        3 => (1usize..=3, "[A-Za-z ]{0,12}").prop_map(|(level, text)| format!("{} {text}", "#".repeat(level))),
+        3 => prop_oneof![
+            Just("## Closest"),
+            Just("## Closest ##  "),
+            Just("Closest\n-------"),
+            Just("# Closest"),
+            Just("### Closest"),
+            Just("> ## Closest"),
+            Just("- ## Closest"),
+        ]
+        .prop_map(str::to_string),
+        2 => Just(String::new()),
+        2 => prop_oneof![Just("```"), Just("```rust"), Just("~~~"), Just("    indented code")]
+            .prop_map(str::to_string),
+        2 => prop_oneof![
+            Just("* [a](a)"),
+            Just("- [[b]]"),
+            Just("see [text](https://x.org/y) and ![img](i.png)"),
+            Just("[ref]: https://example.org"),
+            Just("1. item"),
+            Just("  continued"),
+        ]
+        .prop_map(str::to_string),
+        1 => prop_oneof![
+            Just("---"),
+            Just("..."),
+            Just("<!-- comment"),
+            Just("-->"),
+            Just("<pre>"),
+            Just("  ## Indented"),
+            Just("   Setext indented"),
+            Just("======"),
+            Just("| a | b |\n|---|---|"),
+            Just("[^1]: footnote"),
+            Just("> quoted"),
+            Just("<div>"),
+            Just("\t## Tabbed"),
+            Just("  * [x](x)"),
+            Just("Closest"),
+            Just("-------"),
+            Just("## Closest #"),
+            Just("#"),
+            Just("[link]: <>"),
+            Just("    ## Code"),
+        ]
+        .prop_map(str::to_string),
+    ]
+}
+
+/// A note: fragments joined by line breaks, mostly LF or CRLF for the whole note, sometimes
+/// mixed, and sometimes without a final line break.
+fn note() -> impl Strategy<Value = String> {
+    let line_breaks = prop_oneof![
+        3 => Just(vec!["\n"]),
+        3 => Just(vec!["\r\n"]),
+        1 => Just(vec!["\n", "\r\n"]),
+        1 => Just(vec!["\n", "\r\n", "\r"]),
+    ];
+    (
+        prop::collection::vec((fragment(), any::<prop::sample::Index>()), 0..14),
+        line_breaks,
+        any::<bool>(),
+    )
+        .prop_map(|(fragments, breaks, final_break)| {
+            let mut text = String::new();
+            let count = fragments.len();
+            for (position, (fragment, pick)) in fragments.into_iter().enumerate() {
+                let line_break = breaks[pick.index(breaks.len())];
+                text.push_str(&fragment.replace('\n', line_break));
+                if position + 1 < count || final_break {
+                    text.push_str(line_break);
+                }
+            }
+            text
+        })
+}
+
+fn links() -> impl Strategy<Value = Vec<String>> {
+    prop::collection::vec(
+        prop_oneof![
+            "[a-f0-9]{1,8}".prop_map(|id| format!("* [{id}]({id})")),
+            "[a-z]{1,6}".prop_map(|id| format!("- [[{id}]]")),
+        ],
+        0..5,
+    )
+}
+
+fn check(source: &str, links: &[String]) -> Result<(), TestCaseError> {
+    let spec = SectionSpec::default();
+    let parsed = match parse(source, &spec) {
+        Ok(parsed) => parsed,
+        Err(NoteError::TwoSections { .. }) => return Ok(()),
+        Err(other) => return Err(TestCaseError::fail(format!("unexpected error {other}"))),
+    };
+    let _ = embed_text(&parsed);
+    let once = splice(source, &parsed, &spec, links);
+    if try_splice(source, &parsed, &spec, links).is_none() {
+        // Only lone `\r` line breaks, which pulldown-cmark reads unlike CommonMark after a
+        // fence, may leave no place for the section; the note is then left as it is.
+        prop_assert!(
+            has_lone_cr(source),
+            "no place for the section in {:?}",
+            source
+        );
+        prop_assert_eq!(&once, source);
+        return Ok(());
+    }
+    match parsed.section() {
+        Some(section) => {
+            let range = section.range();
+            prop_assert_eq!(&once[..range.start], &source[..range.start], "bytes before");
+            let heading = source[section.heading_range()].trim_end_matches(['\r', '\n']);
+            prop_assert!(once[range.start..].starts_with(heading), "heading kept");
+            prop_assert!(once.ends_with(&source[range.end..]), "bytes after");
+        }
+        None => prop_assert!(once.starts_with(source), "a new section is appended"),
+    }
+    let reparsed = parse(&once, &spec);
+    prop_assert!(reparsed.is_ok(), "result parses: {:?}", reparsed.err());
+    let reparsed = reparsed.expect("checked");
+    prop_assert!(reparsed.has_section(), "result has a section: {:?}", once);
+    // The section holds the links, after the guard comment when one was needed.
+    let listed: Vec<&str> = reparsed
+        .section_lines()
+        .into_iter()
+        .filter(|line| !line.starts_with("<!--"))
+        .collect();
+    let expected: Vec<&str> = links.iter().map(String::as_str).collect();
+    prop_assert_eq!(listed, expected, "section lists the links: {:?}", once);
+    let twice = splice(&once, &reparsed, &spec, links);
+    prop_assert_eq!(&twice, &once, "idempotent");
+    Ok(())
+}
+
+fn has_lone_cr(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    (0..bytes.len()).any(|index| bytes[index] == b'\r' && bytes.get(index + 1) != Some(&b'\n'))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        // PROPTEST_CASES raises the budget for a longer hunt; the normal run stays fast.
+        cases: std::env::var("PROPTEST_CASES")
+            .ok()
+            .and_then(|cases| cases.parse().ok())
+            .unwrap_or(2000),
+        // Inputs that failed once are kept below as named regressions instead of in files.
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn splice_keeps_the_outside_and_is_idempotent(source in note(), links in links()) {
+        check(&source, &links)?;
+    }
+}
+
+/// Cases that once broke, kept as regressions.
+#[test]
+fn known_tricky_notes() {
+    let cases = [
+        "```\n## Closest\n",
+        "~~~\ntext",
+        "<!-- open\n## x",
+        "<pre>\n",
+        "## Closest\n* [a](a)\n  ## Indented\n",
+        "## Closest\r\n\r\n1. item\r\n   Setext indented\r\n======\r\n",
+        "- a\n\n  continued\n",
+        "## Closest\r# other\r",
+        "## Closest\n[ref]: https://example.org\n    indented code\nClosest\n-------",
+    ];
+    let links = vec!["* [a](a)".to_string(), "- [[b]]".to_string()];
+    for case in cases {
+        check(case, &links).unwrap_or_else(|error| panic!("{case:?}: {error}"));
+    }
+}

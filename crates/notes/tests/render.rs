@@ -1,0 +1,101 @@
+//! Link lines from templates, and a note's own links read back as ids.
+
+use std::path::PathBuf;
+
+use closest_notes::{
+    linked_ids, parse, render_links, IdScheme, LinkTarget, NoteFile, SectionSpec, Template,
+};
+
+fn note(rel: &str, id: &str) -> NoteFile {
+    NoteFile {
+        id: id.to_string(),
+        path: PathBuf::from("/notes").join(rel),
+        rel_path: PathBuf::from(rel),
+    }
+}
+
+fn target(id: &str, title: &str, rel: &str) -> LinkTarget {
+    LinkTarget {
+        id: id.to_string(),
+        title: title.to_string(),
+        rel_path: PathBuf::from(rel),
+    }
+}
+
+#[test]
+fn built_in_templates() {
+    let from = note("a/x.md", "x");
+    let targets = [
+        target("36708cd7", "First", "36708cd7.md"),
+        target("my note", "", "a/b/my note.md"),
+    ];
+    assert_eq!(
+        render_links(&Template::Bullet, &from, &targets),
+        ["* [36708cd7](36708cd7)", "* [my note](my%20note)"]
+    );
+    assert_eq!(
+        render_links(&Template::Wiki, &from, &targets),
+        ["- [[36708cd7]]", "- [[my note]]"]
+    );
+    assert_eq!(
+        render_links(&Template::TitlePath, &from, &targets),
+        ["* [First](../36708cd7.md)", "* [my note](b/my%20note.md)"]
+    );
+    assert_eq!(Template::default(), Template::Bullet);
+}
+
+#[test]
+fn custom_template_fills_placeholders() {
+    let template: Template = "1. {title}: [{id}]({path})".parse().expect("valid");
+    let rendered = render_links(
+        &template,
+        &note("x.md", "x"),
+        &[target("b", "B (2)", "c/b.md")],
+    );
+    assert_eq!(rendered, ["1. B (2): [b](c/b.md)"]);
+}
+
+#[test]
+fn awkward_names_are_escaped_into_one_link() {
+    let from = note("x.md", "x");
+    let rendered = render_links(
+        &Template::TitlePath,
+        &from,
+        &[target("q", "[draft] a\nb", "what? (#1) 100%.md")],
+    );
+    assert_eq!(
+        rendered,
+        ["* [\\[draft\\] a b](what%3F%20%28%231%29%20100%25.md)"]
+    );
+}
+
+#[test]
+fn templates_are_parsed_and_checked() {
+    assert_eq!("wiki".parse::<Template>().ok(), Some(Template::Wiki));
+    assert_eq!(
+        "title-path".parse::<Template>().ok(),
+        Some(Template::TitlePath)
+    );
+    assert!("nonsense".parse::<Template>().is_err());
+    assert!(Template::custom("# {id}").is_err());
+    assert!(Template::custom("```{id}").is_err());
+    assert!(Template::custom("* {title}").is_err());
+    assert!(Template::custom("* {id}\n* {id}").is_err());
+    let error = Template::custom("<!-- {id}").expect_err("html");
+    assert!(error.to_string().contains("start it with"), "{error}");
+}
+
+#[test]
+fn linked_ids_resolve_links_to_notes() {
+    let source = "[a](a) [b](../b.md#part) [c](sub/my%20c.md) [[w/d]] [web](https://x.org/e) [f](/root/f.md) [self](#top)\n";
+    let parsed = parse(source, &SectionSpec::default()).expect("parses");
+    let from = note("dir/x.md", "x");
+    let stems: Vec<String> = linked_ids(&parsed, &from, IdScheme::Stem)
+        .into_iter()
+        .collect();
+    assert_eq!(stems, ["a", "b", "d", "f", "my c"]);
+    let paths: Vec<String> = linked_ids(&parsed, &from, IdScheme::RelativePath)
+        .into_iter()
+        .collect();
+    assert_eq!(paths, ["b", "dir/a", "dir/sub/my c", "root/f", "w/d"]);
+}

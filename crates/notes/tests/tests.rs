@@ -1,0 +1,8 @@
+//! The tests of `closest-notes`, one binary with a module per concern, as ripgrep does.
+
+mod parse;
+mod props;
+mod render;
+mod splice;
+mod walk;
+mod write;

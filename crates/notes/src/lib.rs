@@ -6,6 +6,34 @@
 //! each note's neighbours, for the new text of the note ([`render_links`], [`splice`]) and a
 //! safe way to write it ([`write_atomic`]). Its rule is the one users care about most: every
 //! byte outside the managed section stays as it was, and running twice changes nothing.
+//!
+//! One note's round trip, as the binary drives it:
+//!
+//! ```
+//! use closest_notes::{
+//!     embed_text, read_note, render_links, splice, walk, write_atomic, LinkTarget,
+//!     SectionSpec, Template, WalkOptions, WriteOutcome,
+//! };
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let root = tempfile::tempdir()?;
+//! std::fs::write(root.path().join("a.md"), "# A\n\nApples [and](x) pears.\n")?;
+//! std::fs::write(root.path().join("b.md"), "# B\n\nPears.\n")?;
+//!
+//! let spec = SectionSpec::default();
+//! let notes = walk(root.path(), &WalkOptions::default())?.notes;
+//! let note = read_note(&notes[0])?;
+//! let parsed = note.parse(&spec)?;
+//! assert_eq!(embed_text(&parsed), "# A\n\nApples and pears.");
+//!
+//! let target = LinkTarget { id: "b".into(), title: "B".into(), rel_path: "b.md".into() };
+//! let links = render_links(&Template::Bullet, note.file(), &[target]);
+//! let new_text = splice(note.text(), &parsed, &spec, &links);
+//! assert_eq!(new_text, "# A\n\nApples [and](x) pears.\n\n## Closest\n\n* [b](b)\n");
+//! assert_eq!(write_atomic(&note, &new_text)?, WriteOutcome::Written);
+//! # Ok(())
+//! # }
+//! ```
 
 mod error;
 mod frontmatter;

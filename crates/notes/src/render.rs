@@ -145,16 +145,23 @@ fn link_text(text: &str) -> String {
     escaped
 }
 
-/// Percent-encodes what would end a link destination or change its meaning.
+/// Percent-encodes what would end a link destination or change its meaning, byte by byte of
+/// the character's UTF-8 as URLs do; other characters, non-ASCII ones included, stay readable.
 fn encode(text: &str) -> String {
     let mut encoded = String::with_capacity(text.len());
     for c in text.chars() {
-        match c {
-            ' ' | '%' | '(' | ')' | '<' | '>' | '#' | '?' | '[' | ']' | '\\' => {
-                encoded.push_str(&format!("%{:02X}", u32::from(c)));
+        let escape = c.is_control()
+            || matches!(
+                c,
+                ' ' | '%' | '(' | ')' | '<' | '>' | '#' | '?' | '[' | ']' | '\\'
+            );
+        if escape {
+            let mut buffer = [0; 4];
+            for byte in c.encode_utf8(&mut buffer).bytes() {
+                encoded.push_str(&format!("%{byte:02X}"));
             }
-            c if c.is_control() => encoded.push_str(&format!("%{:02X}", u32::from(c) & 0xff)),
-            c => encoded.push(c),
+        } else {
+            encoded.push(c);
         }
     }
     encoded

@@ -45,6 +45,10 @@ impl FromStr for IdScheme {
 }
 
 /// What to walk. The default takes every `.md` file that no ignore file excludes.
+///
+/// Globs use `globset` syntax and are matched against the `/`-separated path relative to the
+/// root. As in `.gitignore` bodies, `*` also matches across folders, so `*.draft.md` skips
+/// drafts at any depth; an excluded folder is not entered at all.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct WalkOptions {
     /// Globs matched against the path relative to the root; when not empty, a note must match
@@ -130,6 +134,12 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<Walk, Error> {
                 continue;
             }
         };
+        // A folder's ignore files are read as it is entered; their broken lines ride on the
+        // folder's entry rather than coming as errors of their own.
+        if let Some(error) = entry.error() {
+            walk.warnings
+                .push(warning_from(entry.path(), error.clone()));
+        }
         if entry.depth() == 0 {
             continue;
         }

@@ -67,6 +67,12 @@ fn awkward_names_are_escaped_into_one_link() {
         rendered,
         ["* [\\[draft\\] a b](what%3F%20%28%231%29%20100%25.md)"]
     );
+    let rendered = render_links(
+        &Template::TitlePath,
+        &from,
+        &[target("q", "", "naïve\u{7}\u{85}.md")],
+    );
+    assert_eq!(rendered, ["* [q](naïve%07%C2%85.md)"]);
 }
 
 #[test]

@@ -2,6 +2,7 @@
 
 mod parse;
 mod props;
+mod real_notes;
 mod render;
 mod splice;
 mod walk;

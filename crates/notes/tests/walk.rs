@@ -173,3 +173,16 @@ fn unreadable_folder_is_a_warning() {
         walk.warnings
     );
 }
+
+#[test]
+fn broken_ignore_file_line_is_a_warning() {
+    let root = tree(&["a.md", "b.md"]);
+    fs::write(root.path().join(".closestignore"), "b.md\n{unclosed\n").expect("write");
+    let walk = walked(root.path(), &WalkOptions::default());
+    assert_eq!(ids(&walk), ["a"]);
+    assert!(
+        matches!(walk.warnings.as_slice(), [Warning::IgnoreFile { .. }]),
+        "{:?}",
+        walk.warnings
+    );
+}

@@ -1,0 +1,198 @@
+//! The embedder: a loaded model that turns texts into vectors, as
+//! `SentenceTransformer.encode` does (tokenise, forward, pool, normalise), in input order.
+
+use candle_core::{DType, Device, Tensor};
+use candle_nn::VarBuilder;
+use sha2::{Digest, Sha256};
+use tokenizers::Tokenizer;
+
+use crate::batch::{load_tokenizer, plan_batches, tokenize, BatchLimits, LongPolicy, Sequence};
+use crate::bert::Bert;
+use crate::config::ModelConfig;
+use crate::device::dtype_name;
+use crate::error::{Error, Result};
+use crate::registry::{hex, sha256_file};
+use crate::resolve::ResolvedModel;
+
+/// How to embed a set of texts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmbedOptions {
+    pub long: LongPolicy,
+    pub limits: BatchLimits,
+}
+
+/// What one call to `embed` did, for benchmarks: tokens are counted after truncation, special
+/// tokens included; padded tokens are what the model actually computed.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct EmbedStats {
+    pub texts: usize,
+    pub sequences: usize,
+    pub tokens: usize,
+    pub padded_tokens: usize,
+    pub batches: usize,
+}
+
+impl EmbedStats {
+    /// Share of computed tokens that were padding.
+    pub fn padding_ratio(&self) -> f64 {
+        if self.padded_tokens == 0 {
+            0.0
+        } else {
+            (self.padded_tokens - self.tokens) as f64 / self.padded_tokens as f64
+        }
+    }
+}
+
+/// A model ready to embed: configuration, tokenizer and weights on one device and dtype.
+pub struct Embedder {
+    pub config: ModelConfig,
+    pub resolved: ResolvedModel,
+    tokenizer: Tokenizer,
+    bert: Bert,
+    dtype: DType,
+    fingerprint: String,
+}
+
+impl Embedder {
+    /// Loads the resolved model folder onto `device` in `dtype`.
+    pub fn load(resolved: &ResolvedModel, device: &Device, dtype: DType) -> Result<Self> {
+        let config = ModelConfig::load(&resolved.dir, &resolved.name)?;
+        let tokenizer = load_tokenizer(&resolved.dir.join("tokenizer.json"), config.max_seq_length)?;
+        let weights = resolved.dir.join("model.safetensors");
+        // SAFETY: the file is memory-mapped read-only; `closest` never writes model files while
+        // running, and a file changed underneath by another program is the same hazard every
+        // mmap-based loader (safetensors, candle) accepts.
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], dtype, device) }.map_err(|err| Error::InvalidFile {
+            path: weights.clone(),
+            reason: err.to_string(),
+            fix: format!("the weights are damaged or truncated; delete the folder and run `closest model fetch {}`", resolved.name),
+        })?;
+        let bert = Bert::load(vb, &config.bert).map_err(|err| Error::InvalidFile {
+            path: weights.clone(),
+            reason: err.to_string(),
+            fix: "the weights do not match config.json; use the files that came together".to_owned(),
+        })?;
+        let fingerprint = fingerprint(&config, resolved, dtype)?;
+        Ok(Self { config, resolved: resolved.clone(), tokenizer, bert, dtype, fingerprint })
+    }
+
+    /// Output dimension.
+    pub fn dim(&self) -> usize {
+        self.config.dim()
+    }
+
+    pub fn dtype(&self) -> DType {
+        self.dtype
+    }
+
+    pub fn device(&self) -> &Device {
+        self.bert.device()
+    }
+
+    /// Identifies everything that changes a vector: the model files' contents, pooling,
+    /// normalisation, maximum length and dtype.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+
+    /// Counts word pieces of `text` with special tokens, before truncation.
+    pub fn count_tokens(&self, text: &str) -> Result<usize> {
+        let mut tokenizer = self.tokenizer.clone();
+        tokenizer.with_truncation(None).map_err(|err| Error::Tokenizer(err.to_string()))?;
+        let encoding = tokenizer.encode(self.prepare(text, None), true).map_err(|err| Error::Tokenizer(err.to_string()))?;
+        Ok(encoding.len())
+    }
+
+    fn prepare(&self, text: &str, prompt: Option<&str>) -> String {
+        let text = match prompt {
+            Some(prompt) => format!("{prompt}{text}"),
+            None => text.to_owned(),
+        };
+        if self.config.do_lower_case {
+            text.to_lowercase()
+        } else {
+            text
+        }
+    }
+
+    /// Embeds `texts` (with `prompt` prepended, if any) and returns one vector per text in input
+    /// order. `on_progress` is called with the number of texts' sequences done so far.
+    pub fn embed(&self, texts: &[&str], prompt: Option<&str>, options: EmbedOptions, on_progress: &mut dyn FnMut(usize, usize)) -> Result<(Vec<Vec<f32>>, EmbedStats)> {
+        let prepared: Vec<String> = texts.iter().map(|text| self.prepare(text, prompt)).collect();
+        let sequences = tokenize(&self.tokenizer, &prepared, options.long)?;
+        let batches = plan_batches(&sequences, options.limits);
+        let mut stats = EmbedStats { texts: texts.len(), sequences: sequences.len(), batches: batches.len(), ..EmbedStats::default() };
+        let dim = self.dim();
+        let mut sums = vec![vec![0f32; dim]; texts.len()];
+        let mut done = 0;
+        for batch in &batches {
+            let rows: Vec<&Sequence> = batch.iter().map(|idx| &sequences[*idx]).collect();
+            let vectors = self.forward_batch(&rows, &mut stats)?;
+            for (sequence, vector) in rows.iter().zip(vectors) {
+                for (sum, value) in sums[sequence.text_idx].iter_mut().zip(vector) {
+                    *sum += value;
+                }
+            }
+            done += rows.len();
+            on_progress(done, sequences.len());
+        }
+        // One window: the sum is the vector. Several (chunk-mean): the mean, renormalised below
+        // when the model normalises, so only the direction matters and the count cancels.
+        if self.config.normalize {
+            sums.iter_mut().for_each(|vector| normalize(vector));
+        }
+        if sums.iter().flatten().any(|value| !value.is_finite()) {
+            return Err(Error::NonFinite { dtype: dtype_name(self.dtype).to_owned() });
+        }
+        Ok((sums, stats))
+    }
+
+    /// Runs one padded batch and returns its pooled (and, if the model says so, normalised)
+    /// vectors in f32.
+    fn forward_batch(&self, rows: &[&Sequence], stats: &mut EmbedStats) -> Result<Vec<Vec<f32>>> {
+        let longest = rows.iter().map(|row| row.ids.len()).max().unwrap_or(1).max(1);
+        let mut ids = vec![0u32; rows.len() * longest];
+        let mut mask = vec![0u32; rows.len() * longest];
+        let mut lengths = Vec::with_capacity(rows.len());
+        for (row_idx, row) in rows.iter().enumerate() {
+            let start = row_idx * longest;
+            ids[start..start + row.ids.len()].copy_from_slice(&row.ids);
+            mask[start..start + row.ids.len()].fill(1);
+            lengths.push(row.ids.len());
+            stats.tokens += row.ids.len();
+        }
+        stats.padded_tokens += rows.len() * longest;
+        let device = self.bert.device();
+        let ids = Tensor::from_vec(ids, (rows.len(), longest), device)?;
+        let mask = Tensor::from_vec(mask, (rows.len(), longest), device)?;
+        let hidden = self.bert.forward(&ids, &mask)?;
+        let pooled = self.config.pooling.apply(&hidden, &mask, &lengths)?;
+        let mut vectors = pooled.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        if self.config.normalize {
+            vectors.iter_mut().for_each(|vector| normalize(vector));
+        }
+        Ok(vectors)
+    }
+}
+
+/// L2-normalises in place, as `torch.nn.functional.normalize` (eps 1e-12) does.
+pub fn normalize(vector: &mut [f32]) {
+    let norm = vector.iter().map(|value| f64::from(*value) * f64::from(*value)).sum::<f64>().sqrt().max(1e-12);
+    vector.iter_mut().for_each(|value| *value = (f64::from(*value) / norm) as f32);
+}
+
+fn fingerprint(config: &ModelConfig, resolved: &ResolvedModel, dtype: DType) -> Result<String> {
+    let mut hasher = Sha256::new();
+    for name in ["config.json", "tokenizer.json", "model.safetensors"] {
+        let path = resolved.dir.join(name);
+        // Known models were verified against their pinned hashes; use those rather than
+        // hashing 90 MB again.
+        let hash = match resolved.known.as_ref().and_then(|known| known.files.get(name)) {
+            Some(pinned) => pinned.clone(),
+            None => sha256_file(&path)?,
+        };
+        hasher.update(hash.as_bytes());
+    }
+    hasher.update(format!("{}|{}|{}|{}|{}", config.pooling.describe(), config.normalize, config.max_seq_length, config.do_lower_case, dtype_name(dtype)).as_bytes());
+    Ok(hex(&hasher.finalize())[..16].to_owned())
+}

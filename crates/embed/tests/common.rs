@@ -1,0 +1,35 @@
+//! Shared fixtures: the real default model, fetched once through the crate's own resolver, and
+//! the reference files under `../shared`.
+
+use std::path::PathBuf;
+use std::sync::OnceLock;
+
+use closest_embed::{resolve, DType, Device, Embedder, FetchOptions, ResolvedModel};
+
+/// `../shared` beside the repository; tests fail with a clear message when it is missing.
+pub fn shared_dir() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
+    assert!(dir.is_dir(), "the shared data folder `{}` is missing; tests read real notes and reference vectors from it", dir.display());
+    dir
+}
+
+/// The default model, resolved without the Hugging Face hub (the PyPI wheel is the source here).
+pub fn default_model() -> &'static ResolvedModel {
+    static MODEL: OnceLock<ResolvedModel> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        // The hub is unreachable from build machines; never wait on it in tests.
+        std::env::set_var("HF_HUB_OFFLINE", "1");
+        resolve(None, &FetchOptions::default()).unwrap_or_else(|err| panic!("fetching the default model failed: {err}"))
+    })
+}
+
+pub fn embedder(dtype: DType) -> Embedder {
+    Embedder::load(default_model(), &Device::Cpu, dtype).unwrap_or_else(|err| panic!("loading the default model failed: {err}"))
+}
+
+pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+    let norm_a: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    let norm_b: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
+    dot / (norm_a * norm_b).max(1e-30)
+}

@@ -9,8 +9,7 @@
 
 use std::ops::Range;
 
-use crate::lines::{self, lines_with_breaks, strip_break};
-use crate::parse::Parsed;
+use crate::lines::{self, lines_with_breaks, strip_break, LineEnding};
 
 /// The front matter block at the start of `source`, `---` lines and final line break included:
 /// a first line `---`, up to the next line that is `---` or `...`. Without that closing line
@@ -32,10 +31,10 @@ pub(crate) fn detect(source: &str) -> Option<Range<usize>> {
 
 /// Sets the front matter list `key` of the note to `ids`, creating the front matter or the key
 /// when missing; every other byte stays as it was. Idempotent, like [`crate::splice`].
-pub fn splice_front_matter(source: &str, parsed: &Parsed, key: &str, ids: &[String]) -> String {
-    let line_break = parsed.line_ending().as_str();
+pub fn splice_front_matter(source: &str, key: &str, ids: &[String]) -> String {
+    let line_break = LineEnding::detect(source).as_str();
     let block = render_list(key, ids, line_break);
-    let Some(range) = parsed.front_matter.clone() else {
+    let Some(range) = detect(source) else {
         return format!("---{line_break}{block}---{line_break}{source}");
     };
     let front_matter = &source[range];
@@ -111,12 +110,10 @@ fn yaml_scalar(id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::{parse, SectionSpec};
 
     fn set(source: &str, ids: &[&str]) -> String {
-        let parsed = parse(source, &SectionSpec::default()).expect("parses");
         let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
-        splice_front_matter(source, &parsed, "closest", &ids)
+        splice_front_matter(source, "closest", &ids)
     }
 
     #[test]

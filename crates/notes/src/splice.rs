@@ -23,7 +23,7 @@ const LIST_END_GUARD: &str = "<!-- end of closest links -->";
 /// An existing section keeps its heading line as written, then one blank line, the links, and
 /// one blank line before whatever heading follows. A note without a section gets one appended
 /// after a blank line. Line breaks are the note's own; a note that ended without a final line
-/// break still does. `parsed` must come from `source`.
+/// break still does. `parsed` should come from `source` (if not, `source` is parsed again).
 ///
 /// In the rare note where no placement of the section would be found again by the next run
 /// (see [`try_splice`]), the note is returned unchanged rather than damaged run after run.
@@ -41,6 +41,14 @@ pub fn try_splice(
     spec: &SectionSpec,
     links: &[String],
 ) -> Option<String> {
+    // Offsets from another text would cut at the wrong places or panic; parse afresh instead.
+    let reparsed;
+    let parsed = if parsed.source() == source {
+        parsed
+    } else {
+        reparsed = parse(source, spec).ok()?;
+        &reparsed
+    };
     let line_break = parsed.line_ending().as_str();
     match parsed.section() {
         Some(section) => {

@@ -1,7 +1,9 @@
 //! Property tests of parse and splice on markdown-like notes built from tricky fragments:
 //! splice never panics, keeps every byte outside the managed section, and is idempotent.
 
-use closest_notes::{embed_text, parse, splice, try_splice, NoteError, SectionSpec};
+use closest_notes::{
+    embed_text, parse, splice, splice_front_matter, try_splice, NoteError, SectionSpec,
+};
 use proptest::prelude::*;
 
 /// One line or block of a note, chosen for what tends to confuse section finding.
@@ -162,6 +164,40 @@ proptest! {
     #[test]
     fn splice_keeps_the_outside_and_is_idempotent(source in note(), links in links()) {
         check(&source, &links)?;
+    }
+}
+
+/// Front matter to put before a note: none, plain, with the list already, or unclosed.
+fn front_matter() -> impl Strategy<Value = String> {
+    prop_oneof![
+        2 => Just(String::new()),
+        1 => Just("---\ntitle: A\n---\n".to_string()),
+        1 => Just("---\nclosest:\n  - old\n- stray\ntags: [x]\n...\n".to_string()),
+        1 => Just("---\r\nclosest: []\r\n---\r\n".to_string()),
+        1 => Just("---\nunclosed: yes\n".to_string()),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 500, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn front_matter_list_keeps_the_body_and_is_idempotent(
+        head in front_matter(),
+        body in note(),
+        ids in prop::collection::vec("[a-z0-9 :]{1,8}", 0..4),
+    ) {
+        let source = format!("{head}{body}");
+        let spec = SectionSpec::default();
+        let Ok(parsed) = parse(&source, &spec) else { return Ok(()) };
+        let once = splice_front_matter(&source, "closest", &ids);
+        let fm_len = parsed.front_matter().map_or(0, str::len);
+        prop_assert!(once.ends_with(&source[fm_len..]), "body kept: {:?}", once);
+        let again = parse(&once, &spec);
+        prop_assert!(again.is_ok());
+        let again = again.expect("checked");
+        prop_assert!(again.front_matter().is_some());
+        prop_assert_eq!(splice_front_matter(&once, "closest", &ids), once);
     }
 }
 

@@ -1,22 +1,17 @@
 //! The BERT encoder forward pass, written against candle tensors.
 //!
 //! It reproduces `transformers.models.bert.modeling_bert.BertModel` in eval mode. We own it,
-//! rather than calling candle-transformers' `BertModel`, for two reasons: that model builds its
-//! attention mask as `(1 - mask) * f32::MIN` cast to the model dtype, which is −inf in f16/bf16
-//! and turns every output into NaN; and owning the forward lets us fuse the three attention
-//! projections into one product and use candle's fast last-dimension softmax. Stock candle stays
-//! the reference in tests.
+//! rather than calling candle-transformers' `BertModel`, because that model pads every batch and
+//! builds its attention mask as `(1 - mask) * f32::MIN` cast to the model dtype, which is −inf in
+//! f16/bf16 and turns every output into NaN. Ours packs sequences without padding (so it needs no
+//! mask at all), fuses the three attention projections into one product, and uses candle's
+//! last-dimension softmax. Stock candle stays the reference in tests.
 
 use candle_core::{DType, Device, Module, Tensor};
 use candle_nn::{Embedding, LayerNorm, Linear, VarBuilder};
 
 use crate::config::BertConfig;
 use crate::error::Result;
-
-/// Additive bias for padded keys, applied in f32 before the softmax. Large enough that `exp`
-/// underflows to zero, and finite, so `0 × bias` never makes a NaN (candle's stock model uses
-/// `f32::MIN` cast to the model dtype, which is −inf in f16 and bf16).
-const MASKED_BIAS: f64 = -10_000.0;
 
 #[derive(Debug, Clone, Copy)]
 enum Activation {
@@ -43,8 +38,7 @@ impl Activation {
     }
 }
 
-/// A linear layer applied to (batch, seq, in) as one 2-D product, so the matrix kernel sees
-/// batch × seq rows at once instead of a broadcast batch of small products.
+/// A linear layer over (tokens, in): all tokens of a batch in one 2-D product.
 #[derive(Debug, Clone)]
 struct Dense {
     inner: Linear,
@@ -52,20 +46,27 @@ struct Dense {
 
 impl Dense {
     fn load(vb: VarBuilder, in_dim: usize, out_dim: usize) -> candle_core::Result<Self> {
-        Ok(Self { inner: candle_nn::linear(in_dim, out_dim, vb)? })
+        Ok(Self {
+            inner: candle_nn::linear(in_dim, out_dim, vb)?,
+        })
     }
 
     fn fused(parts: &[VarBuilder], in_dim: usize, out_dim: usize) -> candle_core::Result<Self> {
-        let weights = parts.iter().map(|vb| vb.get((out_dim, in_dim), "weight")).collect::<candle_core::Result<Vec<_>>>()?;
-        let biases = parts.iter().map(|vb| vb.get(out_dim, "bias")).collect::<candle_core::Result<Vec<_>>>()?;
-        Ok(Self { inner: Linear::new(Tensor::cat(&weights, 0)?, Some(Tensor::cat(&biases, 0)?)) })
+        let weights = parts
+            .iter()
+            .map(|vb| vb.get((out_dim, in_dim), "weight"))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        let biases = parts
+            .iter()
+            .map(|vb| vb.get(out_dim, "bias"))
+            .collect::<candle_core::Result<Vec<_>>>()?;
+        Ok(Self {
+            inner: Linear::new(Tensor::cat(&weights, 0)?, Some(Tensor::cat(&biases, 0)?)),
+        })
     }
 
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        let (batch, seq, in_dim) = xs.dims3()?;
-        let out = self.inner.forward(&xs.reshape((batch * seq, in_dim))?)?;
-        let out_dim = out.dim(1)?;
-        out.reshape((batch, seq, out_dim))
+        self.inner.forward(xs)
     }
 }
 
@@ -81,7 +82,9 @@ impl Norm {
     fn load(vb: VarBuilder, dim: usize, eps: f64) -> candle_core::Result<Self> {
         let weight = vb.get(dim, "weight")?.to_dtype(DType::F32)?;
         let bias = vb.get(dim, "bias")?.to_dtype(DType::F32)?;
-        Ok(Self { inner: LayerNorm::new(weight, bias, eps) })
+        Ok(Self {
+            inner: LayerNorm::new(weight, bias, eps),
+        })
     }
 
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
@@ -117,13 +120,27 @@ pub struct Bert {
 impl Bert {
     /// Loads weights named as in Hugging Face checkpoints, with or without the `bert.` prefix.
     pub fn load(vb: VarBuilder, config: &BertConfig) -> Result<Self> {
-        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") { vb.pp("bert") } else { vb };
+        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
+            vb.pp("bert")
+        } else {
+            vb
+        };
         let hidden = config.hidden_size;
         let embeddings = vb.pp("embeddings");
-        let word_embeddings = candle_nn::embedding(config.vocab_size, hidden, embeddings.pp("word_embeddings"))?;
-        let position_embeddings = candle_nn::embedding(config.max_position_embeddings, hidden, embeddings.pp("position_embeddings"))?;
-        let token_type_embeddings = candle_nn::embedding(config.type_vocab_size, hidden, embeddings.pp("token_type_embeddings"))?;
-        let embeddings_norm = Norm::load(embeddings.pp("LayerNorm"), hidden, config.layer_norm_eps)?;
+        let word_embeddings =
+            candle_nn::embedding(config.vocab_size, hidden, embeddings.pp("word_embeddings"))?;
+        let position_embeddings = candle_nn::embedding(
+            config.max_position_embeddings,
+            hidden,
+            embeddings.pp("position_embeddings"),
+        )?;
+        let token_type_embeddings = candle_nn::embedding(
+            config.type_vocab_size,
+            hidden,
+            embeddings.pp("token_type_embeddings"),
+        )?;
+        let embeddings_norm =
+            Norm::load(embeddings.pp("LayerNorm"), hidden, config.layer_norm_eps)?;
         let layers = (0..config.num_hidden_layers)
             .map(|index| Layer::load(vb.pp(format!("encoder.layer.{index}")), config))
             .collect::<candle_core::Result<Vec<_>>>()?;
@@ -145,23 +162,96 @@ impl Bert {
         &self.device
     }
 
-    /// Runs the encoder on right-padded `input_ids` (batch, seq) with `mask` (batch, seq) of 1/0,
-    /// returning the last hidden state (batch, seq, hidden) in f32.
-    pub fn forward(&self, input_ids: &Tensor, mask: &Tensor) -> Result<Tensor> {
-        let (batch, seq) = input_ids.dims2()?;
-        let positions = Tensor::arange(0u32, seq as u32, &self.device)?;
-        let token_types = Tensor::zeros(seq, DType::U32, &self.device)?;
+    /// Runs the encoder on packed sequences: `input_ids` holds every sequence's tokens one after
+    /// another, `lengths` their lengths, and sequences of equal length must be adjacent. Returns
+    /// the last hidden state (total tokens, hidden) in f32.
+    ///
+    /// Nothing is padded: the linear layers see all tokens as one matrix, and attention runs per
+    /// group of equal-length sequences. So no work is wasted on padding, no mask is needed, and a
+    /// sequence's vector does not depend, even in its last bit, on which other sequences shared
+    /// its batch (measured: padding changed it).
+    pub fn forward(&self, input_ids: &[u32], lengths: &[usize]) -> Result<Tensor> {
+        let total: usize = lengths.iter().sum();
+        let positions: Vec<u32> = lengths.iter().flat_map(|len| 0..*len as u32).collect();
+        let ids = Tensor::from_slice(input_ids, total, &self.device)?;
+        let positions = Tensor::from_vec(positions, total, &self.device)?;
+        let token_types = Tensor::zeros(total, DType::U32, &self.device)?;
         let f32_of = |xs: Tensor| xs.to_dtype(DType::F32);
-        let embedded = f32_of(self.word_embeddings.forward(input_ids)?)?
-            .broadcast_add(&f32_of(self.position_embeddings.forward(&positions)?)?.unsqueeze(0)?)?
-            .broadcast_add(&f32_of(self.token_type_embeddings.forward(&token_types)?)?.unsqueeze(0)?)?;
+        let embedded = (f32_of(self.word_embeddings.forward(&ids)?)?
+            + f32_of(self.position_embeddings.forward(&positions)?)?
+            + f32_of(self.token_type_embeddings.forward(&token_types)?)?)?;
         let mut hidden = self.embeddings_norm.forward(&embedded)?;
-        // (1 - mask) * bias, shaped (batch, 1, 1, seq) to broadcast over heads and queries.
-        let bias = ((1.0 - mask.to_dtype(DType::F32)?)? * MASKED_BIAS)?.reshape((batch, 1, 1, seq))?;
+        let groups = equal_length_groups(lengths);
+        let attention = Attention {
+            groups: &groups,
+            n_heads: self.n_heads,
+            head_dim: self.head_dim,
+            dtype: self.dtype,
+        };
         for layer in &self.layers {
-            hidden = layer.forward(&hidden, &bias, self.n_heads, self.head_dim, self.activation, self.dtype)?;
+            hidden = layer.forward(&hidden, &attention, self.activation)?;
         }
         Ok(hidden)
+    }
+}
+
+/// A run of `count` adjacent sequences of `len` tokens starting at token `start`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Group {
+    start: usize,
+    count: usize,
+    len: usize,
+}
+
+fn equal_length_groups(lengths: &[usize]) -> Vec<Group> {
+    let mut groups: Vec<Group> = Vec::new();
+    let mut start = 0;
+    for &len in lengths {
+        match groups.last_mut() {
+            Some(group) if group.len == len => group.count += 1,
+            _ => groups.push(Group {
+                start,
+                count: 1,
+                len,
+            }),
+        }
+        start += len;
+    }
+    groups
+}
+
+/// Self-attention over packed sequences, one batched product per group of equal length.
+struct Attention<'a> {
+    groups: &'a [Group],
+    n_heads: usize,
+    head_dim: usize,
+    dtype: DType,
+}
+
+impl Attention<'_> {
+    /// `qkv` is (tokens, 3 × hidden) in the model dtype; returns the context (tokens, hidden).
+    fn forward(&self, qkv: &Tensor) -> candle_core::Result<Tensor> {
+        let hidden = self.n_heads * self.head_dim;
+        let scale = 1.0 / (self.head_dim as f64).sqrt();
+        let mut contexts = Vec::with_capacity(self.groups.len());
+        for group in self.groups {
+            let rows = qkv.narrow(0, group.start, group.count * group.len)?;
+            let qkv = rows
+                .reshape((group.count, group.len, 3, self.n_heads, self.head_dim))?
+                .permute((2, 0, 3, 1, 4))?;
+            let query = (qkv.get(0)?.contiguous()? * scale)?;
+            let key = qkv.get(1)?.contiguous()?;
+            let value = qkv.get(2)?.contiguous()?;
+            // Softmax in f32: in bf16 its rounding alone cost more than the products did.
+            let scores = query.matmul(&key.t()?)?.to_dtype(DType::F32)?;
+            let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(self.dtype)?;
+            let context = probs
+                .matmul(&value)?
+                .transpose(1, 2)?
+                .reshape((group.count * group.len, hidden))?;
+            contexts.push(context);
+        }
+        Tensor::cat(&contexts, 0)
     }
 }
 
@@ -173,26 +263,38 @@ impl Layer {
         Ok(Self {
             qkv: Dense::fused(&projections, hidden, hidden)?,
             attention_out: Dense::load(attention.pp("output.dense"), hidden, hidden)?,
-            attention_norm: Norm::load(attention.pp("output.LayerNorm"), hidden, config.layer_norm_eps)?,
-            intermediate: Dense::load(vb.pp("intermediate.dense"), hidden, config.intermediate_size)?,
+            attention_norm: Norm::load(
+                attention.pp("output.LayerNorm"),
+                hidden,
+                config.layer_norm_eps,
+            )?,
+            intermediate: Dense::load(
+                vb.pp("intermediate.dense"),
+                hidden,
+                config.intermediate_size,
+            )?,
             output: Dense::load(vb.pp("output.dense"), config.intermediate_size, hidden)?,
             output_norm: Norm::load(vb.pp("output.LayerNorm"), hidden, config.layer_norm_eps)?,
         })
     }
 
-    /// `xs` is the f32 residual stream; products and attention run in `dtype`.
-    fn forward(&self, xs: &Tensor, bias: &Tensor, n_heads: usize, head_dim: usize, activation: Activation, dtype: DType) -> candle_core::Result<Tensor> {
-        let (batch, seq, hidden) = xs.dims3()?;
-        let qkv = self.qkv.forward(&xs.to_dtype(dtype)?)?.reshape((batch, seq, 3, n_heads, head_dim))?.permute((2, 0, 3, 1, 4))?;
-        let query = (qkv.get(0)?.contiguous()? * (1.0 / (head_dim as f64).sqrt()))?;
-        let key = qkv.get(1)?.contiguous()?;
-        let value = qkv.get(2)?.contiguous()?;
-        // Softmax in f32: in bf16 its rounding alone cost more than the products did.
-        let scores = query.matmul(&key.t()?)?.to_dtype(DType::F32)?.broadcast_add(bias)?;
-        let probs = candle_nn::ops::softmax_last_dim(&scores)?.to_dtype(dtype)?;
-        let context = probs.matmul(&value)?.transpose(1, 2)?.reshape((batch, seq, hidden))?;
-        let attended = self.attention_norm.forward(&(self.attention_out.forward(&context)?.to_dtype(DType::F32)? + xs)?)?;
-        let intermediate = activation.apply(&self.intermediate.forward(&attended.to_dtype(dtype)?)?)?;
-        self.output_norm.forward(&(self.output.forward(&intermediate)?.to_dtype(DType::F32)? + attended)?)
+    /// `xs` is the f32 residual stream (tokens, hidden); products and attention run in the
+    /// model dtype.
+    fn forward(
+        &self,
+        xs: &Tensor,
+        attention: &Attention,
+        activation: Activation,
+    ) -> candle_core::Result<Tensor> {
+        let dtype = attention.dtype;
+        let qkv = self.qkv.forward(&xs.to_dtype(dtype)?)?;
+        let context = attention.forward(&qkv)?;
+        let attended = self
+            .attention_norm
+            .forward(&(self.attention_out.forward(&context)?.to_dtype(DType::F32)? + xs)?)?;
+        let intermediate =
+            activation.apply(&self.intermediate.forward(&attended.to_dtype(dtype)?)?)?;
+        self.output_norm
+            .forward(&(self.output.forward(&intermediate)?.to_dtype(DType::F32)? + attended)?)
     }
 }

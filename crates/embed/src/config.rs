@@ -67,7 +67,10 @@ impl ModelConfig {
         for name in REQUIRED_FILES {
             let path = dir.join(name);
             if !path.is_file() {
-                return Err(Error::MissingFile { path, model: model.to_owned() });
+                return Err(Error::MissingFile {
+                    path,
+                    model: model.to_owned(),
+                });
             }
         }
         let config_path = dir.join("config.json");
@@ -87,13 +90,25 @@ impl ModelConfig {
             // A bare transformers checkpoint: sentence-transformers falls back to mean pooling.
             Pooling::mean()
         } else {
-            return Err(Error::MissingFile { path: pooling_path, model: model.to_owned() });
+            return Err(Error::MissingFile {
+                path: pooling_path,
+                model: model.to_owned(),
+            });
         };
-        let normalize = modules.iter().any(|module| module.kind.ends_with(".Normalize"));
+        let normalize = modules
+            .iter()
+            .any(|module| module.kind.ends_with(".Normalize"));
 
         let st_path = dir.join("sentence_bert_config.json");
-        let st: SentenceBertConfig = if st_path.is_file() { read_json(&st_path)? } else { SentenceBertConfig::default() };
-        let max_seq_length = st.max_seq_length.unwrap_or(bert.max_position_embeddings).min(bert.max_position_embeddings);
+        let st: SentenceBertConfig = if st_path.is_file() {
+            read_json(&st_path)?
+        } else {
+            SentenceBertConfig::default()
+        };
+        let max_seq_length = st
+            .max_seq_length
+            .unwrap_or(bert.max_position_embeddings)
+            .min(bert.max_position_embeddings);
         if max_seq_length < 3 {
             return Err(Error::InvalidFile {
                 path: st_path,
@@ -103,7 +118,11 @@ impl ModelConfig {
         }
 
         let prompts_path = dir.join("config_sentence_transformers.json");
-        let prompts: PromptsConfig = if prompts_path.is_file() { read_json(&prompts_path)? } else { PromptsConfig::default() };
+        let prompts: PromptsConfig = if prompts_path.is_file() {
+            read_json(&prompts_path)?
+        } else {
+            PromptsConfig::default()
+        };
 
         Ok(Self {
             dir: dir.to_owned(),
@@ -124,7 +143,11 @@ impl ModelConfig {
 
     /// The prompt to prepend to queries, if the model defines one (`query` or `search_query`).
     pub fn query_prompt(&self) -> Option<&str> {
-        ["query", "search_query"].iter().find_map(|name| self.prompts.get(*name)).map(String::as_str).filter(|p| !p.is_empty())
+        ["query", "search_query"]
+            .iter()
+            .find_map(|name| self.prompts.get(*name))
+            .map(String::as_str)
+            .filter(|p| !p.is_empty())
     }
 
     /// The prompt for documents (notes): `document`/`passage`, else the model's default prompt.
@@ -132,7 +155,11 @@ impl ModelConfig {
         ["document", "passage", "search_document"]
             .iter()
             .find_map(|name| self.prompts.get(*name))
-            .or_else(|| self.default_prompt_name.as_ref().and_then(|name| self.prompts.get(name)))
+            .or_else(|| {
+                self.default_prompt_name
+                    .as_ref()
+                    .and_then(|name| self.prompts.get(name))
+            })
             .map(String::as_str)
             .filter(|p| !p.is_empty())
     }
@@ -141,18 +168,37 @@ impl ModelConfig {
 fn check_architecture(bert: &BertConfig, path: &Path) -> Result<()> {
     let model_type = bert.model_type.as_deref().unwrap_or("bert");
     if model_type != "bert" {
-        return Err(Error::UnsupportedArchitecture { architecture: model_type.to_owned(), path: path.to_owned() });
+        return Err(Error::UnsupportedArchitecture {
+            architecture: model_type.to_owned(),
+            path: path.to_owned(),
+        });
     }
-    if let Some(kind) = bert.position_embedding_type.as_deref().filter(|kind| *kind != "absolute") {
-        return Err(Error::UnsupportedArchitecture { architecture: format!("bert with {kind} position embeddings"), path: path.to_owned() });
+    if let Some(kind) = bert
+        .position_embedding_type
+        .as_deref()
+        .filter(|kind| *kind != "absolute")
+    {
+        return Err(Error::UnsupportedArchitecture {
+            architecture: format!("bert with {kind} position embeddings"),
+            path: path.to_owned(),
+        });
     }
-    if !matches!(bert.hidden_act.as_str(), "gelu" | "gelu_new" | "gelu_pytorch_tanh" | "relu") {
-        return Err(Error::UnsupportedArchitecture { architecture: format!("bert with activation {}", bert.hidden_act), path: path.to_owned() });
+    if !matches!(
+        bert.hidden_act.as_str(),
+        "gelu" | "gelu_new" | "gelu_pytorch_tanh" | "relu"
+    ) {
+        return Err(Error::UnsupportedArchitecture {
+            architecture: format!("bert with activation {}", bert.hidden_act),
+            path: path.to_owned(),
+        });
     }
     if bert.num_attention_heads == 0 || bert.hidden_size % bert.num_attention_heads != 0 {
         return Err(Error::InvalidFile {
             path: path.to_owned(),
-            reason: format!("hidden_size {} is not a multiple of num_attention_heads {}", bert.hidden_size, bert.num_attention_heads),
+            reason: format!(
+                "hidden_size {} is not a multiple of num_attention_heads {}",
+                bert.hidden_size, bert.num_attention_heads
+            ),
             fix: "use the config.json that came with the weights".to_owned(),
         });
     }

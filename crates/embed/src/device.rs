@@ -16,12 +16,20 @@ pub enum DeviceChoice {
 impl std::str::FromStr for DeviceChoice {
     type Err = Error;
     fn from_str(value: &str) -> Result<Self> {
-        let invalid = || Error::InvalidArgument { what: "device", value: value.to_owned(), expected: "auto, cpu, cuda or cuda:N" };
+        let invalid = || Error::InvalidArgument {
+            what: "device",
+            value: value.to_owned(),
+            expected: "auto, cpu, cuda or cuda:N",
+        };
         match value {
             "auto" => Ok(Self::Auto),
             "cpu" => Ok(Self::Cpu),
             "cuda" => Ok(Self::Cuda(0)),
-            _ => value.strip_prefix("cuda:").and_then(|n| n.parse().ok()).map(Self::Cuda).ok_or_else(invalid),
+            _ => value
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(Self::Cuda)
+                .ok_or_else(invalid),
         }
     }
 }
@@ -38,11 +46,19 @@ impl DeviceChoice {
     /// feature and falls back to the CPU with a note; an explicit `cuda` that fails is an error.
     pub fn open(self) -> Result<PickedDevice> {
         match self {
-            Self::Cpu => Ok(PickedDevice { device: Device::Cpu, note: None }),
-            Self::Cuda(ordinal) => open_cuda(ordinal).map(|device| PickedDevice { device, note: None }),
+            Self::Cpu => Ok(PickedDevice {
+                device: Device::Cpu,
+                note: None,
+            }),
+            Self::Cuda(ordinal) => {
+                open_cuda(ordinal).map(|device| PickedDevice { device, note: None })
+            }
             Self::Auto => match open_cuda(0) {
                 Ok(device) => Ok(PickedDevice { device, note: None }),
-                Err(err) => Ok(PickedDevice { device: Device::Cpu, note: Some(format!("no usable GPU ({err}); running on the CPU")) }),
+                Err(err) => Ok(PickedDevice {
+                    device: Device::Cpu,
+                    note: Some(format!("no usable GPU ({err}); running on the CPU")),
+                }),
             },
         }
     }
@@ -50,7 +66,10 @@ impl DeviceChoice {
 
 #[cfg(feature = "cuda")]
 fn open_cuda(ordinal: usize) -> Result<Device> {
-    Device::new_cuda(ordinal).map_err(|err| Error::Device { device: format!("cuda:{ordinal}"), reason: err.to_string() })
+    Device::new_cuda(ordinal).map_err(|err| Error::Device {
+        device: format!("cuda:{ordinal}"),
+        reason: err.to_string(),
+    })
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -67,7 +86,11 @@ pub fn parse_dtype(value: &str) -> Result<DType> {
         "f32" => Ok(DType::F32),
         "f16" => Ok(DType::F16),
         "bf16" => Ok(DType::BF16),
-        _ => Err(Error::InvalidArgument { what: "dtype", value: value.to_owned(), expected: "f32, f16 or bf16" }),
+        _ => Err(Error::InvalidArgument {
+            what: "dtype",
+            value: value.to_owned(),
+            expected: "f32, f16 or bf16",
+        }),
     }
 }
 

@@ -1,7 +1,7 @@
 //! The embedder: a loaded model that turns texts into vectors, as
 //! `SentenceTransformer.encode` does (tokenise, forward, pool, normalise), in input order.
 
-use candle_core::{DType, Device, Tensor};
+use candle_core::{DType, Device};
 use candle_nn::VarBuilder;
 use sha2::{Digest, Sha256};
 use tokenizers::Tokenizer;
@@ -57,7 +57,8 @@ impl Embedder {
     /// Loads the resolved model folder onto `device` in `dtype`.
     pub fn load(resolved: &ResolvedModel, device: &Device, dtype: DType) -> Result<Self> {
         let config = ModelConfig::load(&resolved.dir, &resolved.name)?;
-        let tokenizer = load_tokenizer(&resolved.dir.join("tokenizer.json"), config.max_seq_length)?;
+        let tokenizer =
+            load_tokenizer(&resolved.dir.join("tokenizer.json"), config.max_seq_length)?;
         let weights = resolved.dir.join("model.safetensors");
         // SAFETY: the file is memory-mapped read-only; `closest` never writes model files while
         // running, and a file changed underneath by another program is the same hazard every
@@ -70,10 +71,18 @@ impl Embedder {
         let bert = Bert::load(vb, &config.bert).map_err(|err| Error::InvalidFile {
             path: weights.clone(),
             reason: err.to_string(),
-            fix: "the weights do not match config.json; use the files that came together".to_owned(),
+            fix: "the weights do not match config.json; use the files that came together"
+                .to_owned(),
         })?;
         let fingerprint = fingerprint(&config, resolved, dtype)?;
-        Ok(Self { config, resolved: resolved.clone(), tokenizer, bert, dtype, fingerprint })
+        Ok(Self {
+            config,
+            resolved: resolved.clone(),
+            tokenizer,
+            bert,
+            dtype,
+            fingerprint,
+        })
     }
 
     /// Output dimension.
@@ -98,8 +107,12 @@ impl Embedder {
     /// Counts word pieces of `text` with special tokens, before truncation.
     pub fn count_tokens(&self, text: &str) -> Result<usize> {
         let mut tokenizer = self.tokenizer.clone();
-        tokenizer.with_truncation(None).map_err(|err| Error::Tokenizer(err.to_string()))?;
-        let encoding = tokenizer.encode(self.prepare(text, None), true).map_err(|err| Error::Tokenizer(err.to_string()))?;
+        tokenizer
+            .with_truncation(None)
+            .map_err(|err| Error::Tokenizer(err.to_string()))?;
+        let encoding = tokenizer
+            .encode(self.prepare(text, None), true)
+            .map_err(|err| Error::Tokenizer(err.to_string()))?;
         Ok(encoding.len())
     }
 
@@ -117,11 +130,25 @@ impl Embedder {
 
     /// Embeds `texts` (with `prompt` prepended, if any) and returns one vector per text in input
     /// order. `on_progress` is called with the number of texts' sequences done so far.
-    pub fn embed(&self, texts: &[&str], prompt: Option<&str>, options: EmbedOptions, on_progress: &mut dyn FnMut(usize, usize)) -> Result<(Vec<Vec<f32>>, EmbedStats)> {
-        let prepared: Vec<String> = texts.iter().map(|text| self.prepare(text, prompt)).collect();
+    pub fn embed(
+        &self,
+        texts: &[&str],
+        prompt: Option<&str>,
+        options: EmbedOptions,
+        on_progress: &mut dyn FnMut(usize, usize),
+    ) -> Result<(Vec<Vec<f32>>, EmbedStats)> {
+        let prepared: Vec<String> = texts
+            .iter()
+            .map(|text| self.prepare(text, prompt))
+            .collect();
         let sequences = tokenize(&self.tokenizer, &prepared, options.long)?;
         let batches = plan_batches(&sequences, options.limits);
-        let mut stats = EmbedStats { texts: texts.len(), sequences: sequences.len(), batches: batches.len(), ..EmbedStats::default() };
+        let mut stats = EmbedStats {
+            texts: texts.len(),
+            sequences: sequences.len(),
+            batches: batches.len(),
+            ..EmbedStats::default()
+        };
         let dim = self.dim();
         let mut sums = vec![vec![0f32; dim]; texts.len()];
         let mut done = 0;
@@ -142,32 +169,27 @@ impl Embedder {
             sums.iter_mut().for_each(|vector| normalize(vector));
         }
         if sums.iter().flatten().any(|value| !value.is_finite()) {
-            return Err(Error::NonFinite { dtype: dtype_name(self.dtype).to_owned() });
+            return Err(Error::NonFinite {
+                dtype: dtype_name(self.dtype).to_owned(),
+            });
         }
         Ok((sums, stats))
     }
 
-    /// Runs one padded batch and returns its pooled (and, if the model says so, normalised)
-    /// vectors in f32.
+    /// Runs one batch of packed sequences (longest first, so equal lengths are adjacent) and
+    /// returns their pooled (and, if the model says so, normalised) vectors in f32.
     fn forward_batch(&self, rows: &[&Sequence], stats: &mut EmbedStats) -> Result<Vec<Vec<f32>>> {
-        let longest = rows.iter().map(|row| row.ids.len()).max().unwrap_or(1).max(1);
-        let mut ids = vec![0u32; rows.len() * longest];
-        let mut mask = vec![0u32; rows.len() * longest];
-        let mut lengths = Vec::with_capacity(rows.len());
-        for (row_idx, row) in rows.iter().enumerate() {
-            let start = row_idx * longest;
-            ids[start..start + row.ids.len()].copy_from_slice(&row.ids);
-            mask[start..start + row.ids.len()].fill(1);
-            lengths.push(row.ids.len());
-            stats.tokens += row.ids.len();
-        }
-        stats.padded_tokens += rows.len() * longest;
-        let device = self.bert.device();
-        let ids = Tensor::from_vec(ids, (rows.len(), longest), device)?;
-        let mask = Tensor::from_vec(mask, (rows.len(), longest), device)?;
-        let hidden = self.bert.forward(&ids, &mask)?;
-        let pooled = self.config.pooling.apply(&hidden, &mask, &lengths)?;
-        let mut vectors = pooled.to_dtype(DType::F32)?.to_vec2::<f32>()?;
+        let lengths: Vec<usize> = rows.iter().map(|row| row.ids.len()).collect();
+        let ids: Vec<u32> = rows
+            .iter()
+            .flat_map(|row| row.ids.iter().copied())
+            .collect();
+        stats.tokens += ids.len();
+        stats.padded_tokens += ids.len();
+        let hidden = self.bert.forward(&ids, &lengths)?;
+        let hidden_dim = hidden.dim(1)?;
+        let values = hidden.flatten_all()?.to_vec1::<f32>()?;
+        let mut vectors = self.config.pooling.pool(&values, hidden_dim, &lengths);
         if self.config.normalize {
             vectors.iter_mut().for_each(|vector| normalize(vector));
         }
@@ -177,8 +199,15 @@ impl Embedder {
 
 /// L2-normalises in place, as `torch.nn.functional.normalize` (eps 1e-12) does.
 pub fn normalize(vector: &mut [f32]) {
-    let norm = vector.iter().map(|value| f64::from(*value) * f64::from(*value)).sum::<f64>().sqrt().max(1e-12);
-    vector.iter_mut().for_each(|value| *value = (f64::from(*value) / norm) as f32);
+    let norm = vector
+        .iter()
+        .map(|value| f64::from(*value) * f64::from(*value))
+        .sum::<f64>()
+        .sqrt()
+        .max(1e-12);
+    vector
+        .iter_mut()
+        .for_each(|value| *value = (f64::from(*value) / norm) as f32);
 }
 
 fn fingerprint(config: &ModelConfig, resolved: &ResolvedModel, dtype: DType) -> Result<String> {
@@ -187,12 +216,26 @@ fn fingerprint(config: &ModelConfig, resolved: &ResolvedModel, dtype: DType) -> 
         let path = resolved.dir.join(name);
         // Known models were verified against their pinned hashes; use those rather than
         // hashing 90 MB again.
-        let hash = match resolved.known.as_ref().and_then(|known| known.files.get(name)) {
+        let hash = match resolved
+            .known
+            .as_ref()
+            .and_then(|known| known.files.get(name))
+        {
             Some(pinned) => pinned.clone(),
             None => sha256_file(&path)?,
         };
         hasher.update(hash.as_bytes());
     }
-    hasher.update(format!("{}|{}|{}|{}|{}", config.pooling.describe(), config.normalize, config.max_seq_length, config.do_lower_case, dtype_name(dtype)).as_bytes());
+    hasher.update(
+        format!(
+            "{}|{}|{}|{}|{}",
+            config.pooling.describe(),
+            config.normalize,
+            config.max_seq_length,
+            config.do_lower_case,
+            dtype_name(dtype)
+        )
+        .as_bytes(),
+    );
     Ok(hex(&hasher.finalize())[..16].to_owned())
 }

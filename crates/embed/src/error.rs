@@ -7,7 +7,9 @@ use std::path::PathBuf;
 /// Everything that can go wrong between a `--model` argument and a vector.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("model file `{path}` is missing; fetch the model again with `closest model fetch {model}`")]
+    #[error(
+        "model file `{path}` is missing; fetch the model again with `closest model fetch {model}`"
+    )]
     MissingFile { path: PathBuf, model: String },
 
     #[error("cannot read `{path}`: {source}")]

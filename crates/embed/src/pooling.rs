@@ -6,7 +6,6 @@
 
 use std::path::Path;
 
-use candle_core::{DType, Tensor, D};
 use serde::Deserialize;
 
 use crate::config::read_json;
@@ -43,7 +42,10 @@ struct PoolingFile {
 
 impl Pooling {
     pub fn mean() -> Self {
-        Self { mean: true, ..Self::default() }
+        Self {
+            mean: true,
+            ..Self::default()
+        }
     }
 
     /// Reads 1_Pooling/config.json: the `pooling_mode` string if present, else the boolean keys.
@@ -51,11 +53,18 @@ impl Pooling {
         let file: PoolingFile = read_json(path)?;
         if let Some(dim) = file.word_embedding_dimension {
             if dim != hidden_dim {
-                return Err(Error::DimensionMismatch { pooling_path: path.to_owned(), pooling_dim: dim, hidden_dim });
+                return Err(Error::DimensionMismatch {
+                    pooling_path: path.to_owned(),
+                    pooling_dim: dim,
+                    hidden_dim,
+                });
             }
         }
         let pooling = match file.pooling_mode.as_deref() {
-            Some(mode) => Self::from_mode(mode).ok_or_else(|| Error::UnknownPooling { mode: mode.to_owned(), path: path.to_owned() })?,
+            Some(mode) => Self::from_mode(mode).ok_or_else(|| Error::UnknownPooling {
+                mode: mode.to_owned(),
+                path: path.to_owned(),
+            })?,
             None => Self {
                 cls: file.pooling_mode_cls_token,
                 max: file.pooling_mode_max_tokens,
@@ -66,7 +75,10 @@ impl Pooling {
             },
         };
         if pooling == Self::default() {
-            return Err(Error::UnknownPooling { mode: "(none enabled)".to_owned(), path: path.to_owned() });
+            return Err(Error::UnknownPooling {
+                mode: "(none enabled)".to_owned(),
+                path: path.to_owned(),
+            });
         }
         Ok(pooling)
     }
@@ -86,7 +98,17 @@ impl Pooling {
     }
 
     fn n_modes(&self) -> usize {
-        [self.cls, self.max, self.mean, self.mean_sqrt_len, self.weighted_mean, self.last_token].iter().filter(|on| **on).count()
+        [
+            self.cls,
+            self.max,
+            self.mean,
+            self.mean_sqrt_len,
+            self.weighted_mean,
+            self.last_token,
+        ]
+        .iter()
+        .filter(|on| **on)
+        .count()
     }
 
     pub fn output_dim(&self, hidden_dim: usize) -> usize {
@@ -103,43 +125,109 @@ impl Pooling {
             (self.weighted_mean, "weightedmean"),
             (self.last_token, "lasttoken"),
         ];
-        names.iter().filter(|(on, _)| *on).map(|(_, name)| *name).collect::<Vec<_>>().join("+")
+        names
+            .iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, name)| *name)
+            .collect::<Vec<_>>()
+            .join("+")
     }
 
-    /// Pools `hidden` (batch, seq, hidden) under `mask` (batch, seq) of 1/0 into (batch, dim), in f32.
-    /// `lengths` are the unpadded lengths; sequences are right-padded.
-    pub fn apply(&self, hidden: &Tensor, mask: &Tensor, lengths: &[usize]) -> Result<Tensor> {
-        let hidden = hidden.to_dtype(DType::F32)?;
-        let (batch, seq, dim) = hidden.dims3()?;
-        let mask = mask.to_dtype(DType::F32)?.unsqueeze(2)?;
-        let counts = mask.sum(1)?.clamp(1e-9, f64::MAX)?;
-        let mut parts = Vec::with_capacity(self.n_modes());
+    /// Pools packed hidden states: `hidden` holds (total tokens × `dim`) values in f32, sequence
+    /// after sequence, with `lengths` giving each sequence's tokens. Returns one vector per
+    /// sequence. Sums run in f64 in token order, so a vector depends only on its own tokens.
+    pub fn pool(&self, hidden: &[f32], dim: usize, lengths: &[usize]) -> Vec<Vec<f32>> {
+        let mut start = 0;
+        lengths
+            .iter()
+            .map(|&len| {
+                let rows = &hidden[start * dim..(start + len) * dim];
+                start += len;
+                self.pool_one(rows, dim, len)
+            })
+            .collect()
+    }
+
+    fn pool_one(&self, rows: &[f32], dim: usize, len: usize) -> Vec<f32> {
+        let token = |index: usize| &rows[index * dim..(index + 1) * dim];
+        let weighted_sum = |weight: &dyn Fn(usize) -> f64| {
+            let mut sum = vec![0f64; dim];
+            for index in 0..len {
+                let w = weight(index);
+                for (acc, value) in sum.iter_mut().zip(token(index)) {
+                    *acc += w * f64::from(*value);
+                }
+            }
+            sum
+        };
+        let mut out = Vec::with_capacity(self.output_dim(dim));
+        if len == 0 {
+            out.resize(self.output_dim(dim), 0.0);
+            return out;
+        }
         if self.cls {
-            parts.push(hidden.narrow(1, 0, 1)?.squeeze(1)?);
+            out.extend_from_slice(token(0));
         }
         if self.max {
-            // Padded positions get a large negative value, as `token_embeddings[mask == 0] = -1e9`.
-            let penalty = ((&mask - 1.0)? * 1e9)?;
-            parts.push(hidden.broadcast_add(&penalty)?.max(1)?);
+            let mut max = token(0).to_vec();
+            for index in 1..len {
+                for (acc, value) in max.iter_mut().zip(token(index)) {
+                    *acc = acc.max(*value);
+                }
+            }
+            out.extend(max);
         }
-        let summed = if self.mean || self.mean_sqrt_len { Some(hidden.broadcast_mul(&mask)?.sum(1)?) } else { None };
-        if let (true, Some(summed)) = (self.mean, &summed) {
-            parts.push(summed.broadcast_div(&counts)?);
-        }
-        if let (true, Some(summed)) = (self.mean_sqrt_len, &summed) {
-            parts.push(summed.broadcast_div(&counts.sqrt()?)?);
+        if self.mean || self.mean_sqrt_len {
+            let sum = weighted_sum(&|_| 1.0);
+            if self.mean {
+                out.extend(sum.iter().map(|value| (value / len as f64) as f32));
+            }
+            if self.mean_sqrt_len {
+                out.extend(sum.iter().map(|value| (value / (len as f64).sqrt()) as f32));
+            }
         }
         if self.weighted_mean {
-            let positions = Tensor::arange(1f32, seq as f32 + 1.0, hidden.device())?.reshape((1, seq, 1))?;
-            let weights = mask.broadcast_mul(&positions)?;
-            let total = weights.sum(1)?.clamp(1e-9, f64::MAX)?;
-            parts.push(hidden.broadcast_mul(&weights)?.sum(1)?.broadcast_div(&total)?);
+            // Position weights 1..=len, as `torch.arange(start=1, end=len + 1)`.
+            let total = (len * (len + 1) / 2) as f64;
+            out.extend(
+                weighted_sum(&|index| (index + 1) as f64)
+                    .iter()
+                    .map(|value| (value / total) as f32),
+            );
         }
         if self.last_token {
-            let rows: Vec<u32> = lengths.iter().enumerate().map(|(row, len)| (row * seq + len.saturating_sub(1)) as u32).collect();
-            let index = Tensor::new(rows.as_slice(), hidden.device())?;
-            parts.push(hidden.reshape((batch * seq, dim))?.index_select(&index, 0)?);
+            out.extend_from_slice(token(len - 1));
         }
-        Ok(Tensor::cat(&parts, D::Minus1)?)
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn modes_concatenate_in_sentence_transformers_order() {
+        let pooling = Pooling {
+            cls: true,
+            max: true,
+            mean: true,
+            mean_sqrt_len: true,
+            weighted_mean: true,
+            last_token: true,
+        };
+        // Two sequences packed: [1, 3] then [5, -1, 2, 0] with dim 1... use dim 2 for clarity.
+        let hidden = [1.0, 10.0, 3.0, 30.0, 5.0, 0.0, -1.0, 2.0];
+        let out = pooling.pool(&hidden, 2, &[2, 2]);
+        assert_eq!(out.len(), 2);
+        let first = &out[0];
+        assert_eq!(first.len(), 12);
+        assert_eq!(&first[0..2], &[1.0, 10.0]); // cls
+        assert_eq!(&first[2..4], &[3.0, 30.0]); // max
+        assert_eq!(&first[4..6], &[2.0, 20.0]); // mean
+        assert!((first[6] - 4.0 / 2f32.sqrt()).abs() < 1e-6); // mean_sqrt_len
+        assert!((first[8] - 7.0 / 3.0).abs() < 1e-6); // weighted mean (1*1 + 2*3) / 3
+        assert_eq!(&first[10..12], &[3.0, 30.0]); // last token
+        assert_eq!(&out[1][0..2], &[5.0, 0.0]);
     }
 }

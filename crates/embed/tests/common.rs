@@ -19,16 +19,22 @@ pub fn default_model() -> &'static ResolvedModel {
     MODEL.get_or_init(|| {
         // The hub is unreachable from build machines; never wait on it in tests.
         std::env::set_var("HF_HUB_OFFLINE", "1");
-        resolve(None, &FetchOptions::default()).unwrap_or_else(|err| panic!("fetching the default model failed: {err}"))
+        resolve(None, &FetchOptions::default())
+            .unwrap_or_else(|err| panic!("fetching the default model failed: {err}"))
     })
 }
 
 pub fn embedder(dtype: DType) -> Embedder {
-    Embedder::load(default_model(), &Device::Cpu, dtype).unwrap_or_else(|err| panic!("loading the default model failed: {err}"))
+    Embedder::load(default_model(), &Device::Cpu, dtype)
+        .unwrap_or_else(|err| panic!("loading the default model failed: {err}"))
 }
 
 pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
-    let dot: f64 = a.iter().zip(b).map(|(x, y)| f64::from(*x) * f64::from(*y)).sum();
+    let dot: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| f64::from(*x) * f64::from(*y))
+        .sum();
     let norm_a: f64 = a.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     let norm_b: f64 = b.iter().map(|x| f64::from(*x).powi(2)).sum::<f64>().sqrt();
     dot / (norm_a * norm_b).max(1e-30)

@@ -1,10 +1,10 @@
 //! Parity with sentence-transformers on the real all-MiniLM-L6-v2 weights: reference vectors,
 //! token counts, batch independence, reduced precision, and stock candle as a second reference.
 
-mod common;
+use crate::common;
 
+use crate::common::{cosine, embedder, shared_dir};
 use closest_embed::{BatchLimits, DType, EmbedOptions, LongPolicy};
-use common::{cosine, embedder, shared_dir};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
@@ -16,12 +16,22 @@ struct Reference {
 
 fn references() -> Vec<Reference> {
     let path = shared_dir().join("reference/all-MiniLM-L6-v2.parity.jsonl");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("cannot read `{}`: {err}", path.display()));
-    text.lines().map(|line| serde_json::from_str(line).expect("reference line parses")).collect()
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("cannot read `{}`: {err}", path.display()));
+    text.lines()
+        .map(|line| serde_json::from_str(line).expect("reference line parses"))
+        .collect()
 }
 
-fn embed_all(embedder: &closest_embed::Embedder, texts: &[&str], options: EmbedOptions) -> Vec<Vec<f32>> {
-    embedder.embed(texts, None, options, &mut |_, _| {}).expect("embedding succeeds").0
+fn embed_all(
+    embedder: &closest_embed::Embedder,
+    texts: &[&str],
+    options: EmbedOptions,
+) -> Vec<Vec<f32>> {
+    embedder
+        .embed(texts, None, options, &mut |_, _| {})
+        .expect("embedding succeeds")
+        .0
 }
 
 #[test]
@@ -38,7 +48,12 @@ fn every_reference_text_matches_sentence_transformers() {
         if similarity < worst.0 {
             worst = (similarity, reference.text.as_str());
         }
-        assert_eq!(embedder.count_tokens(&reference.text).expect("tokenizes"), reference.tokens, "token count of {:?}", reference.text);
+        assert_eq!(
+            embedder.count_tokens(&reference.text).expect("tokenizes"),
+            reference.tokens,
+            "token count of {:?}",
+            reference.text
+        );
     }
     assert!(worst.0 >= 0.9999, "cosine {} for {:?}", worst.0, worst.1);
 }
@@ -49,12 +64,24 @@ fn batch_composition_does_not_change_a_vector() {
     let embedder = embedder(DType::F32);
     let texts: Vec<&str> = references.iter().map(|r| r.text.as_str()).collect();
     let batched = embed_all(&embedder, &texts, EmbedOptions::default());
-    let tiny = EmbedOptions { limits: BatchLimits { max_tokens: 300, max_rows: 3 }, ..EmbedOptions::default() };
+    let tiny = EmbedOptions {
+        limits: BatchLimits {
+            max_tokens: 300,
+            max_rows: 3,
+        },
+        ..EmbedOptions::default()
+    };
     let small_batches = embed_all(&embedder, &texts, tiny);
     for (index, text) in texts.iter().enumerate() {
         let single = embed_all(&embedder, &[text], EmbedOptions::default());
-        assert!(cosine(&batched[index], &single[0]) >= 0.99999, "batched vs single for {text:?}");
-        assert!(cosine(&batched[index], &small_batches[index]) >= 0.99999, "batch sizes differ for {text:?}");
+        assert!(
+            cosine(&batched[index], &single[0]) >= 0.99999,
+            "batched vs single for {text:?}"
+        );
+        assert!(
+            cosine(&batched[index], &small_batches[index]) >= 0.99999,
+            "batch sizes differ for {text:?}"
+        );
     }
 }
 
@@ -66,9 +93,17 @@ fn reduced_precision_is_finite_and_close_to_f32() {
     for dtype in [DType::F16, DType::BF16] {
         let vectors = embed_all(&embedder(dtype), &texts, EmbedOptions::default());
         for (index, vector) in vectors.iter().enumerate() {
-            assert!(vector.iter().all(|value| value.is_finite()), "{dtype:?} gave non-finite values for {:?}", texts[index]);
+            assert!(
+                vector.iter().all(|value| value.is_finite()),
+                "{dtype:?} gave non-finite values for {:?}",
+                texts[index]
+            );
             let similarity = cosine(vector, &reference[index]);
-            assert!(similarity >= 0.999, "{dtype:?} cosine {similarity} for {:?}", texts[index]);
+            assert!(
+                similarity >= 0.999,
+                "{dtype:?} cosine {similarity} for {:?}",
+                texts[index]
+            );
         }
     }
 }
@@ -76,15 +111,32 @@ fn reduced_precision_is_finite_and_close_to_f32() {
 #[test]
 fn chunk_mean_averages_windows_of_long_texts_only() {
     let references = references();
-    let long = references.iter().find(|r| r.tokens > 256).expect("the reference set has a long text");
-    let short = references.iter().find(|r| r.tokens < 64).expect("and a short one");
+    let long = references
+        .iter()
+        .find(|r| r.tokens > 256)
+        .expect("the reference set has a long text");
+    let short = references
+        .iter()
+        .find(|r| r.tokens < 64)
+        .expect("and a short one");
     let embedder = embedder(DType::F32);
-    let chunked = EmbedOptions { long: LongPolicy::ChunkMean, ..EmbedOptions::default() };
-    let (vectors, stats) = embedder.embed(&[&long.text, &short.text], None, chunked, &mut |_, _| {}).expect("embeds");
+    let chunked = EmbedOptions {
+        long: LongPolicy::ChunkMean,
+        ..EmbedOptions::default()
+    };
+    let (vectors, stats) = embedder
+        .embed(&[&long.text, &short.text], None, chunked, &mut |_, _| {})
+        .expect("embeds");
     assert!(stats.sequences >= 3, "the long text makes several windows");
-    assert!(cosine(&vectors[1], &short.embedding) >= 0.9999, "a short text is one window: same as truncation");
+    assert!(
+        cosine(&vectors[1], &short.embedding) >= 0.9999,
+        "a short text is one window: same as truncation"
+    );
     let similarity = cosine(&vectors[0], &long.embedding);
-    assert!(similarity < 0.9999 && similarity > 0.5, "the long text's vector is a mean over windows: {similarity}");
+    assert!(
+        similarity < 0.9999 && similarity > 0.5,
+        "the long text's vector is a mean over windows: {similarity}"
+    );
     let norm: f32 = vectors[0].iter().map(|v| v * v).sum::<f32>().sqrt();
     assert!((norm - 1.0).abs() < 1e-4, "renormalised");
 }
@@ -93,22 +145,81 @@ fn chunk_mean_averages_windows_of_long_texts_only() {
 fn our_forward_matches_stock_candle_bert() {
     use candle_transformers::models::bert::{BertModel, Config};
     let model = common::default_model();
-    let config: Config = serde_json::from_str(&std::fs::read_to_string(model.dir.join("config.json")).expect("config")).expect("parses");
+    let config: Config = serde_json::from_str(
+        &std::fs::read_to_string(model.dir.join("config.json")).expect("config"),
+    )
+    .expect("parses");
     let device = closest_embed::Device::Cpu;
     // SAFETY: read-only mapping of a file nothing writes during the test.
-    let vb = unsafe { candle_nn::VarBuilder::from_mmaped_safetensors(&[model.dir.join("model.safetensors")], DType::F32, &device) }.expect("weights");
+    let vb = unsafe {
+        candle_nn::VarBuilder::from_mmaped_safetensors(
+            &[model.dir.join("model.safetensors")],
+            DType::F32,
+            &device,
+        )
+    }
+    .expect("weights");
     let stock = BertModel::load(vb, &config).expect("stock model loads");
-    let tokenizer = tokenizers::Tokenizer::from_file(model.dir.join("tokenizer.json")).expect("tokenizer");
+    let tokenizer =
+        tokenizers::Tokenizer::from_file(model.dir.join("tokenizer.json")).expect("tokenizer");
     let ours = embedder(DType::F32);
-    for text in ["A man is playing a guitar.", "Rust's borrow checker rejects aliasing mutable references."] {
+    for text in [
+        "A man is playing a guitar.",
+        "Rust's borrow checker rejects aliasing mutable references.",
+    ] {
         let encoding = tokenizer.encode(text, true).expect("encodes");
-        let len = encoding.get_attention_mask().iter().filter(|m| **m == 1).count();
-        let ids = candle_core::Tensor::new(&encoding.get_ids()[..len], &device).expect("ids").unsqueeze(0).expect("batch");
+        let len = encoding
+            .get_attention_mask()
+            .iter()
+            .filter(|m| **m == 1)
+            .count();
+        let ids = candle_core::Tensor::new(&encoding.get_ids()[..len], &device)
+            .expect("ids")
+            .unsqueeze(0)
+            .expect("batch");
         let types = ids.zeros_like().expect("types");
         let hidden = stock.forward(&ids, &types, None).expect("stock forward");
-        let mean = (hidden.sum(1).expect("sum") / len as f64).expect("mean").squeeze(0).expect("squeeze");
+        let mean = (hidden.sum(1).expect("sum") / len as f64)
+            .expect("mean")
+            .squeeze(0)
+            .expect("squeeze");
         let stock_vector: Vec<f32> = mean.to_vec1().expect("vec");
         let our_vector = embed_all(&ours, &[text], EmbedOptions::default()).remove(0);
-        assert!(cosine(&stock_vector, &our_vector) >= 0.99999, "ours vs stock candle for {text:?}");
+        assert!(
+            cosine(&stock_vector, &our_vector) >= 0.99999,
+            "ours vs stock candle for {text:?}"
+        );
     }
+}
+
+/// `closest update` promises the same bytes whatever the batch size or thread count, and an
+/// interrupted run must converge to an uninterrupted one: that needs vectors that do not depend,
+/// even in the last bit, on which other texts shared their batch.
+#[test]
+fn vectors_are_bit_identical_whatever_the_batch() {
+    let references = references();
+    let embedder = embedder(DType::F32);
+    let texts: Vec<&str> = references.iter().map(|r| r.text.as_str()).collect();
+    let batched = embed_all(&embedder, &texts, EmbedOptions::default());
+    let small = EmbedOptions {
+        limits: BatchLimits {
+            max_tokens: 700,
+            max_rows: 5,
+        },
+        ..EmbedOptions::default()
+    };
+    let small_batches = embed_all(&embedder, &texts, small);
+    let mut differing = Vec::new();
+    for (index, text) in texts.iter().enumerate() {
+        let single = embed_all(&embedder, &[text], EmbedOptions::default());
+        if batched[index] != single[0] || batched[index] != small_batches[index] {
+            differing.push(index);
+        }
+    }
+    assert!(
+        differing.is_empty(),
+        "{} of {} texts changed with the batch: {differing:?}",
+        differing.len(),
+        texts.len()
+    );
 }

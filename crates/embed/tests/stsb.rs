@@ -1,10 +1,8 @@
 //! STS-B dev: Spearman×100 of cosine against the gold scores must be within 0.1 of 86.72, the
 //! figure sentence-transformers gives on this split with these weights.
 
-mod common;
-
+use crate::common::{cosine, embedder, shared_dir};
 use closest_embed::{DType, EmbedOptions};
-use common::{cosine, embedder, shared_dir};
 
 /// Ranks with ties given their average rank, as `scipy.stats.spearmanr` does.
 fn ranks(values: &[f64]) -> Vec<f64> {
@@ -29,7 +27,11 @@ fn ranks(values: &[f64]) -> Vec<f64> {
 fn pearson(a: &[f64], b: &[f64]) -> f64 {
     let n = a.len() as f64;
     let (mean_a, mean_b) = (a.iter().sum::<f64>() / n, b.iter().sum::<f64>() / n);
-    let cov: f64 = a.iter().zip(b).map(|(x, y)| (x - mean_a) * (y - mean_b)).sum();
+    let cov: f64 = a
+        .iter()
+        .zip(b)
+        .map(|(x, y)| (x - mean_a) * (y - mean_b))
+        .sum();
     let var_a: f64 = a.iter().map(|x| (x - mean_a).powi(2)).sum();
     let var_b: f64 = b.iter().map(|y| (y - mean_b).powi(2)).sum();
     cov / (var_a * var_b).sqrt()
@@ -43,22 +45,36 @@ fn spearman_ties_are_averaged() {
 #[test]
 fn stsb_dev_spearman_matches_sentence_transformers() {
     let path = shared_dir().join("data/stsb/sts-dev.tsv");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|err| panic!("cannot read `{}`: {err}", path.display()));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|err| panic!("cannot read `{}`: {err}", path.display()));
     let mut gold = Vec::new();
     let mut firsts = Vec::new();
     let mut seconds = Vec::new();
     for line in text.lines().skip(1) {
         let fields: Vec<&str> = line.split('\t').collect();
-        assert_eq!(fields.len(), 7, "a row of `{}` has 7 fields", path.display());
+        assert_eq!(
+            fields.len(),
+            7,
+            "a row of `{}` has 7 fields",
+            path.display()
+        );
         gold.push(fields[4].parse::<f64>().expect("score"));
         firsts.push(fields[5]);
         seconds.push(fields[6]);
     }
     assert_eq!(gold.len(), 1500);
     let embedder = embedder(DType::F32);
-    let embed = |texts: &[&str]| embedder.embed(texts, None, EmbedOptions::default(), &mut |_, _| {}).expect("embeds").0;
+    let embed = |texts: &[&str]| {
+        embedder
+            .embed(texts, None, EmbedOptions::default(), &mut |_, _| {})
+            .expect("embeds")
+            .0
+    };
     let (a, b) = (embed(&firsts), embed(&seconds));
     let cosines: Vec<f64> = a.iter().zip(&b).map(|(x, y)| cosine(x, y)).collect();
     let spearman = pearson(&ranks(&cosines), &ranks(&gold)) * 100.0;
-    assert!((spearman - 86.72).abs() <= 0.1, "Spearman×100 = {spearman:.3}, expected 86.72 ± 0.1");
+    assert!(
+        (spearman - 86.72).abs() <= 0.1,
+        "Spearman×100 = {spearman:.3}, expected 86.72 ± 0.1"
+    );
 }

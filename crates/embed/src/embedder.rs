@@ -74,7 +74,7 @@ impl Embedder {
             fix: "the weights do not match config.json; use the files that came together"
                 .to_owned(),
         })?;
-        let fingerprint = fingerprint(&config, resolved, dtype)?;
+        let fingerprint = fingerprint_of(&config, resolved, dtype)?;
         Ok(Self {
             config,
             resolved: resolved.clone(),
@@ -210,7 +210,14 @@ pub fn normalize(vector: &mut [f32]) {
         .for_each(|value| *value = (f64::from(*value) / norm) as f32);
 }
 
-fn fingerprint(config: &ModelConfig, resolved: &ResolvedModel, dtype: DType) -> Result<String> {
+/// The fingerprint `Embedder::fingerprint` would give, without loading the weights: callers use
+/// it to find stored vectors before deciding whether the model is needed at all.
+pub fn model_fingerprint(resolved: &ResolvedModel, dtype: DType) -> Result<(String, ModelConfig)> {
+    let config = ModelConfig::load(&resolved.dir, &resolved.name)?;
+    Ok((fingerprint_of(&config, resolved, dtype)?, config))
+}
+
+fn fingerprint_of(config: &ModelConfig, resolved: &ResolvedModel, dtype: DType) -> Result<String> {
     let mut hasher = Sha256::new();
     for name in ["config.json", "tokenizer.json", "model.safetensors"] {
         let path = resolved.dir.join(name);

@@ -1,0 +1,248 @@
+//! The command line as clap sees it. Nothing here is validated beyond clap's own parsing:
+//! `settings.rs` turns these into checked settings, so commands never see clap types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(name = "closest", version, about = "Keep a \"## Closest\" section of the nearest notes in every markdown note")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every command takes.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// Model: a folder, a known name (all-MiniLM-L6-v2) or a Hugging Face repo id.
+    #[arg(long, global = true, env = "CLOSEST_MODEL")]
+    pub model: Option<String>,
+    /// Where the model runs: auto, cpu, cuda or cuda:N.
+    #[arg(long, global = true)]
+    pub device: Option<String>,
+    /// Model precision: f32, f16 or bf16.
+    #[arg(long, global = true)]
+    pub dtype: Option<String>,
+    /// Tokens per embedding batch.
+    #[arg(long, global = true)]
+    pub batch_tokens: Option<usize>,
+    /// Worker threads (default: all cores).
+    #[arg(long, global = true)]
+    pub threads: Option<usize>,
+    /// Print only errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+    /// Print more detail (repeat for more).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// Never draw progress bars.
+    #[arg(long, global = true)]
+    pub no_progress: bool,
+    /// When to use colour.
+    #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Bring every note's Closest section up to date.
+    Update(UpdateArgs),
+    /// Show the notes nearest to a note, a text, or standard input.
+    Similar(SimilarArgs),
+    /// Embed JSON Lines `{"id", "text"}` from stdin to `{"id", "embedding"}` on stdout.
+    Embed(EmbedArgs),
+    /// Summarise a notes folder and its store.
+    Status(StatusArgs),
+    /// Measure embedding, index or update speed.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+    /// Fetch, list and describe models.
+    #[command(subcommand)]
+    Model(ModelCommand),
+}
+
+/// Options that shape the managed section and what is embedded; shared by update and status.
+#[derive(Debug, Args, Default, Clone)]
+pub struct NotesArgs {
+    /// Links per note.
+    #[arg(short = 'k', long = "k")]
+    pub k: Option<usize>,
+    /// Index: auto, exact or hnsw.
+    #[arg(long)]
+    pub index: Option<String>,
+    /// Leave out neighbours scoring below this cosine similarity.
+    #[arg(long)]
+    pub min_score: Option<f32>,
+    /// Leave out notes the note already links to.
+    #[arg(long)]
+    pub exclude_linked: bool,
+    /// Heading text of the managed section.
+    #[arg(long)]
+    pub heading: Option<String>,
+    /// Heading level of the managed section (1-6).
+    #[arg(long)]
+    pub level: Option<u8>,
+    /// Link line: bullet, wiki, title-path, front-matter, or a line with {id} {title} {path}.
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Note ids: stem or relative-path.
+    #[arg(long)]
+    pub id_scheme: Option<String>,
+    /// Only notes matching these globs (relative to the notes root).
+    #[arg(long)]
+    pub include: Vec<String>,
+    /// Skip notes matching these globs.
+    #[arg(long)]
+    pub exclude: Vec<String>,
+    /// Long notes: truncate or chunk-mean.
+    #[arg(long)]
+    pub long: Option<String>,
+    /// Follow symbolic links to notes.
+    #[arg(long)]
+    pub follow_symlinks: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct UpdateArgs {
+    /// Notes root (default: the current folder).
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub notes: NotesArgs,
+    /// Change nothing; exit 1 and name the notes whose section is stale.
+    #[arg(long, conflicts_with = "dry_run")]
+    pub check: bool,
+    /// Change nothing; list the notes that would change.
+    #[arg(long)]
+    pub dry_run: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SimilarArgs {
+    /// A note's id.
+    #[arg(long, group = "query")]
+    pub note: Option<String>,
+    /// A text to search for.
+    #[arg(long, group = "query")]
+    pub text: Option<String>,
+    /// Read the query text from standard input (`-`).
+    #[arg(value_name = "-", group = "query")]
+    pub stdin: Option<String>,
+    /// Notes root (default: the current folder).
+    #[arg(long)]
+    pub notes: Option<PathBuf>,
+    #[arg(short = 'k', long = "k")]
+    pub k: Option<usize>,
+    #[arg(long)]
+    pub index: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct EmbedArgs {
+    /// Long texts: truncate or chunk-mean.
+    #[arg(long, default_value = "truncate")]
+    pub long: String,
+    /// Embed as queries (with the model's query prompt, if it has one).
+    #[arg(long)]
+    pub query: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Notes root (default: the current folder).
+    pub dir: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Embedding throughput on a notes folder.
+    Embed(BenchEmbedArgs),
+    /// Index build, all-pairs, query latency and HNSW recall.
+    Index(BenchIndexArgs),
+    /// A cold `update` of a copy of a notes folder, then an incremental one after adding notes.
+    Update(BenchUpdateArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchEmbedArgs {
+    /// Notes folder to embed (every .md file under it, sorted by path).
+    #[arg(long)]
+    pub notes: PathBuf,
+    /// Take every Nth note (as the Python anchor's --stride).
+    #[arg(long, default_value_t = 1)]
+    pub stride: usize,
+    /// At most this many notes.
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Timed repetitions after a warm-up; the best is reported.
+    #[arg(long, default_value_t = 2)]
+    pub repeat: usize,
+    #[arg(long, default_value = "truncate")]
+    pub long: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchIndexArgs {
+    /// Notes folders whose stored vectors to use (run `closest update` on them first).
+    #[arg(long)]
+    pub notes: Vec<PathBuf>,
+    /// Or N synthetic clustered unit vectors.
+    #[arg(long)]
+    pub synthetic: Option<usize>,
+    #[arg(long, default_value_t = 384)]
+    pub dim: usize,
+    #[arg(long, default_value_t = 16)]
+    pub m: usize,
+    #[arg(long, default_value_t = 200)]
+    pub ef_construction: usize,
+    #[arg(long, default_value_t = 64)]
+    pub ef_search: usize,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchUpdateArgs {
+    /// Notes folders to copy into one scratch folder (the originals are never touched).
+    #[arg(long, required = true)]
+    pub notes: Vec<PathBuf>,
+    /// Notes held back from the cold run and added before the incremental one.
+    #[arg(long, default_value_t = 10)]
+    pub add: usize,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// Fetch a model (default: all-MiniLM-L6-v2) and check its files.
+    Fetch { model: Option<String> },
+    /// List known models and where each is on disk.
+    List,
+    /// Describe a model: source, folder, dimensions, pooling, maximum length, prompts.
+    Info { model: Option<String> },
+}

@@ -1,0 +1,191 @@
+//! `closest bench embed|index|update`: the measurements BENCHMARKS.md quotes. Each prints a text
+//! summary, or with `--format json` one JSON object, to stdout.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use closest_embed::{dtype_name, LongPolicy};
+use closest_index::{ConcreteKind, HnswParams};
+use serde_json::json;
+
+use crate::args::{BenchEmbedArgs, BenchIndexArgs, BenchUpdateArgs, Format, GlobalArgs, NotesArgs};
+use crate::model::ModelHandle;
+use crate::pipeline::{update, Mode};
+use crate::settings::{ModelSettings, NotesSettings};
+use crate::store::Store;
+use crate::ui::Ui;
+
+/// Peak resident memory of this process so far (Linux `VmHWM`), in bytes.
+pub fn peak_rss_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| status.lines().find(|line| line.starts_with("VmHWM:")).and_then(|line| line.split_whitespace().nth(1)).and_then(|kb| kb.parse::<u64>().ok()))
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Every `.md` file under `dir`, sorted by path, as the Python anchor globs them.
+fn markdown_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    if !dir.is_dir() {
+        bail!("notes folder `{}` does not exist", dir.display());
+    }
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(folder) = stack.pop() {
+        for entry in fs_err::read_dir(&folder)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|ext| ext == "md") {
+                files.push(path);
+            }
+        }
+    }
+    files.sort();
+    Ok(files)
+}
+
+pub fn embed(args: &BenchEmbedArgs, settings: &ModelSettings, ui: &Ui) -> Result<()> {
+    let long = args.long.parse::<LongPolicy>()?;
+    let files = markdown_files(&args.notes)?;
+    let mut files: Vec<PathBuf> = files.into_iter().step_by(args.stride.max(1)).collect();
+    if let Some(limit) = args.limit {
+        files.truncate(limit);
+    }
+    // The anchor reads each file whole (invalid UTF-8 replaced); so do we, for the same input.
+    let texts: Vec<String> = files.iter().map(|path| fs_err::read(path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())).collect::<std::io::Result<_>>()?;
+    let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+    let model = ModelHandle::resolve(settings, ui)?;
+    let embedder = model.embedder(ui)?;
+    let options = model.options(long);
+    ui.note(format!("{} notes from `{}`; warming up", texts.len(), args.notes.display()));
+    let (_, stats) = embedder.embed(&refs, None, options, &mut |_, _| {})?;
+    let mut best = f64::INFINITY;
+    for _ in 0..args.repeat.max(1) {
+        let started = Instant::now();
+        embedder.embed(&refs, None, options, &mut |_, _| {})?;
+        best = best.min(started.elapsed().as_secs_f64());
+    }
+    let report = json!({
+        "notes": stats.texts,
+        "sequences": stats.sequences,
+        "tokens": stats.tokens,
+        "seconds": best,
+        "notes_per_s": stats.texts as f64 / best,
+        "tokens_per_s": stats.tokens as f64 / best,
+        "padding_ratio": stats.padding_ratio(),
+        "peak_rss_bytes": peak_rss_bytes(),
+        "device": format!("{:?}", embedder.device()),
+        "dtype": dtype_name(embedder.dtype()),
+        "threads": rayon::current_num_threads(),
+        "batch_tokens": options.limits.max_tokens,
+        "long": long.to_string(),
+    });
+    print_report(&report, args.format, |out| {
+        writeln!(out, "{} notes, {} tokens (after truncation, special tokens included)", stats.texts, stats.tokens)?;
+        writeln!(out, "{:.2} s: {:.1} notes/s, {:.0} tokens/s", best, stats.texts as f64 / best, stats.tokens as f64 / best)?;
+        writeln!(out, "padding {:.1}%, peak memory {} MiB, {} threads, {}", stats.padding_ratio() * 100.0, peak_rss_bytes() >> 20, rayon::current_num_threads(), dtype_name(embedder.dtype()))
+    })
+}
+
+pub fn index(args: &BenchIndexArgs, global: &GlobalArgs, ui: &Ui) -> Result<()> {
+    let (rows, dim, source) = if let Some(n) = args.synthetic {
+        (closest_index::synthetic_clustered(n, args.dim, 1000.min(n.max(1)), 0.6, 7), args.dim, format!("{n} synthetic clustered vectors"))
+    } else if !args.notes.is_empty() {
+        let mut rows = Vec::new();
+        let mut dim = 0;
+        for dir in &args.notes {
+            let settings = NotesSettings::load(Some(dir), &NotesArgs::default(), global)?;
+            let model = ModelHandle::resolve(&settings.model, ui)?;
+            let prep = model.prep_fingerprint(settings.long);
+            let (store, _) = Store::open(&settings.state_dir())?;
+            let notes = store.notes()?;
+            let hashes: Vec<&str> = notes.iter().map(|note| note.hash.as_str()).collect();
+            let vectors = store.vectors(&model.fingerprint, &prep, &hashes)?;
+            if vectors.is_empty() {
+                bail!("no stored vectors in `{}`; run `closest update {}` first", dir.display(), dir.display());
+            }
+            for note in &notes {
+                if let Some(vector) = vectors.get(&note.hash) {
+                    let mut vector = vector.clone();
+                    closest_embed::normalize(&mut vector);
+                    dim = vector.len();
+                    rows.extend(vector);
+                }
+            }
+        }
+        let n = rows.len() / dim.max(1);
+        (rows, dim, format!("{n} note vectors"))
+    } else {
+        bail!("give `--notes DIR` (after `closest update DIR`) or `--synthetic N`");
+    };
+    let options = closest_index::bench::BenchOptions {
+        hnsw: HnswParams { m: args.m, ef_construction: args.ef_construction, ef_search: args.ef_search, ..HnswParams::default() },
+        ..closest_index::bench::BenchOptions::default()
+    };
+    ui.note(format!("benchmarking on {source}"));
+    let report = closest_index::bench::run(&rows, dim, &[ConcreteKind::Exact, ConcreteKind::Hnsw], &options)?;
+    let mut value = serde_json::to_value(&report)?;
+    value["peak_rss_bytes"] = json!(peak_rss_bytes());
+    value["source"] = json!(source);
+    print_report(&value, args.format, |out| writeln!(out, "{}", serde_json::to_string_pretty(&value).unwrap_or_default()))
+}
+
+pub fn update_bench(args: &BenchUpdateArgs, global: &GlobalArgs, ui: &Ui) -> Result<()> {
+    let scratch = tempfile::tempdir().context("cannot create a scratch folder")?;
+    let root = scratch.path().join("notes");
+    let mut held_back = Vec::new();
+    for (source_idx, source) in args.notes.iter().enumerate() {
+        let files = markdown_files(source)?;
+        for path in files {
+            let relative = path.strip_prefix(source).unwrap_or(&path);
+            let target = root.join(format!("{source_idx}")).join(relative);
+            held_back.push((path.clone(), target));
+        }
+    }
+    // The last `add` notes (in a fixed order) are added between the two runs.
+    let split = held_back.len().saturating_sub(args.add);
+    let (first, later) = held_back.split_at(split);
+    for (from, to) in first {
+        copy(from, to)?;
+    }
+    let settings = NotesSettings::load(Some(&root), &NotesArgs { id_scheme: Some("relative-path".to_owned()), ..NotesArgs::default() }, global)?;
+    let cold_started = Instant::now();
+    let cold = update(&settings, Mode::Write, ui)?;
+    let cold_seconds = cold_started.elapsed().as_secs_f64();
+    for (from, to) in later {
+        copy(from, to)?;
+    }
+    let warm_started = Instant::now();
+    let warm = update(&settings, Mode::Write, ui)?;
+    let warm_seconds = warm_started.elapsed().as_secs_f64();
+    let report = json!({
+        "cold": { "notes": cold.notes, "embedded": cold.embedded, "written": cold.written, "seconds": cold_seconds },
+        "incremental": { "notes": warm.notes, "embedded": warm.embedded, "written": warm.written, "seconds": warm_seconds },
+        "index": warm.index,
+        "peak_rss_bytes": peak_rss_bytes(),
+    });
+    print_report(&report, args.format, |out| {
+        writeln!(out, "cold:        {} notes, {} embedded, {} written in {:.2} s", cold.notes, cold.embedded, cold.written, cold_seconds)?;
+        writeln!(out, "incremental: {} notes, {} embedded, {} written in {:.2} s", warm.notes, warm.embedded, warm.written, warm_seconds)?;
+        writeln!(out, "index {}, peak memory {} MiB", warm.index, peak_rss_bytes() >> 20)
+    })
+}
+
+fn copy(from: &Path, to: &Path) -> Result<()> {
+    if let Some(parent) = to.parent() {
+        fs_err::create_dir_all(parent)?;
+    }
+    fs_err::copy(from, to)?;
+    Ok(())
+}
+
+fn print_report(value: &serde_json::Value, format: Format, text: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+    let mut stdout = std::io::stdout().lock();
+    match format {
+        Format::Json => writeln!(stdout, "{value}")?,
+        Format::Text => text(&mut stdout)?,
+    }
+    Ok(())
+}

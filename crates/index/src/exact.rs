@@ -1,0 +1,220 @@
+//! The exact index: every answer is the true nearest set, found by brute force done well.
+//!
+//! It is the reference every test and recall figure compares against, and for small and medium
+//! folders it is also the fastest way to get every note's neighbours: `all_pairs` multiplies
+//! blocks of rows against all rows with gemm (the same arithmetic numpy hands to BLAS) and keeps
+//! each row's best few with a partial selection, never sorting a full row of scores.
+
+use std::any::Any;
+
+use gemm::{gemm, Parallelism};
+use rayon::prelude::*;
+
+use crate::error::{Error, Subject};
+use crate::rows::{validate, RowStore};
+use crate::topk::{Candidate, TopK};
+use crate::{ConcreteKind, Neighbours, VectorIndex};
+
+/// Query rows per task. Each task owns one block, so both cores stay busy down to a few
+/// thousand rows, and gemm runs single-threaded inside a task (no nested parallelism).
+const ROW_BLOCK: usize = 256;
+
+/// Rows multiplied per gemm call. Tiling the other side too bounds a task's scratch buffer to
+/// ROW_BLOCK × COLUMN_TILE floats (4 MiB) at any corpus size.
+const COLUMN_TILE: usize = 4096;
+
+/// Extra candidates kept per row beyond k, and the score window of near-ties kept with them,
+/// because gemm may round a product differently from the `dot` that produces the final score.
+/// A 384-term f32 product is off by well under 1e-5; the window only matters for exact ties.
+const GEMM_SLACK: usize = 4;
+const GEMM_TOLERANCE: f32 = 1e-5;
+
+/// Exact nearest neighbours over rows held in one contiguous buffer.
+#[derive(Debug, Clone)]
+pub struct Exact {
+    rows: RowStore,
+}
+
+impl Exact {
+    /// An empty exact index for vectors of `dim` dimensions.
+    pub fn new(dim: usize) -> Result<Self, Error> {
+        Ok(Exact {
+            rows: RowStore::new(dim)?,
+        })
+    }
+
+    pub(crate) fn from_rows(rows: RowStore) -> Self {
+        let mut exact = Exact { rows };
+        exact.rows.compact();
+        exact
+    }
+
+    pub(crate) fn rows(&self) -> &RowStore {
+        &self.rows
+    }
+
+    /// The k nearest other rows of each listed id, computed like `all_pairs` but for a subset;
+    /// recall measurements use it as the reference for a sample of a large corpus.
+    pub fn neighbours_of_ids(
+        &self,
+        ids: &[u64],
+        k: usize,
+    ) -> Result<Vec<(u64, Neighbours)>, Error> {
+        let query_rows = ids
+            .iter()
+            .map(|&id| {
+                self.rows
+                    .row_of
+                    .get(&id)
+                    .copied()
+                    .ok_or(Error::UnknownId { id })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let lists = self.top_k_of_rows(&query_rows, k);
+        Ok(ids.iter().copied().zip(lists).collect())
+    }
+
+    /// Each query row's k nearest other rows, in the order of `query_rows`.
+    fn top_k_of_rows(&self, query_rows: &[usize], k: usize) -> Vec<Neighbours> {
+        let n_rows = self.rows.n_rows();
+        let k = k.min(n_rows.saturating_sub(1));
+        if k == 0 {
+            return vec![Vec::new(); query_rows.len()];
+        }
+        query_rows
+            .par_chunks(ROW_BLOCK)
+            .map_init(
+                || (Vec::new(), Vec::new()),
+                |(queries, scores), block| self.block_top_k(block, k, queries, scores),
+            )
+            .flatten_iter()
+            .collect()
+    }
+
+    fn block_top_k(
+        &self,
+        block: &[usize],
+        k: usize,
+        queries: &mut Vec<f32>,
+        scores: &mut Vec<f32>,
+    ) -> Vec<Neighbours> {
+        let dim = self.rows.dim;
+        let n_rows = self.rows.n_rows();
+        queries.clear();
+        for &row in block {
+            queries.extend_from_slice(self.rows.row(row));
+        }
+        let m = block.len();
+        let mut tops: Vec<TopK> = (0..m)
+            .map(|_| TopK::new(k + GEMM_SLACK, GEMM_TOLERANCE))
+            .collect();
+        for first in (0..n_rows).step_by(COLUMN_TILE) {
+            let n = COLUMN_TILE.min(n_rows - first);
+            scores.clear();
+            scores.resize(m * n, 0.0);
+            let tile = &self.rows.data[first * dim..(first + n) * dim];
+            // SAFETY: `scores` holds m × n floats written row-major (row stride n, column
+            // stride 1); `queries` holds m × dim row-major; `tile` holds n rows of dim, read as
+            // the dim × n right-hand side (row stride 1, column stride dim). All three outlive
+            // the call and the output does not alias the inputs.
+            unsafe {
+                gemm(
+                    m,
+                    n,
+                    dim,
+                    scores.as_mut_ptr(),
+                    1,
+                    n as isize,
+                    false,
+                    queries.as_ptr(),
+                    1,
+                    dim as isize,
+                    tile.as_ptr(),
+                    dim as isize,
+                    1,
+                    0.0,
+                    1.0,
+                    false,
+                    false,
+                    false,
+                    Parallelism::None,
+                );
+            }
+            for ((top, &own_row), row_scores) in
+                tops.iter_mut().zip(block).zip(scores.chunks_exact(n))
+            {
+                for (offset, &score) in row_scores.iter().enumerate() {
+                    if score < top.floor() {
+                        continue;
+                    }
+                    let row = first + offset;
+                    if row != own_row {
+                        top.push(Candidate {
+                            score,
+                            id: self.rows.ids[row],
+                            row: row as u32,
+                        });
+                    }
+                }
+            }
+        }
+        tops.into_iter()
+            .zip(block)
+            .map(|(top, &own_row)| {
+                self.rows
+                    .rescore(top.into_sorted(), self.rows.row(own_row), k)
+            })
+            .collect()
+    }
+}
+
+impl VectorIndex for Exact {
+    fn kind(&self) -> ConcreteKind {
+        ConcreteKind::Exact
+    }
+
+    fn dim(&self) -> usize {
+        self.rows.dim
+    }
+
+    fn len(&self) -> usize {
+        self.rows.n_live()
+    }
+
+    fn ids(&self) -> Vec<u64> {
+        self.rows.sorted_ids()
+    }
+
+    fn vector(&self, id: u64) -> Option<&[f32]> {
+        self.rows.vector(id)
+    }
+
+    fn add(&mut self, rows: &[(u64, &[f32])]) -> Result<(), Error> {
+        self.rows.check_batch(rows)?;
+        self.rows.append(rows);
+        Ok(())
+    }
+
+    fn remove(&mut self, ids: &[u64]) -> Result<(), Error> {
+        self.rows.retire(ids)?;
+        self.rows.compact();
+        Ok(())
+    }
+
+    fn search(&self, query: &[f32], k: usize) -> Result<Neighbours, Error> {
+        validate(query, self.rows.dim, Subject::Query)?;
+        Ok(self.rows.scan(query, k, None))
+    }
+
+    fn all_pairs(&self, k: usize) -> Result<Vec<(u64, Neighbours)>, Error> {
+        let query_rows: Vec<usize> = (0..self.rows.n_rows()).collect();
+        let lists = self.top_k_of_rows(&query_rows, k);
+        let mut pairs: Vec<(u64, Neighbours)> = self.rows.ids.iter().copied().zip(lists).collect();
+        pairs.sort_unstable_by_key(|(id, _)| *id);
+        Ok(pairs)
+    }
+
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}

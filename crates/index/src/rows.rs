@@ -1,0 +1,251 @@
+//! The vectors an index holds, in one contiguous buffer, and the checks every row passes first.
+//!
+//! Both indexes keep their rows here: Exact multiplies the buffer directly and HNSW rescores its
+//! graph's candidates from it, so that both report the same exact cosine for the same pair.
+//! Validation lives here too, so a bad vector is rejected with the same error whichever index
+//! the caller chose, before anything is modified.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::error::{Error, Subject};
+use crate::topk::{dot, into_neighbours, Candidate, TopK};
+use crate::Neighbours;
+
+/// How far a row's L2 norm may stray from 1. Embeddings normalised in f32 land within about
+/// 1e-6; 1e-3 accepts anything that went through an f16 round trip and still rejects vectors
+/// nobody normalised.
+pub const UNIT_TOLERANCE: f32 = 1e-3;
+
+/// Rows are addressed with `u32` in candidates, and hnsw_rs numbers the points of a layer with
+/// `i32`, so an index holds at most this many rows.
+pub const MAX_ROWS: usize = i32::MAX as usize;
+
+/// Checks one vector: right dimension, finite, non-zero, unit length.
+pub(crate) fn validate(vector: &[f32], dim: usize, subject: Subject) -> Result<(), Error> {
+    if vector.len() != dim {
+        return Err(Error::DimensionMismatch {
+            subject,
+            got: vector.len(),
+            expected: dim,
+        });
+    }
+    if let Some((position, &value)) = vector.iter().enumerate().find(|(_, v)| !v.is_finite()) {
+        return Err(Error::NonFinite {
+            subject,
+            position,
+            value,
+        });
+    }
+    // Summed in f64 so the check itself adds no rounding worth mentioning at any dimension.
+    let norm = vector
+        .iter()
+        .map(|&v| f64::from(v) * f64::from(v))
+        .sum::<f64>()
+        .sqrt();
+    if norm == 0.0 {
+        return Err(Error::ZeroVector { subject });
+    }
+    if (norm - 1.0).abs() > f64::from(UNIT_TOLERANCE) {
+        return Err(Error::NotUnitLength {
+            subject,
+            norm: norm as f32,
+            tolerance: UNIT_TOLERANCE,
+        });
+    }
+    Ok(())
+}
+
+/// Row-major vectors with their ids. A row can be retired (HNSW cannot unlink a graph node), in
+/// which case it keeps its slot but leaves `row_of`, so its id can be added again later.
+#[derive(Debug, Clone)]
+pub(crate) struct RowStore {
+    pub(crate) dim: usize,
+    pub(crate) ids: Vec<u64>,
+    pub(crate) data: Vec<f32>,
+    pub(crate) live: Vec<bool>,
+    pub(crate) row_of: HashMap<u64, usize>,
+}
+
+impl RowStore {
+    pub(crate) fn new(dim: usize) -> Result<Self, Error> {
+        if dim == 0 {
+            return Err(Error::InvalidDimension { dim });
+        }
+        Ok(RowStore {
+            dim,
+            ids: Vec::new(),
+            data: Vec::new(),
+            live: Vec::new(),
+            row_of: HashMap::new(),
+        })
+    }
+
+    /// Rebuilds a store from saved parts; the caller has checked sizes and checksums.
+    pub(crate) fn from_parts(
+        dim: usize,
+        ids: Vec<u64>,
+        data: Vec<f32>,
+        live: Vec<bool>,
+    ) -> Result<Self, Error> {
+        let mut store = RowStore::new(dim)?;
+        for (row, (&id, &is_live)) in ids.iter().zip(&live).enumerate() {
+            validate(&data[row * dim..(row + 1) * dim], dim, Subject::Row { id })?;
+            if is_live && store.row_of.insert(id, row).is_some() {
+                return Err(Error::DuplicateId { id });
+            }
+        }
+        store.ids = ids;
+        store.data = data;
+        store.live = live;
+        Ok(store)
+    }
+
+    pub(crate) fn n_rows(&self) -> usize {
+        self.ids.len()
+    }
+
+    pub(crate) fn n_live(&self) -> usize {
+        self.row_of.len()
+    }
+
+    #[inline]
+    pub(crate) fn row(&self, row: usize) -> &[f32] {
+        &self.data[row * self.dim..(row + 1) * self.dim]
+    }
+
+    /// Validates a whole batch before anything is stored, so a failed `add` changes nothing.
+    pub(crate) fn check_batch(&self, rows: &[(u64, &[f32])]) -> Result<(), Error> {
+        let n_rows = self.n_rows() + rows.len();
+        if n_rows > MAX_ROWS {
+            return Err(Error::TooManyRows {
+                n_rows,
+                max: MAX_ROWS,
+            });
+        }
+        let mut seen = HashSet::with_capacity(rows.len());
+        for &(id, vector) in rows {
+            validate(vector, self.dim, Subject::Row { id })?;
+            if self.row_of.contains_key(&id) || !seen.insert(id) {
+                return Err(Error::DuplicateId { id });
+            }
+        }
+        Ok(())
+    }
+
+    /// Appends a checked batch; returns the first new row.
+    pub(crate) fn append(&mut self, rows: &[(u64, &[f32])]) -> usize {
+        let first = self.n_rows();
+        self.data.reserve(rows.len() * self.dim);
+        for (offset, &(id, vector)) in rows.iter().enumerate() {
+            self.ids.push(id);
+            self.data.extend_from_slice(vector);
+            self.live.push(true);
+            self.row_of.insert(id, first + offset);
+        }
+        first
+    }
+
+    /// Checks every id is present (and listed once) before retiring any of them.
+    pub(crate) fn retire(&mut self, ids: &[u64]) -> Result<(), Error> {
+        let mut seen = HashSet::with_capacity(ids.len());
+        for &id in ids {
+            if !self.row_of.contains_key(&id) || !seen.insert(id) {
+                return Err(Error::UnknownId { id });
+            }
+        }
+        for id in ids {
+            if let Some(row) = self.row_of.remove(id) {
+                self.live[row] = false;
+            }
+        }
+        Ok(())
+    }
+
+    /// Drops retired rows from the buffer (Exact has no graph pointing at row numbers).
+    pub(crate) fn compact(&mut self) {
+        if self.n_live() == self.n_rows() {
+            return;
+        }
+        let dim = self.dim;
+        let mut next = 0;
+        for row in 0..self.n_rows() {
+            if self.live[row] {
+                self.ids[next] = self.ids[row];
+                self.data
+                    .copy_within(row * dim..(row + 1) * dim, next * dim);
+                next += 1;
+            }
+        }
+        self.ids.truncate(next);
+        self.data.truncate(next * dim);
+        self.live = vec![true; next];
+        self.row_of = self
+            .ids
+            .iter()
+            .enumerate()
+            .map(|(r, &id)| (id, r))
+            .collect();
+    }
+
+    /// Live ids in ascending order.
+    pub(crate) fn sorted_ids(&self) -> Vec<u64> {
+        let mut ids: Vec<u64> = self.row_of.keys().copied().collect();
+        ids.sort_unstable();
+        ids
+    }
+
+    pub(crate) fn vector(&self, id: u64) -> Option<&[f32]> {
+        self.row_of.get(&id).map(|&row| self.row(row))
+    }
+
+    /// Recomputes candidates' scores with `dot`, orders them and keeps `k`.
+    pub(crate) fn rescore(
+        &self,
+        mut candidates: Vec<Candidate>,
+        query: &[f32],
+        k: usize,
+    ) -> Neighbours {
+        for candidate in &mut candidates {
+            candidate.score = dot(query, self.row(candidate.row as usize));
+        }
+        into_neighbours(candidates, k)
+    }
+
+    /// Exact top-k of `query` over live rows, skipping `exclude_row`; parallel over row chunks.
+    pub(crate) fn scan(&self, query: &[f32], k: usize, exclude_row: Option<usize>) -> Neighbours {
+        use rayon::prelude::*;
+        const CHUNK_ROWS: usize = 4096;
+        let k = k.min(self.n_live());
+        let chunk_len = CHUNK_ROWS * self.dim;
+        let partial = self
+            .data
+            .par_chunks(chunk_len)
+            .enumerate()
+            .map(|(chunk, block)| {
+                let mut top = TopK::new(k, 0.0);
+                for (offset, vector) in block.chunks_exact(self.dim).enumerate() {
+                    let row = chunk * CHUNK_ROWS + offset;
+                    if !self.live[row] || Some(row) == exclude_row {
+                        continue;
+                    }
+                    let score = dot(query, vector);
+                    if score >= top.floor() {
+                        top.push(Candidate {
+                            score,
+                            id: self.ids[row],
+                            row: row as u32,
+                        });
+                    }
+                }
+                top
+            })
+            .reduce(
+                || TopK::new(k, 0.0),
+                |mut left, right| {
+                    left.absorb(right);
+                    left
+                },
+            );
+        into_neighbours(partial.into_sorted(), k)
+    }
+}

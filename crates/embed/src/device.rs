@@ -64,6 +64,17 @@ impl DeviceChoice {
     }
 }
 
+fn short_reason(err: &Error) -> String {
+    match err {
+        Error::Device { reason, .. } if cfg!(not(feature = "cuda")) => {
+            let _ = reason;
+            "this build has no CUDA".to_owned()
+        }
+        Error::Device { reason, .. } => reason.clone(),
+        other => other.to_string(),
+    }
+}
+
 #[cfg(feature = "cuda")]
 fn open_cuda(ordinal: usize) -> Result<Device> {
     Device::new_cuda(ordinal).map_err(|err| Error::Device {

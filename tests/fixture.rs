@@ -1,0 +1,127 @@
+//! A temp copy of a notes folder, and a way to run the binary on it.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use std::io::Write;
+
+/// `../shared/data` beside the repository; a clear failure when it is missing.
+pub fn shared_data() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    assert!(dir.is_dir(), "the shared data folder `{}` is missing; the end-to-end tests run on its real notes", dir.display());
+    dir
+}
+
+/// A scratch folder that is removed at the end of the test.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Self { dir: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Copies `from` (a folder of notes) to `<scratch>/<name>`, writable.
+    pub fn copy_notes(&self, from: &Path, name: &str, filter: impl Fn(&Path) -> bool) -> PathBuf {
+        let target = self.path().join(name);
+        copy_tree(from, &target, &filter);
+        target
+    }
+
+    pub fn write(&self, relative: &str, text: &str) -> PathBuf {
+        let path = self.path().join(relative);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+        std::fs::write(&path, text).expect("write");
+        path
+    }
+}
+
+fn copy_tree(from: &Path, to: &Path, filter: &dyn Fn(&Path) -> bool) {
+    std::fs::create_dir_all(to).expect("mkdir");
+    let mut entries: Vec<_> = std::fs::read_dir(from).expect("read dir").map(|e| e.expect("entry").path()).collect();
+    entries.sort();
+    for path in entries {
+        let target = to.join(path.file_name().expect("name"));
+        if path.is_dir() {
+            copy_tree(&path, &target, filter);
+        } else if filter(&path) {
+            std::fs::copy(&path, &target).expect("copy");
+            // The shared data is read-only; the copies must be writable notes.
+            let mut permissions = std::fs::metadata(&target).expect("meta").permissions();
+            #[allow(clippy::permissions_set_readonly_false)]
+            permissions.set_readonly(false);
+            std::fs::set_permissions(&target, permissions).expect("chmod");
+        }
+    }
+}
+
+/// Runs `closest` with `args`, never asking the hub, with optional stdin.
+pub fn closest(args: &[&str], cwd: Option<&Path>, stdin: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_closest"));
+    command.args(args).env("HF_HUB_OFFLINE", "1").env("NO_COLOR", "1").stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    if let Some(cwd) = cwd {
+        command.current_dir(cwd);
+    }
+    let mut child = command.spawn().expect("closest starts");
+    if let Some(text) = stdin {
+        child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write stdin");
+    }
+    child.wait_with_output().expect("closest runs")
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Asserts success and returns stdout.
+pub fn ok(output: Output) -> String {
+    assert!(output.status.success(), "closest failed ({:?}):\n{}", output.status.code(), stderr(&output));
+    stdout(&output)
+}
+
+/// Every `.md` file under `dir` with its bytes, sorted by path.
+pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(folder) = stack.pop() {
+        for entry in std::fs::read_dir(&folder).expect("read dir") {
+            let path = entry.expect("entry").path();
+            if path.is_dir() {
+                if !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+                    stack.push(path);
+                }
+            } else if path.extension().is_some_and(|e| e == "md") {
+                let bytes = std::fs::read(&path).expect("read");
+                files.push((path.strip_prefix(dir).expect("prefix").to_owned(), bytes));
+            }
+        }
+    }
+    files.sort();
+    files
+}
+
+/// The ids listed in a note's `## Closest` section (default bullet template).
+pub fn closest_links(text: &str) -> Vec<String> {
+    let Some(start) = text.find("\n## Closest") else { return Vec::new() };
+    text[start..]
+        .lines()
+        .skip(1)
+        .take_while(|line| !line.starts_with('#'))
+        .filter_map(|line| line.strip_prefix("* [").and_then(|rest| rest.split_once("](")).map(|(id, _)| id.to_owned()))
+        .collect()
+}
+
+/// The default model's folder, as `closest model info` reports it.
+pub fn model_dir() -> PathBuf {
+    let info: serde_json::Value = serde_json::from_str(&ok(closest(&["model", "info"], None, None))).expect("json");
+    PathBuf::from(info["folder"].as_str().expect("folder"))
+}

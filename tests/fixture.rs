@@ -8,7 +8,11 @@ use std::io::Write;
 /// `../shared/data` beside the repository; a clear failure when it is missing.
 pub fn shared_data() -> PathBuf {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
-    assert!(dir.is_dir(), "the shared data folder `{}` is missing; the end-to-end tests run on its real notes", dir.display());
+    assert!(
+        dir.is_dir(),
+        "the shared data folder `{}` is missing; the end-to-end tests run on its real notes",
+        dir.display()
+    );
     dir
 }
 
@@ -19,7 +23,9 @@ pub struct Scratch {
 
 impl Scratch {
     pub fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("temp dir") }
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     pub fn path(&self) -> &Path {
@@ -43,10 +49,18 @@ impl Scratch {
 
 fn copy_tree(from: &Path, to: &Path, filter: &dyn Fn(&Path) -> bool) {
     std::fs::create_dir_all(to).expect("mkdir");
-    let mut entries: Vec<_> = std::fs::read_dir(from).expect("read dir").map(|e| e.expect("entry").path()).collect();
+    let mut entries: Vec<_> = std::fs::read_dir(from)
+        .expect("read dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
     entries.sort();
     for path in entries {
-        let target = to.join(path.file_name().expect("name"));
+        let name = path.file_name().expect("name");
+        // Hidden entries (a `.closest` store) belong to the original, not to the copy.
+        if name.to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let target = to.join(name);
         if path.is_dir() {
             copy_tree(&path, &target, filter);
         } else if filter(&path) {
@@ -63,13 +77,35 @@ fn copy_tree(from: &Path, to: &Path, filter: &dyn Fn(&Path) -> bool) {
 /// Runs `closest` with `args`, never asking the hub, with optional stdin.
 pub fn closest(args: &[&str], cwd: Option<&Path>, stdin: Option<&str>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_closest"));
-    command.args(args).env("HF_HUB_OFFLINE", "1").env("NO_COLOR", "1").stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() }).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command
+        .args(args)
+        .env("HF_HUB_OFFLINE", "1")
+        .env("NO_COLOR", "1")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     if let Some(cwd) = cwd {
         command.current_dir(cwd);
     }
     let mut child = command.spawn().expect("closest starts");
     if let Some(text) = stdin {
-        child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write stdin");
+        // A run that fails early stops reading; that is its answer, not the test's failure.
+        if let Err(err) = child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(text.as_bytes())
+        {
+            assert_eq!(
+                err.kind(),
+                std::io::ErrorKind::BrokenPipe,
+                "write stdin: {err}"
+            );
+        }
     }
     child.wait_with_output().expect("closest runs")
 }
@@ -84,7 +120,12 @@ pub fn stderr(output: &Output) -> String {
 
 /// Asserts success and returns stdout.
 pub fn ok(output: Output) -> String {
-    assert!(output.status.success(), "closest failed ({:?}):\n{}", output.status.code(), stderr(&output));
+    assert!(
+        output.status.success(),
+        "closest failed ({:?}):\n{}",
+        output.status.code(),
+        stderr(&output)
+    );
     stdout(&output)
 }
 
@@ -96,7 +137,10 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
         for entry in std::fs::read_dir(&folder).expect("read dir") {
             let path = entry.expect("entry").path();
             if path.is_dir() {
-                if !path.file_name().is_some_and(|n| n.to_string_lossy().starts_with('.')) {
+                if !path
+                    .file_name()
+                    .is_some_and(|n| n.to_string_lossy().starts_with('.'))
+                {
                     stack.push(path);
                 }
             } else if path.extension().is_some_and(|e| e == "md") {
@@ -111,17 +155,24 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 
 /// The ids listed in a note's `## Closest` section (default bullet template).
 pub fn closest_links(text: &str) -> Vec<String> {
-    let Some(start) = text.find("\n## Closest") else { return Vec::new() };
-    text[start..]
+    let Some(start) = text.find("\n## Closest\n") else {
+        return Vec::new();
+    };
+    text[start + 1..]
         .lines()
         .skip(1)
         .take_while(|line| !line.starts_with('#'))
-        .filter_map(|line| line.strip_prefix("* [").and_then(|rest| rest.split_once("](")).map(|(id, _)| id.to_owned()))
+        .filter_map(|line| {
+            line.strip_prefix("* [")
+                .and_then(|rest| rest.split_once("]("))
+                .map(|(id, _)| id.to_owned())
+        })
         .collect()
 }
 
 /// The default model's folder, as `closest model info` reports it.
 pub fn model_dir() -> PathBuf {
-    let info: serde_json::Value = serde_json::from_str(&ok(closest(&["model", "info"], None, None))).expect("json");
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(closest(&["model", "info"], None, None))).expect("json");
     PathBuf::from(info["folder"].as_str().expect("folder"))
 }

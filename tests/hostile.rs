@@ -7,25 +7,60 @@ use crate::fixture::{closest, ok, stderr, Scratch};
 fn hostile_notes_are_skipped_or_kept_exact() {
     let scratch = Scratch::new();
     let notes = [
-        ("plain-one.md", "# Plain one\n\nGardening with tomatoes and compost.\n"),
-        ("plain-two.md", "# Plain two\n\nComposting kitchen scraps for the garden.\n"),
-        ("plain-three.md", "# Plain three\n\nRust iterators and closures."),
-        ("crlf.md", "# Windows note\r\n\r\nLine endings from an editor on Windows, about tomatoes.\r\n"),
-        ("bom.md", "\u{feff}# With a BOM\n\nA note saved with a byte-order mark, about compost.\n"),
+        (
+            "plain-one.md",
+            "# Plain one\n\nGardening with tomatoes and compost.\n",
+        ),
+        (
+            "plain-two.md",
+            "# Plain two\n\nComposting kitchen scraps for the garden.\n",
+        ),
+        (
+            "plain-three.md",
+            "# Plain three\n\nRust iterators and closures.",
+        ),
+        (
+            "crlf.md",
+            "# Windows note\r\n\r\nLine endings from an editor on Windows, about tomatoes.\r\n",
+        ),
+        (
+            "bom.md",
+            "\u{feff}# With a BOM\n\nA note saved with a byte-order mark, about compost.\n",
+        ),
         ("empty.md", ""),
-        ("two-sections.md", "# Two\n\n## Closest\n\n* [a](a)\n\n## Closest\n\n* [b](b)\n"),
-        ("fenced.md", "# Fenced\n\n```\n## Closest\n```\n\nText after a fence about gardens.\n"),
-        ("middle.md", "# Middle\n\nBody.\n\n## Closest\n\n* [old](old)\n\n## Later\n\nKept as is.\n"),
-        ("closer.md", "# Closer\n\nTomato plants.\n\n## Closest ##   \n\n* [x](x)\n"),
+        (
+            "two-sections.md",
+            "# Two\n\n## Closest\n\n* [a](a)\n\n## Closest\n\n* [b](b)\n",
+        ),
+        (
+            "fenced.md",
+            "# Fenced\n\n```\n## Closest\n```\n\nText after a fence about gardens.\n",
+        ),
+        (
+            "middle.md",
+            "# Middle\n\nBody.\n\n## Closest\n\n* [old](old)\n\n## Later\n\nKept as is.\n",
+        ),
+        (
+            "closer.md",
+            "# Closer\n\nTomato plants.\n\n## Closest ##   \n\n* [x](x)\n",
+        ),
     ];
     for (name, text) in notes {
         scratch.write(&format!("notes/{name}"), text);
     }
     let root = scratch.path().join("notes");
-    std::fs::write(root.join("invalid-utf8.md"), b"# Bad\n\n\xff\xfe not utf-8\n").expect("write");
+    std::fs::write(
+        root.join("invalid-utf8.md"),
+        b"# Bad\n\n\xff\xfe not utf-8\n",
+    )
+    .expect("write");
     std::fs::write(root.join("binary.md"), b"\x00\x01\x02binary\x00").expect("write");
     let read_only = root.join("read-only.md");
-    std::fs::write(&read_only, "# Read only\n\nA note nobody may change, about gardens.\n").expect("write");
+    std::fs::write(
+        &read_only,
+        "# Read only\n\nA note nobody may change, about gardens.\n",
+    )
+    .expect("write");
     let mut permissions = std::fs::metadata(&read_only).expect("meta").permissions();
     permissions.set_readonly(true);
     std::fs::set_permissions(&read_only, permissions).expect("chmod");
@@ -34,30 +69,70 @@ fn hostile_notes_are_skipped_or_kept_exact() {
     std::os::unix::fs::symlink(root.join("loop-b.md"), root.join("loop-a.md")).expect("symlink");
     std::os::unix::fs::symlink(root.join("loop-a.md"), root.join("loop-b.md")).expect("symlink");
 
-    let output = closest(&["update", root.to_str().expect("path"), "-k", "2"], None, None);
+    let output = closest(
+        &["update", root.to_str().expect("path"), "-k", "2"],
+        None,
+        None,
+    );
     let warnings = stderr(&output);
     ok(output);
-    for name in ["invalid-utf8.md", "binary.md", "two-sections.md", "read-only.md", "link-out.md"] {
-        assert!(warnings.contains(name), "a warning names {name}:\n{warnings}");
+    for name in [
+        "invalid-utf8.md",
+        "binary.md",
+        "two-sections.md",
+        "read-only.md",
+        "link-out.md",
+    ] {
+        assert!(
+            warnings.contains(name),
+            "a warning names {name}:\n{warnings}"
+        );
     }
     let read = |name: &str| std::fs::read(root.join(name)).expect("read");
     assert_eq!(read("invalid-utf8.md"), b"# Bad\n\n\xff\xfe not utf-8\n");
     assert_eq!(read("binary.md"), b"\x00\x01\x02binary\x00");
     assert_eq!(read("two-sections.md"), notes[6].1.as_bytes());
-    assert!(!String::from_utf8(read("read-only.md")).expect("utf-8").contains("Closest"));
-    assert_eq!(std::fs::read_to_string(&outside).expect("read"), "# Outside\n\nNot under the root.\n");
+    assert!(!String::from_utf8(read("read-only.md"))
+        .expect("utf-8")
+        .contains("Closest"));
+    assert_eq!(
+        std::fs::read_to_string(&outside).expect("read"),
+        "# Outside\n\nNot under the root.\n"
+    );
 
     let crlf = String::from_utf8(read("crlf.md")).expect("utf-8");
-    assert!(crlf.starts_with(notes[3].1) && crlf.ends_with("\r\n") && !crlf.replace("\r\n", "").contains('\n'), "{crlf:?}");
+    assert!(
+        crlf.starts_with(notes[3].1)
+            && crlf.ends_with("\r\n")
+            && !crlf.replace("\r\n", "").contains('\n'),
+        "{crlf:?}"
+    );
     let bom = read("bom.md");
     assert!(bom.starts_with("\u{feff}# With a BOM".as_bytes()) && bom.ends_with(b"\n"));
     let three = String::from_utf8(read("plain-three.md")).expect("utf-8");
-    assert!(three.starts_with(notes[2].1) && !three.ends_with('\n'), "no trailing newline stays so: {three:?}");
+    assert!(
+        three.starts_with(notes[2].1) && !three.ends_with('\n'),
+        "no trailing newline stays so: {three:?}"
+    );
     let fenced = String::from_utf8(read("fenced.md")).expect("utf-8");
-    assert!(fenced.starts_with(notes[7].1) && fenced.matches("## Closest").count() == 2, "{fenced}");
+    assert!(
+        fenced.starts_with(notes[7].1) && fenced.matches("## Closest").count() == 2,
+        "{fenced}"
+    );
     let middle = String::from_utf8(read("middle.md")).expect("utf-8");
-    assert!(middle.starts_with("# Middle\n\nBody.\n\n## Closest\n\n* [") && middle.ends_with("\n\n## Later\n\nKept as is.\n") && !middle.contains("old"), "{middle}");
+    assert!(
+        middle.starts_with("# Middle\n\nBody.\n\n## Closest\n\n* [")
+            && middle.ends_with("\n\n## Later\n\nKept as is.\n")
+            && !middle.contains("old"),
+        "{middle}"
+    );
     let closer = String::from_utf8(read("closer.md")).expect("utf-8");
-    assert!(closer.starts_with("# Closer\n\nTomato plants.\n\n## Closest ##   \n\n* [") && !closer.contains("[x]"), "{closer}");
-    assert!(String::from_utf8(read("empty.md")).expect("utf-8").contains("## Closest"));
+    assert!(
+        closer.starts_with("# Closer\n\nTomato plants.\n\n## Closest ##   \n\n* [")
+            && !closer.contains("[x]"),
+        "{closer}"
+    );
+    assert!(String::from_utf8(read("empty.md"))
+        .expect("utf-8")
+        .contains("## Closest"));
 }

@@ -26,12 +26,20 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 fn embed_with(model: &Path, cwd: Option<&Path>) -> std::process::Output {
-    closest(&["embed", "--model", model.to_str().expect("path")], cwd, Some("{\"text\": \"hello\"}\n"))
+    closest(
+        &["embed", "--model", model.to_str().expect("path")],
+        cwd,
+        Some("{\"text\": \"hello\"}\n"),
+    )
 }
 
 fn assert_fails(output: std::process::Output, names: &str) {
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(stderr(&output).contains(names), "the error names {names}:\n{}", stderr(&output));
+    assert!(
+        stderr(&output).contains(names),
+        "the error names {names}:\n{}",
+        stderr(&output)
+    );
 }
 
 #[test]
@@ -47,22 +55,36 @@ fn bad_model_folders_are_clear_errors() {
     let truncated = scratch.path().join("truncated");
     copy_model(&good, &truncated);
     let weights = std::fs::read(truncated.join("model.safetensors")).expect("read");
-    std::fs::write(truncated.join("model.safetensors"), &weights[..weights.len() / 2]).expect("truncate");
+    std::fs::write(
+        truncated.join("model.safetensors"),
+        &weights[..weights.len() / 2],
+    )
+    .expect("truncate");
     assert_fails(embed_with(&truncated, None), "model.safetensors");
 
     let pooling = scratch.path().join("pooling");
     copy_model(&good, &pooling);
-    std::fs::write(pooling.join("1_Pooling/config.json"), r#"{"word_embedding_dimension": 384, "pooling_mode": "median"}"#).expect("write");
+    std::fs::write(
+        pooling.join("1_Pooling/config.json"),
+        r#"{"word_embedding_dimension": 384, "pooling_mode": "median"}"#,
+    )
+    .expect("write");
     assert_fails(embed_with(&pooling, None), "unknown pooling mode `median`");
 
     let dims = scratch.path().join("dims");
     copy_model(&good, &dims);
-    std::fs::write(dims.join("1_Pooling/config.json"), r#"{"word_embedding_dimension": 768, "pooling_mode_mean_tokens": true}"#).expect("write");
+    std::fs::write(
+        dims.join("1_Pooling/config.json"),
+        r#"{"word_embedding_dimension": 768, "pooling_mode_mean_tokens": true}"#,
+    )
+    .expect("write");
     assert_fails(embed_with(&dims, None), "768");
 
     let architecture = scratch.path().join("architecture");
     copy_model(&good, &architecture);
-    let config = std::fs::read_to_string(architecture.join("config.json")).expect("read").replace("\"model_type\": \"bert\"", "\"model_type\": \"llama\"");
+    let config = std::fs::read_to_string(architecture.join("config.json"))
+        .expect("read")
+        .replace("\"model_type\": \"bert\"", "\"model_type\": \"llama\"");
     std::fs::write(architecture.join("config.json"), config).expect("write");
     assert_fails(embed_with(&architecture, None), "llama");
 
@@ -79,7 +101,8 @@ fn bad_model_folders_are_clear_errors() {
 
 #[test]
 fn model_commands_describe_the_default_model() {
-    let info: serde_json::Value = serde_json::from_str(&ok(closest(&["model", "info"], None, None))).expect("json");
+    let info: serde_json::Value =
+        serde_json::from_str(&ok(closest(&["model", "info"], None, None))).expect("json");
     assert_eq!(info["dims"], 384);
     assert_eq!(info["pooling"], "mean");
     assert_eq!(info["max_seq_length"], 256);

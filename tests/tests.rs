@@ -4,6 +4,7 @@
 mod fixture;
 
 mod embed;
-mod model;
-mod update;
 mod hostile;
+mod model;
+mod reliability;
+mod update;

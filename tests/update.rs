@@ -18,78 +18,190 @@ fn til_notes_end_to_end() {
     let source = shared_data().join("til/notes");
     let root = scratch.copy_notes(&source, "til", |_| true);
     let root_arg = root.to_str().expect("utf-8 path");
+    // Two til notes share a file name, so ids are relative paths: set once, for every command.
+    std::fs::write(
+        root.join(".closest.toml"),
+        "id-scheme = \"relative-path\"\n",
+    )
+    .expect("config");
     let before = snapshot(&root);
 
-    let report = json_report(closest(&["update", root_arg, "--id-scheme", "relative-path", "--format", "json"], None, None));
+    let report = json_report(closest(
+        &["update", root_arg, "--format", "json"],
+        None,
+        None,
+    ));
     assert_eq!(report["notes"], before.len());
     assert_eq!(report["written"], before.len());
     let after = snapshot(&root);
-    let ids: BTreeSet<String> = after.iter().map(|(path, _)| path.with_extension("").display().to_string()).collect();
+    let ids: BTreeSet<String> = after
+        .iter()
+        .map(|(path, _)| path.with_extension("").display().to_string())
+        .collect();
     let mut links_of = HashMap::new();
     for ((path, old), (_, new)) in before.iter().zip(&after) {
         let id = path.with_extension("").display().to_string();
-        assert!(new.starts_with(old), "`{}`: the note's own bytes changed", path.display());
+        assert!(
+            new.starts_with(old),
+            "`{}`: the note's own bytes changed",
+            path.display()
+        );
         let text = String::from_utf8(new.clone()).expect("utf-8");
-        assert_eq!(text.matches("\n## Closest\n").count(), 1, "`{}` has one section", path.display());
+        assert_eq!(
+            text.matches("\n## Closest\n").count(),
+            1,
+            "`{}` has one section",
+            path.display()
+        );
         let links = closest_links(&text);
         assert_eq!(links.len(), 10, "`{}` lists 10 notes", path.display());
-        assert_eq!(links.iter().collect::<BTreeSet<_>>().len(), 10, "distinct links in `{}`", path.display());
-        assert!(links.iter().all(|link| ids.contains(link) && link != &id), "links of `{}` name other existing notes", path.display());
+        assert_eq!(
+            links.iter().collect::<BTreeSet<_>>().len(),
+            10,
+            "distinct links in `{}`",
+            path.display()
+        );
+        assert!(
+            links.iter().all(|link| ids.contains(link) && link != &id),
+            "links of `{}` name other existing notes",
+            path.display()
+        );
         links_of.insert(id, links);
     }
 
     // Quality: share of each note's links with the same topic (../shared/data/til/index.tsv).
     let index = std::fs::read_to_string(shared_data().join("til/index.tsv")).expect("index.tsv");
-    let topic: HashMap<String, String> = index.lines().skip(1).map(|line| {
-        let fields: Vec<&str> = line.split('\t').collect();
-        (fields[0].trim_end_matches(".md").to_owned(), fields[2].to_owned())
-    }).collect();
-    let (same, total) = links_of.iter().fold((0usize, 0usize), |(same, total), (id, links)| {
-        (same + links.iter().filter(|link| topic[*link] == topic[id]).count(), total + links.len())
-    });
+    let topic: HashMap<String, String> = index
+        .lines()
+        .skip(1)
+        .map(|line| {
+            let fields: Vec<&str> = line.split('\t').collect();
+            (
+                fields[0].trim_end_matches(".md").to_owned(),
+                fields[2].to_owned(),
+            )
+        })
+        .collect();
+    let (same, total) = links_of
+        .iter()
+        .fold((0usize, 0usize), |(same, total), (id, links)| {
+            (
+                same + links
+                    .iter()
+                    .filter(|link| topic[*link] == topic[id])
+                    .count(),
+                total + links.len(),
+            )
+        });
     let share = same as f64 / total as f64;
     eprintln!("til topic share of Closest links: {share:.4}");
-    assert!(share >= QUALITY_FLOOR, "til topic share {share:.4} is below {QUALITY_FLOOR}");
+    assert!(
+        share >= QUALITY_FLOOR,
+        "til topic share {share:.4} is below {QUALITY_FLOOR}"
+    );
 
     // A second run writes nothing, and --check agrees.
-    let report = json_report(closest(&["update", root_arg, "--id-scheme", "relative-path", "--format", "json"], None, None));
-    assert_eq!((report["written"].as_u64(), report["embedded"].as_u64()), (Some(0), Some(0)));
+    let report = json_report(closest(
+        &["update", root_arg, "--format", "json"],
+        None,
+        None,
+    ));
+    assert_eq!(
+        (report["written"].as_u64(), report["embedded"].as_u64()),
+        (Some(0), Some(0))
+    );
     assert_eq!(snapshot(&root), after);
-    let check = closest(&["update", root_arg, "--id-scheme", "relative-path", "--check"], None, None);
+    let check = closest(&["update", root_arg, "--check"], None, None);
     assert_eq!(check.status.code(), Some(0), "{}", stderr(&check));
 
     // Editing one note makes --check exit 1 and name it.
     let edited = root.join("simonw/sqlite/sqlite-vacuum.md");
-    let edited = if edited.is_file() { edited } else { root.join(&after[0].0) };
-    let edited_id = edited.strip_prefix(&root).expect("inside").with_extension("").display().to_string();
+    let edited = if edited.is_file() {
+        edited
+    } else {
+        root.join(&after[0].0)
+    };
+    let edited_id = edited
+        .strip_prefix(&root)
+        .expect("inside")
+        .with_extension("")
+        .display()
+        .to_string();
     let mut text = std::fs::read_to_string(&edited).expect("read");
-    text = text.replacen("\n", "\n\nKnitting patterns for winter scarves and wool socks.\n", 1);
+    text = text.replacen(
+        "\n",
+        "\n\nKnitting patterns for winter scarves and wool socks.\n",
+        1,
+    );
     std::fs::write(&edited, &text).expect("edit");
-    let check = closest(&["update", root_arg, "--id-scheme", "relative-path", "--check"], None, None);
+    let check = closest(&["update", root_arg, "--check"], None, None);
     assert_eq!(check.status.code(), Some(1));
-    assert!(stdout(&check).contains(&format!("stale: {edited_id}")), "{}", stdout(&check));
+    assert!(
+        stdout(&check).contains(&format!("stale: {edited_id}")),
+        "{}",
+        stdout(&check)
+    );
 
     // status sees the same.
-    let status: serde_json::Value = serde_json::from_str(ok(closest(&["status", root_arg, "--format", "json"], None, None)).trim()).expect("json");
+    let status: serde_json::Value = serde_json::from_str(
+        ok(closest(
+            &["status", root_arg, "--format", "json"],
+            None,
+            None,
+        ))
+        .trim(),
+    )
+    .expect("json");
     assert_eq!(status["stale"], 1);
 
     // similar: a note's neighbours exclude itself; a text query finds something.
-    let found = ok(closest(&["similar", "--notes", root_arg, "--note", &edited_id, "--format", "json"], None, None));
+    let found = ok(closest(
+        &[
+            "similar", "--notes", root_arg, "--note", &edited_id, "--format", "json",
+        ],
+        None,
+        None,
+    ));
     assert_eq!(found.lines().count(), 10);
     assert!(!found.contains(&format!("\"id\":\"{edited_id}\"")));
-    let found = ok(closest(&["similar", "--notes", root_arg, "--text", "vacuum an sqlite database to reclaim space", "-k", "3"], None, None));
+    let found = ok(closest(
+        &[
+            "similar",
+            "--notes",
+            root_arg,
+            "--text",
+            "vacuum an sqlite database to reclaim space",
+            "-k",
+            "3",
+        ],
+        None,
+        None,
+    ));
     assert_eq!(found.lines().count(), 3, "{found}");
 
     // Incremental: a new note embeds one text; a deleted note leaves every list.
     let deleted_id = links_of[&after[1].0.with_extension("").display().to_string()][0].clone();
     std::fs::remove_file(root.join(format!("{deleted_id}.md"))).expect("delete");
-    std::fs::write(root.join("new-note.md"), "# Vacuum\n\nSQLite's VACUUM rebuilds the database file to reclaim free pages.\n").expect("add");
-    let report = json_report(closest(&["update", root_arg, "--id-scheme", "relative-path", "--format", "json"], None, None));
-    assert_eq!(report["embedded"], 2, "the new note and the edited one: {report}");
+    std::fs::write(
+        root.join("new-note.md"),
+        "# Vacuum\n\nSQLite's VACUUM rebuilds the database file to reclaim free pages.\n",
+    )
+    .expect("add");
+    let report = json_report(closest(
+        &["update", root_arg, "--format", "json"],
+        None,
+        None,
+    ));
+    // The edited note was embedded (and cached) by `--check`; only the new one is left.
+    assert_eq!(report["embedded"], 1, "only the new note: {report}");
     assert!(report["pruned"].as_u64().unwrap_or(0) >= 1, "{report}");
     for (path, bytes) in snapshot(&root) {
         let links = closest_links(&String::from_utf8(bytes).expect("utf-8"));
-        assert!(!links.contains(&deleted_id), "`{}` still links the deleted note", path.display());
+        assert!(
+            !links.contains(&deleted_id),
+            "`{}` still links the deleted note",
+            path.display()
+        );
     }
 }
 
@@ -107,8 +219,23 @@ fn output_is_identical_across_threads_and_batch_sizes() {
     let scratch = Scratch::new();
     let first = tldr_subset(&scratch, "a");
     let second = tldr_subset(&scratch, "b");
-    ok(closest(&["update", first.to_str().expect("path")], None, None));
-    ok(closest(&["update", second.to_str().expect("path"), "--threads", "1", "--batch-tokens", "700"], None, None));
+    ok(closest(
+        &["update", first.to_str().expect("path")],
+        None,
+        None,
+    ));
+    ok(closest(
+        &[
+            "update",
+            second.to_str().expect("path"),
+            "--threads",
+            "1",
+            "--batch-tokens",
+            "700",
+        ],
+        None,
+        None,
+    ));
     let (a, b) = (snapshot(&first), snapshot(&second));
     assert!(a.len() > 100, "the subset has notes: {}", a.len());
     assert_eq!(a, b);
@@ -124,8 +251,18 @@ fn small_folder(scratch: &Scratch) -> std::path::PathBuf {
 fn examples_are_up_to_date() {
     let scratch = Scratch::new();
     let root = small_folder(&scratch);
-    let check = closest(&["update", root.to_str().expect("path"), "--check"], None, None);
-    assert_eq!(check.status.code(), Some(0), "stale examples:\n{}{}", stdout(&check), stderr(&check));
+    let check = closest(
+        &["update", root.to_str().expect("path"), "--check"],
+        None,
+        None,
+    );
+    assert_eq!(
+        check.status.code(),
+        Some(0),
+        "stale examples:\n{}{}",
+        stdout(&check),
+        stderr(&check)
+    );
 }
 
 /// Flags shape the section: k, template, heading, min score and links already in the body.
@@ -135,17 +272,49 @@ fn options_shape_the_section() {
     let root = small_folder(&scratch);
     let root_arg = root.to_str().expect("path");
     std::fs::write(root.join("bread-hydration.md"), "# Bread dough hydration\n\nHydration is water over flour, see [the pizza note](pizza-dough).\n").expect("write");
-    ok(closest(&["update", root_arg, "-k", "3", "--template", "wiki", "--heading", "Related", "--exclude-linked"], None, None));
+    ok(closest(
+        &[
+            "update",
+            root_arg,
+            "-k",
+            "3",
+            "--template",
+            "wiki",
+            "--heading",
+            "Related",
+            "--exclude-linked",
+        ],
+        None,
+        None,
+    ));
     let text = std::fs::read_to_string(root.join("bread-hydration.md")).expect("read");
-    let section = text.split("## Related\n\n").nth(1).expect("a Related section");
+    let section = text
+        .split("## Related\n\n")
+        .nth(1)
+        .expect("a Related section");
     let lines: Vec<&str> = section.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
-    assert!(lines.iter().all(|line| line.starts_with("- [[") && line.ends_with("]]")), "{text}");
-    assert!(!section.contains("pizza-dough"), "an already linked note is left out: {text}");
+    assert!(
+        lines
+            .iter()
+            .all(|line| line.starts_with("- [[") && line.ends_with("]]")),
+        "{text}"
+    );
+    assert!(
+        !section.contains("pizza-dough"),
+        "an already linked note is left out: {text}"
+    );
 
-    ok(closest(&["update", root_arg, "--min-score", "0.99"], None, None));
+    ok(closest(
+        &["update", root_arg, "--min-score", "0.99"],
+        None,
+        None,
+    ));
     let text = std::fs::read_to_string(root.join("sourdough-starter.md")).expect("read");
-    assert!(text.ends_with("## Closest\n"), "no neighbour reaches 0.99: {text:?}");
+    assert!(
+        text.contains("## Closest\n\n## Related"),
+        "no neighbour reaches 0.99, so the section is empty: {text:?}"
+    );
 }
 
 /// Another model or precision re-embeds every note, and says so.
@@ -154,10 +323,22 @@ fn a_different_model_setting_reembeds() {
     let scratch = Scratch::new();
     let root = small_folder(&scratch);
     let root_arg = root.to_str().expect("path");
-    let report = json_report(closest(&["update", root_arg, "--format", "json"], None, None));
+    let report = json_report(closest(
+        &["update", root_arg, "--format", "json"],
+        None,
+        None,
+    ));
     assert_eq!(report["embedded"], 33);
-    let output = closest(&["update", root_arg, "--dtype", "bf16", "--format", "json"], None, None);
-    assert!(stderr(&output).contains("embedding every note again"), "{}", stderr(&output));
+    let output = closest(
+        &["update", root_arg, "--dtype", "bf16", "--format", "json"],
+        None,
+        None,
+    );
+    assert!(
+        stderr(&output).contains("embedding every note again"),
+        "{}",
+        stderr(&output)
+    );
     assert_eq!(json_report(output)["embedded"], 33);
 }
 
@@ -169,7 +350,11 @@ fn a_damaged_store_is_rebuilt() {
     let root_arg = root.to_str().expect("path");
     ok(closest(&["update", root_arg, "-k", "4"], None, None));
     let good = snapshot(&root);
-    std::fs::write(root.join(".closest/store.sqlite"), b"garbage, not a database; garbage, not a database; garbage").expect("damage");
+    std::fs::write(
+        root.join(".closest/store.sqlite"),
+        b"garbage, not a database; garbage, not a database; garbage",
+    )
+    .expect("damage");
     for suffix in ["-wal", "-shm"] {
         let _ = std::fs::remove_file(root.join(format!(".closest/store.sqlite{suffix}")));
     }
@@ -185,7 +370,8 @@ fn concurrent_updates_are_serialised() {
     let scratch = Scratch::new();
     let root = small_folder(&scratch);
     let root_arg = root.to_str().expect("path").to_owned();
-    let spawn = |arg: String| std::thread::spawn(move || closest(&["update", &arg, "-k", "5"], None, None));
+    let spawn =
+        |arg: String| std::thread::spawn(move || closest(&["update", &arg, "-k", "5"], None, None));
     let (a, b) = (spawn(root_arg.clone()), spawn(root_arg.clone()));
     ok(a.join().expect("first run"));
     ok(b.join().expect("second run"));

@@ -6,7 +6,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
-#[command(name = "closest", version, about = "Keep a \"## Closest\" section of the nearest notes in every markdown note")]
+#[command(
+    name = "closest",
+    version,
+    about = "Keep a \"## Closest\" section of the nearest notes in every markdown note"
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,

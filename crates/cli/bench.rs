@@ -21,7 +21,13 @@ use crate::ui::Ui;
 pub fn peak_rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|status| status.lines().find(|line| line.starts_with("VmHWM:")).and_then(|line| line.split_whitespace().nth(1)).and_then(|kb| kb.parse::<u64>().ok()))
+        .and_then(|status| {
+            status
+                .lines()
+                .find(|line| line.starts_with("VmHWM:"))
+                .and_then(|line| line.split_whitespace().nth(1))
+                .and_then(|kb| kb.parse::<u64>().ok())
+        })
         .map_or(0, |kb| kb * 1024)
 }
 
@@ -54,12 +60,19 @@ pub fn embed(args: &BenchEmbedArgs, settings: &ModelSettings, ui: &Ui) -> Result
         files.truncate(limit);
     }
     // The anchor reads each file whole (invalid UTF-8 replaced); so do we, for the same input.
-    let texts: Vec<String> = files.iter().map(|path| fs_err::read(path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned())).collect::<std::io::Result<_>>()?;
+    let texts: Vec<String> = files
+        .iter()
+        .map(|path| fs_err::read(path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+        .collect::<std::io::Result<_>>()?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let model = ModelHandle::resolve(settings, ui)?;
     let embedder = model.embedder(ui)?;
     let options = model.options(long);
-    ui.note(format!("{} notes from `{}`; warming up", texts.len(), args.notes.display()));
+    ui.note(format!(
+        "{} notes from `{}`; warming up",
+        texts.len(),
+        args.notes.display()
+    ));
     let (_, stats) = embedder.embed(&refs, None, options, &mut |_, _| {})?;
     let mut best = f64::INFINITY;
     for _ in 0..args.repeat.max(1) {
@@ -83,15 +96,36 @@ pub fn embed(args: &BenchEmbedArgs, settings: &ModelSettings, ui: &Ui) -> Result
         "long": long.to_string(),
     });
     print_report(&report, args.format, |out| {
-        writeln!(out, "{} notes, {} tokens (after truncation, special tokens included)", stats.texts, stats.tokens)?;
-        writeln!(out, "{:.2} s: {:.1} notes/s, {:.0} tokens/s", best, stats.texts as f64 / best, stats.tokens as f64 / best)?;
-        writeln!(out, "padding {:.1}%, peak memory {} MiB, {} threads, {}", stats.padding_ratio() * 100.0, peak_rss_bytes() >> 20, rayon::current_num_threads(), dtype_name(embedder.dtype()))
+        writeln!(
+            out,
+            "{} notes, {} tokens (after truncation, special tokens included)",
+            stats.texts, stats.tokens
+        )?;
+        writeln!(
+            out,
+            "{:.2} s: {:.1} notes/s, {:.0} tokens/s",
+            best,
+            stats.texts as f64 / best,
+            stats.tokens as f64 / best
+        )?;
+        writeln!(
+            out,
+            "padding {:.1}%, peak memory {} MiB, {} threads, {}",
+            stats.padding_ratio() * 100.0,
+            peak_rss_bytes() >> 20,
+            rayon::current_num_threads(),
+            dtype_name(embedder.dtype())
+        )
     })
 }
 
 pub fn index(args: &BenchIndexArgs, global: &GlobalArgs, ui: &Ui) -> Result<()> {
     let (rows, dim, source) = if let Some(n) = args.synthetic {
-        (closest_index::synthetic_clustered(n, args.dim, 1000.min(n.max(1)), 0.6, 7), args.dim, format!("{n} synthetic clustered vectors"))
+        (
+            closest_index::synthetic_clustered(n, args.dim, 1000.min(n.max(1)), 0.6, 7),
+            args.dim,
+            format!("{n} synthetic clustered vectors"),
+        )
     } else if !args.notes.is_empty() {
         let mut rows = Vec::new();
         let mut dim = 0;
@@ -104,7 +138,11 @@ pub fn index(args: &BenchIndexArgs, global: &GlobalArgs, ui: &Ui) -> Result<()> 
             let hashes: Vec<&str> = notes.iter().map(|note| note.hash.as_str()).collect();
             let vectors = store.vectors(&model.fingerprint, &prep, &hashes)?;
             if vectors.is_empty() {
-                bail!("no stored vectors in `{}`; run `closest update {}` first", dir.display(), dir.display());
+                bail!(
+                    "no stored vectors in `{}`; run `closest update {}` first",
+                    dir.display(),
+                    dir.display()
+                );
             }
             for note in &notes {
                 if let Some(vector) = vectors.get(&note.hash) {
@@ -121,15 +159,31 @@ pub fn index(args: &BenchIndexArgs, global: &GlobalArgs, ui: &Ui) -> Result<()> 
         bail!("give `--notes DIR` (after `closest update DIR`) or `--synthetic N`");
     };
     let options = closest_index::bench::BenchOptions {
-        hnsw: HnswParams { m: args.m, ef_construction: args.ef_construction, ef_search: args.ef_search, ..HnswParams::default() },
+        hnsw: HnswParams {
+            m: args.m,
+            ef_construction: args.ef_construction,
+            ef_search: args.ef_search,
+            ..HnswParams::default()
+        },
         ..closest_index::bench::BenchOptions::default()
     };
     ui.note(format!("benchmarking on {source}"));
-    let report = closest_index::bench::run(&rows, dim, &[ConcreteKind::Exact, ConcreteKind::Hnsw], &options)?;
+    let report = closest_index::bench::run(
+        &rows,
+        dim,
+        &[ConcreteKind::Exact, ConcreteKind::Hnsw],
+        &options,
+    )?;
     let mut value = serde_json::to_value(&report)?;
     value["peak_rss_bytes"] = json!(peak_rss_bytes());
     value["source"] = json!(source);
-    print_report(&value, args.format, |out| writeln!(out, "{}", serde_json::to_string_pretty(&value).unwrap_or_default()))
+    print_report(&value, args.format, |out| {
+        writeln!(
+            out,
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        )
+    })
 }
 
 pub fn update_bench(args: &BenchUpdateArgs, global: &GlobalArgs, ui: &Ui) -> Result<()> {
@@ -150,7 +204,14 @@ pub fn update_bench(args: &BenchUpdateArgs, global: &GlobalArgs, ui: &Ui) -> Res
     for (from, to) in first {
         copy(from, to)?;
     }
-    let settings = NotesSettings::load(Some(&root), &NotesArgs { id_scheme: Some("relative-path".to_owned()), ..NotesArgs::default() }, global)?;
+    let settings = NotesSettings::load(
+        Some(&root),
+        &NotesArgs {
+            id_scheme: Some("relative-path".to_owned()),
+            ..NotesArgs::default()
+        },
+        global,
+    )?;
     let cold_started = Instant::now();
     let cold = update(&settings, Mode::Write, ui)?;
     let cold_seconds = cold_started.elapsed().as_secs_f64();
@@ -167,9 +228,22 @@ pub fn update_bench(args: &BenchUpdateArgs, global: &GlobalArgs, ui: &Ui) -> Res
         "peak_rss_bytes": peak_rss_bytes(),
     });
     print_report(&report, args.format, |out| {
-        writeln!(out, "cold:        {} notes, {} embedded, {} written in {:.2} s", cold.notes, cold.embedded, cold.written, cold_seconds)?;
-        writeln!(out, "incremental: {} notes, {} embedded, {} written in {:.2} s", warm.notes, warm.embedded, warm.written, warm_seconds)?;
-        writeln!(out, "index {}, peak memory {} MiB", warm.index, peak_rss_bytes() >> 20)
+        writeln!(
+            out,
+            "cold:        {} notes, {} embedded, {} written in {:.2} s",
+            cold.notes, cold.embedded, cold.written, cold_seconds
+        )?;
+        writeln!(
+            out,
+            "incremental: {} notes, {} embedded, {} written in {:.2} s",
+            warm.notes, warm.embedded, warm.written, warm_seconds
+        )?;
+        writeln!(
+            out,
+            "index {}, peak memory {} MiB",
+            warm.index,
+            peak_rss_bytes() >> 20
+        )
     })
 }
 
@@ -181,7 +255,11 @@ fn copy(from: &Path, to: &Path) -> Result<()> {
     Ok(())
 }
 
-fn print_report(value: &serde_json::Value, format: Format, text: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> Result<()> {
+fn print_report(
+    value: &serde_json::Value,
+    format: Format,
+    text: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
+) -> Result<()> {
     let mut stdout = std::io::stdout().lock();
     match format {
         Format::Json => writeln!(stdout, "{value}")?,

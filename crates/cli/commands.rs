@@ -30,7 +30,11 @@ pub fn embed(args: &EmbedArgs, settings: &ModelSettings, ui: &Ui) -> Result<()> 
     let long = args.long.parse::<LongPolicy>()?;
     let model = ModelHandle::resolve(settings, ui)?;
     let embedder = model.embedder(ui)?;
-    let prompt = if args.query { model.config.query_prompt() } else { model.config.document_prompt() };
+    let prompt = if args.query {
+        model.config.query_prompt()
+    } else {
+        model.config.document_prompt()
+    };
     let stdin = std::io::stdin().lock();
     let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
     let mut pending: Vec<EmbedLine> = Vec::new();
@@ -81,28 +85,46 @@ pub fn similar(args: &SimilarArgs, settings: &NotesSettings, ui: &Ui) -> Result<
     let rows: Vec<(usize, Vec<f32>)> = notes
         .iter()
         .enumerate()
-        .filter_map(|(index, note)| vectors.get(&note.hash).map(|vector| (index, normalized(vector))))
+        .filter_map(|(index, note)| {
+            vectors
+                .get(&note.hash)
+                .map(|vector| (index, normalized(vector)))
+        })
         .collect();
     if rows.is_empty() {
-        bail!("no embedded notes in `{}`; run `closest update {}` first", settings.root.display(), settings.root.display());
+        bail!(
+            "no embedded notes in `{}`; run `closest update {}` first",
+            settings.root.display(),
+            settings.root.display()
+        );
     }
     let (query, exclude) = match (&args.note, &args.text, &args.stdin) {
         (Some(id), _, _) => {
             let index = notes.iter().position(|note| &note.id == id).with_context(|| format!("no note with id `{id}` in the store; check the id with `closest status`, or run `closest update` first"))?;
-            let vector = rows.iter().find(|(row, _)| *row == index).map(|(_, vector)| vector.clone()).context("that note has no vector yet; run `closest update`")?;
+            let vector = rows
+                .iter()
+                .find(|(row, _)| *row == index)
+                .map(|(_, vector)| vector.clone())
+                .context("that note has no vector yet; run `closest update`")?;
             (vector, Some(index))
         }
         (None, Some(text), _) => (query_vector(&model, text, settings.long, ui)?, None),
         (None, None, Some(dash)) if dash == "-" => {
             let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text).context("cannot read standard input")?;
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .context("cannot read standard input")?;
             (query_vector(&model, &text, settings.long, ui)?, None)
         }
-        _ => bail!("say what to search for: `--note ID`, `--text TEXT`, or `-` to read standard input"),
+        _ => bail!(
+            "say what to search for: `--note ID`, `--text TEXT`, or `-` to read standard input"
+        ),
     };
     let kind = choose(settings.index, rows.len());
     let mut index = new_index(kind, query.len(), HnswParams::default())?;
-    let batch: Vec<(u64, &[f32])> = rows.iter().map(|(row, vector)| (*row as u64, vector.as_slice())).collect();
+    let batch: Vec<(u64, &[f32])> = rows
+        .iter()
+        .map(|(row, vector)| (*row as u64, vector.as_slice()))
+        .collect();
     index.add(&batch)?;
     let mut found = index.search(&query, settings.k + 1)?;
     found.retain(|neighbour| Some(neighbour.id as usize) != exclude);
@@ -112,7 +134,11 @@ pub fn similar(args: &SimilarArgs, settings: &NotesSettings, ui: &Ui) -> Result<
         let note = &notes[neighbour.id as usize];
         match args.format {
             Format::Text => writeln!(stdout, "{:.4}\t{}\t{}", neighbour.score, note.id, note.path)?,
-            Format::Json => writeln!(stdout, "{}", json!({ "id": note.id, "path": note.path, "score": neighbour.score }))?,
+            Format::Json => writeln!(
+                stdout,
+                "{}",
+                json!({ "id": note.id, "path": note.path, "score": neighbour.score })
+            )?,
         }
     }
     Ok(())
@@ -126,7 +152,12 @@ fn normalized(vector: &[f32]) -> Vec<f32> {
 
 fn query_vector(model: &ModelHandle, text: &str, long: LongPolicy, ui: &Ui) -> Result<Vec<f32>> {
     let embedder = model.embedder(ui)?;
-    let (mut vectors, _) = embedder.embed(&[text], model.config.query_prompt(), model.options(long), &mut |_, _| {})?;
+    let (mut vectors, _) = embedder.embed(
+        &[text],
+        model.config.query_prompt(),
+        model.options(long),
+        &mut |_, _| {},
+    )?;
     Ok(normalized(&vectors.remove(0)))
 }
 
@@ -140,12 +171,18 @@ pub fn status(settings: &NotesSettings, format: Format, ui: &Ui) -> Result<()> {
         ui.warn(warning);
     }
     let stored = store.notes()?;
-    let stored_hash: std::collections::HashMap<&str, &str> = stored.iter().map(|row| (row.id.as_str(), row.hash.as_str())).collect();
+    let stored_hash: std::collections::HashMap<&str, &str> = stored
+        .iter()
+        .map(|row| (row.id.as_str(), row.hash.as_str()))
+        .collect();
     let mut unreadable = 0;
     let mut stale = Vec::new();
     let mut hashes = Vec::new();
     for file in &walked.notes {
-        match closest_notes::read_note(file).and_then(|note| note.parse(&settings.section).map(|parsed| closest_notes::embed_text(&parsed))) {
+        match closest_notes::read_note(file).and_then(|note| {
+            note.parse(&settings.section)
+                .map(|parsed| closest_notes::embed_text(&parsed))
+        }) {
             Ok(text) => {
                 let hash = crate::pipeline::text_hash(&text);
                 if stored_hash.get(file.id.as_str()) != Some(&hash.as_str()) {
@@ -156,12 +193,24 @@ pub fn status(settings: &NotesSettings, format: Format, ui: &Ui) -> Result<()> {
             Err(_) => unreadable += 1,
         }
     }
-    let unique: Vec<&str> = hashes.iter().map(String::as_str).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+    let unique: Vec<&str> = hashes
+        .iter()
+        .map(String::as_str)
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let found = store.vectors(&model.fingerprint, &prep, &unique)?;
-    let embedded = hashes.iter().filter(|hash| found.contains_key(hash.as_str())).count();
+    let embedded = hashes
+        .iter()
+        .filter(|hash| found.contains_key(hash.as_str()))
+        .count();
     let (total_rows, _) = store.vector_counts(&model.fingerprint, &prep)?;
     let orphaned = total_rows - found.len();
-    let store_bytes: u64 = ["", "-wal"].iter().filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", store.path().display())).ok()).map(|meta| meta.len()).sum();
+    let store_bytes: u64 = ["", "-wal"]
+        .iter()
+        .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", store.path().display())).ok())
+        .map(|meta| meta.len())
+        .sum();
     let report = json!({
         "root": settings.root.display().to_string(),
         "notes": walked.notes.len(),
@@ -177,12 +226,30 @@ pub fn status(settings: &NotesSettings, format: Format, ui: &Ui) -> Result<()> {
     match format {
         Format::Json => writeln!(stdout, "{report}")?,
         Format::Text => {
-            writeln!(stdout, "notes:     {} ({} unreadable)", walked.notes.len(), unreadable)?;
+            writeln!(
+                stdout,
+                "notes:     {} ({} unreadable)",
+                walked.notes.len(),
+                unreadable
+            )?;
             writeln!(stdout, "embedded:  {embedded}")?;
-            writeln!(stdout, "stale:     {} (changed or new since the last update)", stale.len())?;
+            writeln!(
+                stdout,
+                "stale:     {} (changed or new since the last update)",
+                stale.len()
+            )?;
             writeln!(stdout, "orphaned:  {orphaned} stored vectors no note uses")?;
-            writeln!(stdout, "model:     {} ({})", model.resolved.name, model.fingerprint)?;
-            writeln!(stdout, "store:     `{}`, {} KiB", store.path().display(), store_bytes / 1024)?;
+            writeln!(
+                stdout,
+                "model:     {} ({})",
+                model.resolved.name, model.fingerprint
+            )?;
+            writeln!(
+                stdout,
+                "store:     `{}`, {} KiB",
+                store.path().display(),
+                store_bytes / 1024
+            )?;
         }
     }
     Ok(())
@@ -193,9 +260,18 @@ pub fn model(command: &ModelCommand, settings: &ModelSettings, ui: &Ui) -> Resul
     let mut stdout = std::io::stdout().lock();
     match command {
         ModelCommand::Fetch { model } => {
-            let settings = ModelSettings { model: model.clone().or_else(|| settings.model.clone()), ..settings.clone() };
+            let settings = ModelSettings {
+                model: model.clone().or_else(|| settings.model.clone()),
+                ..settings.clone()
+            };
             let handle = ModelHandle::resolve(&settings, ui)?;
-            writeln!(stdout, "{} ready in `{}` (from {}; every pinned file checked)", handle.resolved.name, handle.resolved.dir.display(), handle.resolved.source)?;
+            writeln!(
+                stdout,
+                "{} ready in `{}` (from {}; every pinned file checked)",
+                handle.resolved.name,
+                handle.resolved.dir.display(),
+                handle.resolved.source
+            )?;
         }
         ModelCommand::List => {
             for known in known_models() {
@@ -209,11 +285,18 @@ pub fn model(command: &ModelCommand, settings: &ModelSettings, ui: &Ui) -> Resul
                     "not fetched (`closest model fetch`)".to_owned()
                 };
                 let default = if known.default { " (default)" } else { "" };
-                writeln!(stdout, "{}{default}\t{}\t{} dims\t{}\t{}", known.name, known.repo, known.dims, known.pooling, place)?;
+                writeln!(
+                    stdout,
+                    "{}{default}\t{}\t{} dims\t{}\t{}",
+                    known.name, known.repo, known.dims, known.pooling, place
+                )?;
             }
         }
         ModelCommand::Info { model } => {
-            let settings = ModelSettings { model: model.clone().or_else(|| settings.model.clone()), ..settings.clone() };
+            let settings = ModelSettings {
+                model: model.clone().or_else(|| settings.model.clone()),
+                ..settings.clone()
+            };
             let handle = ModelHandle::resolve(&settings, ui)?;
             let config = &handle.config;
             let info = json!({

@@ -22,7 +22,14 @@ impl FolderLock {
     pub fn acquire(state_dir: &Path, ui: &Ui) -> Result<Self> {
         fs_err::create_dir_all(state_dir)?;
         let path = state_dir.join("lock");
-        let mut file = fs_err::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path)?.into_parts().0;
+        let mut file = fs_err::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .read(true)
+            .write(true)
+            .open(&path)?
+            .into_parts()
+            .0;
         let started = Instant::now();
         let mut told = false;
         loop {
@@ -30,7 +37,10 @@ impl FolderLock {
                 Ok(()) => break,
                 Err(std::fs::TryLockError::WouldBlock) => {
                     if !told {
-                        ui.note(format!("waiting for another closest run on this folder (lock `{}`)", path.display()));
+                        ui.note(format!(
+                            "waiting for another closest run on this folder (lock `{}`)",
+                            path.display()
+                        ));
                         told = true;
                     }
                     if started.elapsed() > WAIT_LIMIT {
@@ -42,7 +52,9 @@ impl FolderLock {
                     }
                     std::thread::sleep(Duration::from_millis(100));
                 }
-                Err(std::fs::TryLockError::Error(err)) => bail!("cannot lock `{}`: {err}", path.display()),
+                Err(std::fs::TryLockError::Error(err)) => {
+                    bail!("cannot lock `{}`: {err}", path.display())
+                }
             }
         }
         // The pid is for people reading the file; the lock itself is the kernel's.

@@ -29,12 +29,18 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(err) => {
             let _ = err.print();
-            return if err.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if err.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     if let Some(threads) = cli.global.threads {
         // candle and gemm size their pools from rayon's global pool.
-        let _ = rayon::ThreadPoolBuilder::new().num_threads(threads.max(1)).build_global();
+        let _ = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .build_global();
     }
     let ui = Ui::new(&cli.global);
     match run(&cli, &ui) {
@@ -63,10 +69,18 @@ fn run(cli: &Cli, ui: &Ui) -> Result<ExitCode> {
             };
             let report = pipeline::update(&settings, mode, ui)?;
             print_update(&report, mode, args.format, ui)?;
-            Ok(if mode == Mode::Check && !report.stale.is_empty() { ExitCode::from(1) } else { ExitCode::SUCCESS })
+            Ok(if mode == Mode::Check && !report.stale.is_empty() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            })
         }
         Command::Similar(args) => {
-            let notes_args = args::NotesArgs { k: args.k, index: args.index.clone(), ..args::NotesArgs::default() };
+            let notes_args = args::NotesArgs {
+                k: args.k,
+                index: args.index.clone(),
+                ..args::NotesArgs::default()
+            };
             let settings = NotesSettings::load(args.notes.as_deref(), &notes_args, &cli.global)?;
             commands::similar(args, &settings, ui)?;
             Ok(ExitCode::SUCCESS)
@@ -76,7 +90,11 @@ fn run(cli: &Cli, ui: &Ui) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Status(args) => {
-            let settings = NotesSettings::load(args.dir.as_deref(), &args::NotesArgs::default(), &cli.global)?;
+            let settings = NotesSettings::load(
+                args.dir.as_deref(),
+                &args::NotesArgs::default(),
+                &cli.global,
+            )?;
             commands::status(&settings, args.format, ui)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -123,7 +141,10 @@ fn print_update(report: &UpdateReport, mode: Mode, format: Format, ui: &Ui) -> R
                     report.notes, report.embedded, report.unchanged, report.written, report.skipped, report.pruned, report.index, report.model, report.seconds
                 );
                 if mode == Mode::Check && !report.stale.is_empty() {
-                    eprintln!("hint: run `closest update` to bring {} stale note(s) up to date", report.stale.len());
+                    eprintln!(
+                        "hint: run `closest update` to bring {} stale note(s) up to date",
+                        report.stale.len()
+                    );
                 }
             }
         }
@@ -132,7 +153,11 @@ fn print_update(report: &UpdateReport, mode: Mode, format: Format, ui: &Ui) -> R
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {
-    err.chain().any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
+    err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// Keeps glibc from returning large freed blocks to the kernel after every tensor op: with the

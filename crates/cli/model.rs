@@ -5,7 +5,10 @@
 use std::cell::OnceCell;
 
 use anyhow::{Context, Result};
-use closest_embed::{model_fingerprint, resolve, EmbedOptions, Embedder, FetchOptions, LongPolicy, ModelConfig, ResolvedModel};
+use closest_embed::{
+    model_fingerprint, resolve, EmbedOptions, Embedder, FetchOptions, LongPolicy, ModelConfig,
+    ResolvedModel,
+};
 
 use crate::settings::ModelSettings;
 use crate::ui::Ui;
@@ -21,11 +24,25 @@ pub struct ModelHandle {
 impl ModelHandle {
     /// Resolves the model, fetching it (with pip's progress on a terminal) if it is not on disk.
     pub fn resolve(settings: &ModelSettings, ui: &Ui) -> Result<Self> {
-        let fetch = FetchOptions { show_progress: !ui.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()), offline: false };
+        let fetch = FetchOptions {
+            show_progress: !ui.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            offline: false,
+        };
         let resolved = resolve(settings.model.as_deref(), &fetch)?;
-        ui.debug(format!("model {} from {} (`{}`)", resolved.name, resolved.source, resolved.dir.display()));
+        ui.debug(format!(
+            "model {} from {} (`{}`)",
+            resolved.name,
+            resolved.source,
+            resolved.dir.display()
+        ));
         let (fingerprint, config) = model_fingerprint(&resolved, settings.dtype)?;
-        Ok(Self { resolved, config, fingerprint, settings: settings.clone(), embedder: OnceCell::new() })
+        Ok(Self {
+            resolved,
+            config,
+            fingerprint,
+            settings: settings.clone(),
+            embedder: OnceCell::new(),
+        })
     }
 
     /// The loaded model; loads it on first use.
@@ -38,12 +55,21 @@ impl ModelHandle {
             ui.note(format!("note: {note}"));
         }
         let embedder = Embedder::load(&self.resolved, &picked.device, self.settings.dtype)
-            .with_context(|| format!("cannot load model `{}` from `{}`", self.resolved.name, self.resolved.dir.display()))?;
+            .with_context(|| {
+                format!(
+                    "cannot load model `{}` from `{}`",
+                    self.resolved.name,
+                    self.resolved.dir.display()
+                )
+            })?;
         Ok(self.embedder.get_or_init(|| embedder))
     }
 
     pub fn options(&self, long: LongPolicy) -> EmbedOptions {
-        EmbedOptions { long, limits: self.settings.limits }
+        EmbedOptions {
+            long,
+            limits: self.settings.limits,
+        }
     }
 
     /// Identifies how note text becomes model input: the text-preparation version, the

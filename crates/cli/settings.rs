@@ -70,7 +70,11 @@ pub struct NotesSettings {
 
 impl ModelSettings {
     pub fn from_args(global: &GlobalArgs, file_model: Option<String>) -> Result<Self> {
-        let device = global.device.as_deref().unwrap_or("auto").parse::<DeviceChoice>()?;
+        let device = global
+            .device
+            .as_deref()
+            .unwrap_or("auto")
+            .parse::<DeviceChoice>()?;
         let dtype = parse_dtype(global.dtype.as_deref().unwrap_or("f32"))?;
         let mut limits = BatchLimits::default();
         if let Some(tokens) = global.batch_tokens {
@@ -79,21 +83,36 @@ impl ModelSettings {
             }
             limits.max_tokens = tokens;
         }
-        Ok(Self { model: global.model.clone().or(file_model), device, dtype, limits })
+        Ok(Self {
+            model: global.model.clone().or(file_model),
+            device,
+            dtype,
+            limits,
+        })
     }
 }
 
 impl NotesSettings {
     /// Reads `<root>/.closest.toml` (if any) and applies the flags over it.
     pub fn load(root: Option<&Path>, args: &NotesArgs, global: &GlobalArgs) -> Result<Self> {
-        let root = root.map(Path::to_owned).unwrap_or_else(|| PathBuf::from("."));
+        let root = root
+            .map(Path::to_owned)
+            .unwrap_or_else(|| PathBuf::from("."));
         if !root.is_dir() {
-            bail!("notes folder `{}` does not exist or is not a folder", root.display());
+            bail!(
+                "notes folder `{}` does not exist or is not a folder",
+                root.display()
+            );
         }
         let config_path = root.join(CONFIG_FILE);
         let file: ConfigFile = if config_path.is_file() {
             let text = fs_err::read_to_string(&config_path)?;
-            toml::from_str(&text).with_context(|| format!("`{}` is not valid; fix or remove the key it names", config_path.display()))?
+            toml::from_str(&text).with_context(|| {
+                format!(
+                    "`{}` is not valid; fix or remove the key it names",
+                    config_path.display()
+                )
+            })?
         } else {
             ConfigFile::default()
         };
@@ -101,24 +120,60 @@ impl NotesSettings {
         if k == 0 {
             bail!("k must be at least 1");
         }
-        let heading = args.heading.clone().or(file.heading).unwrap_or_else(|| "Closest".to_owned());
+        let heading = args
+            .heading
+            .clone()
+            .or(file.heading)
+            .unwrap_or_else(|| "Closest".to_owned());
         let level = args.level.or(file.level).unwrap_or(2);
         let section = SectionSpec::new(heading, level)?;
-        let template = args.template.clone().or(file.template).unwrap_or_else(|| "bullet".to_owned());
+        let template = args
+            .template
+            .clone()
+            .or(file.template)
+            .unwrap_or_else(|| "bullet".to_owned());
         let output = if template == "front-matter" {
-            Output::FrontMatter { key: section.heading.to_lowercase() }
+            Output::FrontMatter {
+                key: section.heading.to_lowercase(),
+            }
         } else {
             Output::Section(template.parse::<Template>()?)
         };
-        let id_scheme = args.id_scheme.clone().or(file.id_scheme).unwrap_or_else(|| "stem".to_owned()).parse::<IdScheme>()?;
-        let long = args.long.clone().or(file.long).unwrap_or_else(|| "truncate".to_owned()).parse::<LongPolicy>()?;
-        let index = args.index.clone().or(file.index).unwrap_or_else(|| "auto".to_owned()).parse::<IndexKind>()?;
-        let min_score = args.min_score.or(file.min_score).unwrap_or(f32::NEG_INFINITY);
+        let id_scheme = args
+            .id_scheme
+            .clone()
+            .or(file.id_scheme)
+            .unwrap_or_else(|| "stem".to_owned())
+            .parse::<IdScheme>()?;
+        let long = args
+            .long
+            .clone()
+            .or(file.long)
+            .unwrap_or_else(|| "truncate".to_owned())
+            .parse::<LongPolicy>()?;
+        let index = args
+            .index
+            .clone()
+            .or(file.index)
+            .unwrap_or_else(|| "auto".to_owned())
+            .parse::<IndexKind>()?;
+        let min_score = args
+            .min_score
+            .or(file.min_score)
+            .unwrap_or(f32::NEG_INFINITY);
         if min_score.is_nan() {
             bail!("--min-score must be a number");
         }
-        let include = if args.include.is_empty() { file.include.unwrap_or_default() } else { args.include.clone() };
-        let exclude = if args.exclude.is_empty() { file.exclude.unwrap_or_default() } else { args.exclude.clone() };
+        let include = if args.include.is_empty() {
+            file.include.unwrap_or_default()
+        } else {
+            args.include.clone()
+        };
+        let exclude = if args.exclude.is_empty() {
+            file.exclude.unwrap_or_default()
+        } else {
+            args.exclude.clone()
+        };
         Ok(Self {
             root,
             k,

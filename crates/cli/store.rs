@@ -51,7 +51,9 @@ impl Store {
                         fs_err::remove_file(&file)?;
                     }
                 }
-                let store = Self::try_open(&path).map_err(|err| anyhow::anyhow!(err)).with_context(|| format!("cannot create the store `{}`", path.display()))?;
+                let store = Self::try_open(&path)
+                    .map_err(|err| anyhow::anyhow!(err))
+                    .with_context(|| format!("cannot create the store `{}`", path.display()))?;
                 Ok((store, Some(format!("the store `{}` was unusable ({reason}); rebuilt it, every note will be embedded again", path.display()))))
             }
         }
@@ -59,26 +61,43 @@ impl Store {
 
     fn try_open(path: &Path) -> std::result::Result<Self, String> {
         let conn = Connection::open(path).map_err(|err| err.to_string())?;
-        conn.busy_timeout(std::time::Duration::from_secs(30)).map_err(|err| err.to_string())?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(|err| err.to_string())?;
         // WAL keeps the database consistent if we are killed mid-transaction, and lets
         // `status` read while an update writes.
-        let _: String = conn.query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0)).map_err(|err| err.to_string())?;
-        conn.execute_batch("PRAGMA synchronous=NORMAL;").map_err(|err| err.to_string())?;
-        let check: String = conn.query_row("PRAGMA quick_check", [], |row| row.get(0)).map_err(|err| err.to_string())?;
+        let _: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+            .map_err(|err| err.to_string())?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL;")
+            .map_err(|err| err.to_string())?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |row| row.get(0))
+            .map_err(|err| err.to_string())?;
         if check != "ok" {
             return Err(format!("integrity check failed: {check}"));
         }
         let has_meta: bool = conn
-            .query_row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'", [], |row| row.get::<_, i64>(0))
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
             .map_err(|err| err.to_string())?
             > 0;
         if has_meta {
             let version: Option<String> = conn
-                .query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |row| row.get(0))
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'schema_version'",
+                    [],
+                    |row| row.get(0),
+                )
                 .optional()
                 .map_err(|err| err.to_string())?;
             if version.as_deref() != Some(&SCHEMA_VERSION.to_string()) {
-                return Err(format!("schema version {} where {SCHEMA_VERSION} is expected", version.unwrap_or_else(|| "none".to_owned())));
+                return Err(format!(
+                    "schema version {} where {SCHEMA_VERSION} is expected",
+                    version.unwrap_or_else(|| "none".to_owned())
+                ));
             }
         } else {
             conn.execute_batch(&format!(
@@ -98,7 +117,10 @@ impl Store {
             ))
             .map_err(|err| err.to_string())?;
         }
-        Ok(Self { conn, path: path.to_owned() })
+        Ok(Self {
+            conn,
+            path: path.to_owned(),
+        })
     }
 
     pub fn path(&self) -> &Path {
@@ -106,11 +128,20 @@ impl Store {
     }
 
     /// The stored vectors among `hashes` for this model and preparation.
-    pub fn vectors(&self, model: &str, prep: &str, hashes: &[&str]) -> Result<HashMap<String, Vec<f32>>> {
-        let mut statement = self.conn.prepare_cached("SELECT vector FROM vectors WHERE model = ?1 AND prep = ?2 AND hash = ?3")?;
+    pub fn vectors(
+        &self,
+        model: &str,
+        prep: &str,
+        hashes: &[&str],
+    ) -> Result<HashMap<String, Vec<f32>>> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT vector FROM vectors WHERE model = ?1 AND prep = ?2 AND hash = ?3",
+        )?;
         let mut found = HashMap::new();
         for hash in hashes {
-            let blob: Option<Vec<u8>> = statement.query_row(params![model, prep, hash], |row| row.get(0)).optional()?;
+            let blob: Option<Vec<u8>> = statement
+                .query_row(params![model, prep, hash], |row| row.get(0))
+                .optional()?;
             if let Some(blob) = blob {
                 found.insert((*hash).to_owned(), decode(&blob));
             }
@@ -119,12 +150,23 @@ impl Store {
     }
 
     /// Saves vectors in one transaction, so a kill leaves all or none of them.
-    pub fn insert_vectors(&mut self, model: &str, prep: &str, items: &[(String, Vec<f32>)]) -> Result<()> {
+    pub fn insert_vectors(
+        &mut self,
+        model: &str,
+        prep: &str,
+        items: &[(String, Vec<f32>)],
+    ) -> Result<()> {
         let tx = self.conn.transaction()?;
         {
             let mut statement = tx.prepare_cached("INSERT OR REPLACE INTO vectors (model, prep, hash, dim, vector) VALUES (?1, ?2, ?3, ?4, ?5)")?;
             for (hash, vector) in items {
-                statement.execute(params![model, prep, hash, vector.len() as i64, encode(vector)])?;
+                statement.execute(params![
+                    model,
+                    prep,
+                    hash,
+                    vector.len() as i64,
+                    encode(vector)
+                ])?;
             }
         }
         tx.commit()?;
@@ -133,21 +175,36 @@ impl Store {
 
     /// Replaces the notes table and every neighbour list, and prunes vectors no current note
     /// uses, in one transaction. Returns (vectors pruned, notes that disappeared).
-    pub fn save_run(&mut self, model: &str, prep: &str, notes: &[NoteRow], neighbours: &[(String, Vec<StoredNeighbour>)]) -> Result<(usize, usize)> {
+    pub fn save_run(
+        &mut self,
+        model: &str,
+        prep: &str,
+        notes: &[NoteRow],
+        neighbours: &[(String, Vec<StoredNeighbour>)],
+    ) -> Result<(usize, usize)> {
         let tx = self.conn.transaction()?;
         let before: i64 = tx.query_row("SELECT count(*) FROM notes", [], |row| row.get(0))?;
         tx.execute_batch("DELETE FROM notes; DELETE FROM neighbours; CREATE TEMP TABLE IF NOT EXISTS live (hash TEXT PRIMARY KEY); DELETE FROM live;")?;
         {
-            let mut insert_note = tx.prepare_cached("INSERT INTO notes (id, path, hash) VALUES (?1, ?2, ?3)")?;
-            let mut insert_live = tx.prepare_cached("INSERT OR IGNORE INTO live (hash) VALUES (?1)")?;
+            let mut insert_note =
+                tx.prepare_cached("INSERT INTO notes (id, path, hash) VALUES (?1, ?2, ?3)")?;
+            let mut insert_live =
+                tx.prepare_cached("INSERT OR IGNORE INTO live (hash) VALUES (?1)")?;
             for note in notes {
                 insert_note.execute(params![note.id, note.path, note.hash])?;
                 insert_live.execute(params![note.hash])?;
             }
-            let mut insert_neighbour = tx.prepare_cached("INSERT INTO neighbours (note, rank, neighbour, score) VALUES (?1, ?2, ?3, ?4)")?;
+            let mut insert_neighbour = tx.prepare_cached(
+                "INSERT INTO neighbours (note, rank, neighbour, score) VALUES (?1, ?2, ?3, ?4)",
+            )?;
             for (note, list) in neighbours {
                 for (rank, neighbour) in list.iter().enumerate() {
-                    insert_neighbour.execute(params![note, rank as i64, neighbour.id, f64::from(neighbour.score)])?;
+                    insert_neighbour.execute(params![
+                        note,
+                        rank as i64,
+                        neighbour.id,
+                        f64::from(neighbour.score)
+                    ])?;
                 }
             }
         }
@@ -160,31 +217,54 @@ impl Store {
 
     /// Every note the last update saw, sorted by id.
     pub fn notes(&self) -> Result<Vec<NoteRow>> {
-        let mut statement = self.conn.prepare("SELECT id, path, hash FROM notes ORDER BY id")?;
-        let rows = statement.query_map([], |row| Ok(NoteRow { id: row.get(0)?, path: row.get(1)?, hash: row.get(2)? }))?;
+        let mut statement = self
+            .conn
+            .prepare("SELECT id, path, hash FROM notes ORDER BY id")?;
+        let rows = statement.query_map([], |row| {
+            Ok(NoteRow {
+                id: row.get(0)?,
+                path: row.get(1)?,
+                hash: row.get(2)?,
+            })
+        })?;
         Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
     }
 
     /// Counts of vectors in total and for one model and preparation.
     pub fn vector_counts(&self, model: &str, prep: &str) -> Result<(usize, usize)> {
-        let total: i64 = self.conn.query_row("SELECT count(*) FROM vectors", [], |row| row.get(0))?;
-        let current: i64 = self.conn.query_row("SELECT count(*) FROM vectors WHERE model = ?1 AND prep = ?2", params![model, prep], |row| row.get(0))?;
+        let total: i64 = self
+            .conn
+            .query_row("SELECT count(*) FROM vectors", [], |row| row.get(0))?;
+        let current: i64 = self.conn.query_row(
+            "SELECT count(*) FROM vectors WHERE model = ?1 AND prep = ?2",
+            params![model, prep],
+            |row| row.get(0),
+        )?;
         Ok((total as usize, current as usize))
     }
 
     /// Whether any vector of another model is stored: the caller says "re-embedding".
     pub fn has_other_model(&self, model: &str) -> Result<bool> {
-        let count: i64 = self.conn.query_row("SELECT count(*) FROM vectors WHERE model <> ?1", params![model], |row| row.get(0))?;
+        let count: i64 = self.conn.query_row(
+            "SELECT count(*) FROM vectors WHERE model <> ?1",
+            params![model],
+            |row| row.get(0),
+        )?;
         Ok(count > 0)
     }
 }
 
 fn encode(vector: &[f32]) -> Vec<u8> {
-    vector.iter().flat_map(|value| value.to_le_bytes()).collect()
+    vector
+        .iter()
+        .flat_map(|value| value.to_le_bytes())
+        .collect()
 }
 
 fn decode(blob: &[u8]) -> Vec<f32> {
-    blob.chunks_exact(4).map(|chunk| f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]])).collect()
+    blob.chunks_exact(4)
+        .map(|chunk| f32::from_le_bytes([chunk[0], chunk[1], chunk[2], chunk[3]]))
+        .collect()
 }
 
 #[cfg(test)]
@@ -194,7 +274,11 @@ mod tests {
     #[test]
     fn garbage_store_is_rebuilt_with_a_warning() {
         let dir = tempfile::tempdir().expect("temp dir");
-        fs_err::write(dir.path().join(STORE_FILE), b"this is not an sqlite database at all, not even close......").expect("write");
+        fs_err::write(
+            dir.path().join(STORE_FILE),
+            b"this is not an sqlite database at all, not even close......",
+        )
+        .expect("write");
         let (store, warning) = Store::open(dir.path()).expect("opens");
         assert!(warning.expect("warned").contains("unusable"));
         assert!(store.notes().expect("reads").is_empty());
@@ -205,11 +289,21 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let (mut store, warning) = Store::open(dir.path()).expect("opens");
         assert!(warning.is_none());
-        store.insert_vectors("m", "p", &[("a".into(), vec![1.0, 0.5]), ("b".into(), vec![0.0, -2.0])]).expect("insert");
+        store
+            .insert_vectors(
+                "m",
+                "p",
+                &[("a".into(), vec![1.0, 0.5]), ("b".into(), vec![0.0, -2.0])],
+            )
+            .expect("insert");
         let found = store.vectors("m", "p", &["a", "b", "c"]).expect("read");
         assert_eq!(found.len(), 2);
         assert_eq!(found["b"], vec![0.0, -2.0]);
-        let notes = vec![NoteRow { id: "x".into(), path: "x.md".into(), hash: "a".into() }];
+        let notes = vec![NoteRow {
+            id: "x".into(),
+            path: "x.md".into(),
+            hash: "a".into(),
+        }];
         let (pruned, _) = store.save_run("m", "p", &notes, &[]).expect("save");
         assert_eq!(pruned, 1);
         drop(store);
@@ -223,7 +317,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         drop(Store::open(dir.path()).expect("opens"));
         let conn = Connection::open(dir.path().join(STORE_FILE)).expect("raw open");
-        conn.execute("UPDATE meta SET value = '0' WHERE key = 'schema_version'", []).expect("downgrade");
+        conn.execute(
+            "UPDATE meta SET value = '0' WHERE key = 'schema_version'",
+            [],
+        )
+        .expect("downgrade");
         drop(conn);
         let (_, warning) = Store::open(dir.path()).expect("opens");
         assert!(warning.expect("warned").contains("schema version 0"));

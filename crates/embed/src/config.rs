@@ -192,7 +192,7 @@ fn check_architecture(bert: &BertConfig, path: &Path) -> Result<()> {
             path: path.to_owned(),
         });
     }
-    if bert.num_attention_heads == 0 || bert.hidden_size % bert.num_attention_heads != 0 {
+    if bert.num_attention_heads == 0 || !bert.hidden_size.is_multiple_of(bert.num_attention_heads) {
         return Err(Error::InvalidFile {
             path: path.to_owned(),
             reason: format!(

@@ -57,7 +57,10 @@ impl DeviceChoice {
                 Ok(device) => Ok(PickedDevice { device, note: None }),
                 Err(err) => Ok(PickedDevice {
                     device: Device::Cpu,
-                    note: Some(format!("no usable GPU ({err}); running on the CPU")),
+                    note: Some(format!(
+                        "no usable GPU, running on the CPU ({})",
+                        short_reason(&err)
+                    )),
                 }),
             },
         }

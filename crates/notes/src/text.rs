@@ -13,7 +13,7 @@ use crate::parse::Parsed;
 
 /// Bumped whenever [`embed_text`] returns different text for the same note, so that stores
 /// keyed by a text-preparation fingerprint re-embed exactly when they must.
-pub const EMBED_TEXT_VERSION: u32 = 1;
+pub const EMBED_TEXT_VERSION: u32 = 2;
 
 /// The note's text without front matter and managed section, each link, image and reference
 /// link replaced by its text, reference definitions dropped, trimmed.
@@ -26,9 +26,17 @@ pub fn embed_text(parsed: &Parsed) -> String {
 
     let mut text = String::with_capacity(source.len());
     let mut kept_from = 0;
+    let mut web_targets = parsed.web_targets.iter().peekable();
     for cut in cuts {
         if cut.start > kept_from {
             text.push_str(&source[kept_from..cut.start]);
+        }
+        // A kept web address goes where its link's closing syntax was cut.
+        while let Some((_, url)) = web_targets.next_if(|(offset, _)| *offset <= cut.start) {
+            if cut.start >= kept_from {
+                text.push(' ');
+                text.push_str(url);
+            }
         }
         kept_from = kept_from.max(cut.end);
     }
@@ -48,17 +56,31 @@ mod tests {
     }
 
     #[test]
-    fn links_keep_their_text_and_lose_their_target() {
+    fn links_keep_their_text_and_web_address_and_lose_note_targets() {
         assert_eq!(
             prepared("See [the *docs*](https://x.org/a) and ![a cat](cat.png)."),
-            "See the *docs* and a cat."
+            "See the *docs* https://x.org/a and a cat."
         );
-        assert_eq!(prepared("[text][ref]\n\n[ref]: https://r.org\n"), "text");
+        assert_eq!(
+            prepared("See [a note](other-note) and [[wiki]]."),
+            "See a note and wiki."
+        );
+        assert_eq!(
+            prepared("[text][ref]\n\n[ref]: https://r.org\n"),
+            "text https://r.org"
+        );
         assert_eq!(
             prepared("[[target|shown]] and [[plain]]"),
             "shown and plain"
         );
-        assert_eq!(prepared("[![badge](b.svg)](https://ci)"), "badge");
+        assert_eq!(
+            prepared("[![badge](b.svg)](https://ci)"),
+            "badge https://ci"
+        );
+        assert_eq!(
+            prepared("# T\n\n## Closest\n\n* [x](https://in.section)\n"),
+            "# T"
+        );
         assert_eq!(prepared("an [](empty) link"), "an  link");
         assert_eq!(prepared("<https://auto.link>"), "https://auto.link");
     }

@@ -1,0 +1,99 @@
+//! Killed at random points, an update never leaves a half-written note or a broken store, and
+//! the next run converges to what an uninterrupted run gives.
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::fixture::{closest, ok, shared_data, snapshot, Scratch};
+
+/// A folder big enough that an update spends a few seconds embedding and writing.
+fn folder(scratch: &Scratch, name: &str) -> std::path::PathBuf {
+    let root = scratch.copy_notes(&shared_data().join("tldr-pages/notes/osx"), name, |_| true);
+    let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/notes");
+    for entry in std::fs::read_dir(examples).expect("examples") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|ext| ext == "md") {
+            std::fs::copy(&path, root.join(path.file_name().expect("name"))).expect("copy");
+        }
+    }
+    root
+}
+
+#[test]
+fn sigkill_at_random_points_never_corrupts_and_converges() {
+    let scratch = Scratch::new();
+    let reference = folder(&scratch, "reference");
+    let original = snapshot(&reference);
+    ok(closest(
+        &["update", reference.to_str().expect("path")],
+        None,
+        None,
+    ));
+    let expected = snapshot(&reference);
+
+    let root = folder(&scratch, "killed");
+    // A fixed pseudo-random sequence of kill delays between 0 and 3 s, so failures reproduce.
+    let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+    for round in 0..50 {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let delay = Duration::from_millis((state >> 33) % 3000);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_closest"))
+            .args(["update", root.to_str().expect("path"), "-q"])
+            .env("HF_HUB_OFFLINE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starts");
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        for ((path, now), ((_, before), (_, after))) in
+            snapshot(&root).iter().zip(original.iter().zip(&expected))
+        {
+            assert!(
+                now == before || now == after,
+                "round {round} (kill after {delay:?}): `{}` is neither its old nor its new version",
+                path.display()
+            );
+        }
+        // Now and then the store must open for a reader, killed writer or not.
+        if round % 10 == 5 {
+            let status = closest(
+                &["status", root.to_str().expect("path"), "--format", "json"],
+                None,
+                None,
+            );
+            assert!(status.status.success(), "the store opens after a kill");
+        }
+    }
+    ok(closest(
+        &["update", root.to_str().expect("path")],
+        None,
+        None,
+    ));
+    assert_eq!(
+        snapshot(&root),
+        expected,
+        "after the kills, one full run gives what an uninterrupted run gave"
+    );
+    let leftovers: Vec<_> = std::fs::read_dir(&root)
+        .expect("read")
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            e.file_name()
+                .to_string_lossy()
+                .starts_with(closest_notes_temp_prefix())
+        })
+        .collect();
+    assert!(
+        leftovers.is_empty(),
+        "temporary files were swept: {leftovers:?}"
+    );
+}
+
+fn closest_notes_temp_prefix() -> &'static str {
+    ".closest-tmp-"
+}

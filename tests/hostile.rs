@@ -147,15 +147,26 @@ fn duplicate_ids_are_an_error_naming_both_files() {
     let output = closest(&["update", root.to_str().expect("path")], None, None);
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
-    assert!(message.contains("a/same.md") && message.contains("b/same.md") && message.contains("relative-path"), "{message}");
-    assert_eq!(std::fs::read_to_string(root.join("a/same.md")).expect("read"), "# One\n\nFirst.\n");
+    assert!(
+        message.contains("a/same.md")
+            && message.contains("b/same.md")
+            && message.contains("relative-path"),
+        "{message}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("a/same.md")).expect("read"),
+        "# One\n\nFirst.\n"
+    );
 }
 
 /// A broken model is a clear error before any note is touched.
 #[test]
 fn a_broken_model_fails_before_any_note_is_touched() {
     let scratch = Scratch::new();
-    let notes = [("one.md", "# One\n\nGardening.\n"), ("two.md", "# Two\n\nCooking.\n")];
+    let notes = [
+        ("one.md", "# One\n\nGardening.\n"),
+        ("two.md", "# Two\n\nCooking.\n"),
+    ];
     for (name, text) in notes {
         scratch.write(&format!("notes/{name}"), text);
     }
@@ -164,13 +175,33 @@ fn a_broken_model_fails_before_any_note_is_touched() {
     for name in ["config.json", "tokenizer.json"] {
         std::fs::copy(crate::fixture::model_dir().join(name), model.join(name)).expect("copy");
     }
-    std::fs::write(model.join("model.safetensors"), b"\x08\x00\x00\x00\x00\x00\x00\x00{}").expect("write");
+    std::fs::write(
+        model.join("model.safetensors"),
+        b"\x08\x00\x00\x00\x00\x00\x00\x00{}",
+    )
+    .expect("write");
     let root = scratch.path().join("notes");
-    let output = closest(&["update", root.to_str().expect("path"), "--model", model.to_str().expect("path")], None, None);
+    let output = closest(
+        &[
+            "update",
+            root.to_str().expect("path"),
+            "--model",
+            model.to_str().expect("path"),
+        ],
+        None,
+        None,
+    );
     assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
-    assert!(stderr(&output).contains("model.safetensors"), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("model.safetensors"),
+        "{}",
+        stderr(&output)
+    );
     for (name, text) in notes {
-        assert_eq!(std::fs::read_to_string(root.join(name)).expect("read"), text);
+        assert_eq!(
+            std::fs::read_to_string(root.join(name)).expect("read"),
+            text
+        );
     }
 }
 
@@ -178,11 +209,20 @@ fn a_broken_model_fails_before_any_note_is_touched() {
 #[test]
 fn a_twenty_megabyte_note_is_handled() {
     let scratch = Scratch::new();
-    let big: String = "# Big\n\n".to_owned() + &"Tomatoes need sun, water and compost. ".repeat(20 * 1024 * 1024 / 38);
+    let big: String = "# Big\n\n".to_owned()
+        + &"Tomatoes need sun, water and compost. ".repeat(20 * 1024 * 1024 / 38);
     scratch.write("notes/big.md", &big);
     scratch.write("notes/small.md", "# Small\n\nComposting for tomatoes.\n");
     let root = scratch.path().join("notes");
-    ok(closest(&["update", root.to_str().expect("path"), "-k", "1"], None, None));
+    ok(closest(
+        &["update", root.to_str().expect("path"), "-k", "1"],
+        None,
+        None,
+    ));
     let after = std::fs::read_to_string(root.join("big.md")).expect("read");
-    assert!(after.starts_with(&big) && after.ends_with("## Closest\n\n* [small](small)"), "{}", &after[after.len() - 60..]);
+    assert!(
+        after.starts_with(&big) && after.ends_with("## Closest\n\n* [small](small)"),
+        "{}",
+        &after[after.len() - 60..]
+    );
 }

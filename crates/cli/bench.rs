@@ -133,7 +133,7 @@ pub fn index(args: &BenchIndexArgs, global: &GlobalArgs, ui: &Ui) -> Result<()> 
             let settings = NotesSettings::load(Some(dir), &NotesArgs::default(), global)?;
             let model = ModelHandle::resolve(&settings.model, ui)?;
             let prep = model.prep_fingerprint(settings.long);
-            let (store, _) = Store::open(&settings.state_dir())?;
+            let store = Store::open_reporting(&settings.state_dir(), ui)?;
             let notes = store.notes()?;
             let hashes: Vec<&str> = notes.iter().map(|note| note.hash.as_str()).collect();
             let vectors = store.vectors(&model.fingerprint, &prep, &hashes)?;
@@ -252,6 +252,11 @@ fn copy(from: &Path, to: &Path) -> Result<()> {
         fs_err::create_dir_all(parent)?;
     }
     fs_err::copy(from, to)?;
+    // Sources may be read-only (the shared data is); the scratch copies are notes to update.
+    let mut permissions = fs_err::metadata(to)?.permissions();
+    #[allow(clippy::permissions_set_readonly_false)]
+    permissions.set_readonly(false);
+    fs_err::set_permissions(to, permissions)?;
     Ok(())
 }
 

@@ -75,10 +75,7 @@ pub fn embed(args: &EmbedArgs, settings: &ModelSettings, ui: &Ui) -> Result<()> 
 pub fn similar(args: &SimilarArgs, settings: &NotesSettings, ui: &Ui) -> Result<()> {
     let model = ModelHandle::resolve(&settings.model, ui)?;
     let prep = model.prep_fingerprint(settings.long);
-    let (store, warning) = Store::open(&settings.state_dir())?;
-    if let Some(warning) = warning {
-        ui.warn(warning);
-    }
+    let store = Store::open_reporting(&settings.state_dir(), ui)?;
     let notes = store.notes()?;
     let hashes: Vec<&str> = notes.iter().map(|note| note.hash.as_str()).collect();
     let vectors = store.vectors(&model.fingerprint, &prep, &hashes)?;
@@ -166,10 +163,7 @@ pub fn status(settings: &NotesSettings, format: Format, ui: &Ui) -> Result<()> {
     let walked = closest_notes::walk(&settings.root, &settings.walk_options())?;
     let model = ModelHandle::resolve(&settings.model, ui)?;
     let prep = model.prep_fingerprint(settings.long);
-    let (store, warning) = Store::open(&settings.state_dir())?;
-    if let Some(warning) = warning {
-        ui.warn(warning);
-    }
+    let store = Store::open_reporting(&settings.state_dir(), ui)?;
     let stored = store.notes()?;
     let stored_hash: std::collections::HashMap<&str, &str> = stored
         .iter()

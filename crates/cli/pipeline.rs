@@ -80,10 +80,7 @@ pub fn update(settings: &NotesSettings, mode: Mode, ui: &Ui) -> Result<UpdateRep
     let model = ModelHandle::resolve(&settings.model, ui)?;
     report.model = model.resolved.name.clone();
     let prep = model.prep_fingerprint(settings.long);
-    let (mut store, warning) = Store::open(&state_dir)?;
-    if let Some(warning) = warning {
-        ui.warn(warning);
-    }
+    let mut store = Store::open_reporting(&state_dir, ui)?;
     let vectors = vectors_for(
         &prepared,
         &model,

@@ -59,6 +59,15 @@ impl Store {
         }
     }
 
+    /// Opens the store, telling the user through `ui` when it had to be rebuilt.
+    pub fn open_reporting(state_dir: &Path, ui: &crate::ui::Ui) -> Result<Self> {
+        let (store, warning) = Self::open(state_dir)?;
+        if let Some(warning) = warning {
+            ui.warn(warning);
+        }
+        Ok(store)
+    }
+
     fn try_open(path: &Path) -> std::result::Result<Self, String> {
         let conn = Connection::open(path).map_err(|err| err.to_string())?;
         conn.busy_timeout(std::time::Duration::from_secs(30))

@@ -158,7 +158,12 @@ impl Embedder {
             for (sequence, vector) in rows.iter().zip(vectors) {
                 // Windows weigh by their tokens: a 15-token tail must not count as much as a
                 // full 256-token window (unweighted, it cost tldr 8 points of family agreement).
-                let weight = sequence.ids.len() as f32;
+                // Truncation has one window per text, whose vector is kept as it is.
+                let weight = if options.long == LongPolicy::ChunkMean {
+                    sequence.ids.len() as f32
+                } else {
+                    1.0
+                };
                 for (sum, value) in sums[sequence.text_idx].iter_mut().zip(vector) {
                     *sum += weight * value;
                 }
@@ -172,7 +177,11 @@ impl Embedder {
             if self.config.normalize {
                 normalize(vector);
             } else {
-                vector.iter_mut().for_each(|value| *value /= count.max(1) as f32);
+                if options.long == LongPolicy::ChunkMean {
+                    vector
+                        .iter_mut()
+                        .for_each(|value| *value /= count.max(1) as f32);
+                }
             }
         }
         if sums.iter().flatten().any(|value| !value.is_finite()) {

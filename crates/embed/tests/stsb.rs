@@ -73,6 +73,7 @@ fn stsb_dev_spearman_matches_sentence_transformers() {
     let (a, b) = (embed(&firsts), embed(&seconds));
     let cosines: Vec<f64> = a.iter().zip(&b).map(|(x, y)| cosine(x, y)).collect();
     let spearman = pearson(&ranks(&cosines), &ranks(&gold)) * 100.0;
+    eprintln!("STS-B dev Spearman×100 = {spearman:.3}");
     assert!(
         (spearman - 86.72).abs() <= 0.1,
         "Spearman×100 = {spearman:.3}, expected 86.72 ± 0.1"

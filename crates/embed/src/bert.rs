@@ -31,7 +31,7 @@ impl Activation {
 
     fn apply(self, xs: &Tensor) -> candle_core::Result<Tensor> {
         match self {
-            Self::GeluErf => xs.gelu_erf(),
+            Self::GeluErf => crate::kernels::gelu_erf(xs),
             Self::GeluTanh => xs.gelu(),
             Self::Relu => xs.relu(),
         }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod device;
 pub mod embedder;
 pub mod error;
+pub mod kernels;
 pub mod pooling;
 pub mod registry;
 pub mod resolve;

@@ -14,7 +14,6 @@ use crate::args::{BenchEmbedArgs, BenchIndexArgs, BenchUpdateArgs, Format, Globa
 use crate::model::ModelHandle;
 use crate::pipeline::{update, Mode};
 use crate::settings::{ModelSettings, NotesSettings};
-use crate::store::Store;
 use crate::ui::Ui;
 
 /// Peak resident memory of this process so far (Linux `VmHWM`), in bytes.
@@ -131,26 +130,9 @@ pub fn index(args: &BenchIndexArgs, global: &GlobalArgs, ui: &Ui) -> Result<()> 
         let mut dim = 0;
         for dir in &args.notes {
             let settings = NotesSettings::load(Some(dir), &NotesArgs::default(), global)?;
-            let model = ModelHandle::resolve(&settings.model, ui)?;
-            let prep = model.prep_fingerprint(settings.long);
-            let store = Store::open_reporting(&settings.state_dir(), ui)?;
-            let notes = store.notes()?;
-            let hashes: Vec<&str> = notes.iter().map(|note| note.hash.as_str()).collect();
-            let vectors = store.vectors(&model.fingerprint, &prep, &hashes)?;
-            if vectors.is_empty() {
-                bail!(
-                    "no stored vectors in `{}`; run `closest update {}` first",
-                    dir.display(),
-                    dir.display()
-                );
-            }
-            for note in &notes {
-                if let Some(vector) = vectors.get(&note.hash) {
-                    let mut vector = vector.clone();
-                    closest_embed::normalize(&mut vector);
-                    dim = vector.len();
-                    rows.extend(vector);
-                }
+            for (_, vector) in crate::commands::stored_rows(&settings, ui)?.rows {
+                dim = vector.len();
+                rows.extend(vector);
             }
         }
         let n = rows.len() / dim.max(1);

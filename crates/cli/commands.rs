@@ -12,7 +12,7 @@ use serde_json::json;
 use crate::args::{EmbedArgs, Format, ModelCommand, SimilarArgs};
 use crate::model::ModelHandle;
 use crate::settings::{ModelSettings, NotesSettings};
-use crate::store::Store;
+use crate::store::{NoteRow, Store};
 use crate::ui::Ui;
 
 #[derive(Deserialize)]
@@ -71,8 +71,17 @@ pub fn embed(args: &EmbedArgs, settings: &ModelSettings, ui: &Ui) -> Result<()> 
     Ok(())
 }
 
-/// `closest similar`: the nearest notes to a note, a text or stdin, from the folder's store.
-pub fn similar(args: &SimilarArgs, settings: &NotesSettings, ui: &Ui) -> Result<()> {
+/// The last update's notes with their stored vectors, for `similar` and `bench index`.
+pub(crate) struct Stored {
+    pub model: ModelHandle,
+    pub notes: Vec<NoteRow>,
+    /// (index into `notes`, unit-length vector) for every note with a vector.
+    pub rows: Vec<(usize, Vec<f32>)>,
+}
+
+/// The last update's notes with their stored vectors (unit length) for the current model and
+/// preparation; an error when nothing is stored yet.
+pub(crate) fn stored_rows(settings: &NotesSettings, ui: &Ui) -> Result<Stored> {
     let model = ModelHandle::resolve(&settings.model, ui)?;
     let prep = model.prep_fingerprint(settings.long);
     let store = Store::open_reporting(&settings.state_dir(), ui)?;
@@ -95,6 +104,12 @@ pub fn similar(args: &SimilarArgs, settings: &NotesSettings, ui: &Ui) -> Result<
             settings.root.display()
         );
     }
+    Ok(Stored { model, notes, rows })
+}
+
+/// `closest similar`: the nearest notes to a note, a text or stdin, from the folder's store.
+pub fn similar(args: &SimilarArgs, settings: &NotesSettings, ui: &Ui) -> Result<()> {
+    let Stored { model, notes, rows } = stored_rows(settings, ui)?;
     let (query, exclude) = match (&args.note, &args.text, &args.stdin) {
         (Some(id), _, _) => {
             let index = notes.iter().position(|note| &note.id == id).with_context(|| format!("no note with id `{id}` in the store; check the id with `closest status`, or run `closest update` first"))?;

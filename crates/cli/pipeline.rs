@@ -53,6 +53,8 @@ pub struct UpdateReport {
 struct Prepared {
     note: Note,
     parsed: Parsed,
+    /// The text to embed, kept so that a note needing a vector is not prepared twice.
+    text: String,
     hash: String,
 }
 
@@ -190,8 +192,14 @@ fn prepare_notes(files: &[NoteFile], settings: &NotesSettings, ui: &Ui) -> Vec<P
         .map(|file| {
             let prepared = read_note(file).and_then(|note| {
                 let parsed = note.parse(&settings.section)?;
-                let hash = text_hash(&embed_text(&parsed));
-                Ok(Prepared { note, parsed, hash })
+                let text = embed_text(&parsed);
+                let hash = text_hash(&text);
+                Ok(Prepared {
+                    note,
+                    parsed,
+                    text,
+                    hash,
+                })
             });
             bar.inc(1);
             prepared
@@ -249,8 +257,7 @@ fn vectors_for(
         let prompt = model.config.document_prompt().map(str::to_owned);
         // Chunks are saved as they finish: a run that is stopped keeps what it embedded.
         for chunk in missing.chunks(256) {
-            let texts: Vec<String> = chunk.iter().map(|p| embed_text(&p.parsed)).collect();
-            let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
+            let refs: Vec<&str> = chunk.iter().map(|p| p.text.as_str()).collect();
             let (vectors, _) = embedder.embed(
                 &refs,
                 prompt.as_deref(),

@@ -9,6 +9,7 @@ use tokenizers::Tokenizer;
 use crate::batch::{load_tokenizer, plan_batches, tokenize, BatchLimits, LongPolicy, Sequence};
 use crate::bert::Bert;
 use crate::config::ModelConfig;
+use crate::cpu::CpuBert;
 use crate::device::dtype_name;
 use crate::error::{Error, Result};
 use crate::registry::{hex, sha256_file};
@@ -43,12 +44,31 @@ impl EmbedStats {
     }
 }
 
+/// Which forward pass runs the model.
+enum Encoder {
+    /// f32 on the CPU: our kernels on plain buffers (cpu.rs).
+    Cpu(CpuBert),
+    /// Everything else (GPUs, f16, bf16): candle tensor ops (bert.rs).
+    Candle(Bert),
+}
+
+/// Which forward pass `Embedder::load_with` uses on the CPU in f32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Engine {
+    /// Our CPU kernels where they apply (f32 on the CPU), candle elsewhere.
+    #[default]
+    Auto,
+    /// candle's tensor ops everywhere: the slower reference the CPU kernels are tested against.
+    Candle,
+}
+
 /// A model ready to embed: configuration, tokenizer and weights on one device and dtype.
 pub struct Embedder {
     pub config: ModelConfig,
     pub resolved: ResolvedModel,
     tokenizer: Tokenizer,
-    bert: Bert,
+    encoder: Encoder,
+    device: Device,
     dtype: DType,
     fingerprint: String,
 }
@@ -56,6 +76,16 @@ pub struct Embedder {
 impl Embedder {
     /// Loads the resolved model folder onto `device` in `dtype`.
     pub fn load(resolved: &ResolvedModel, device: &Device, dtype: DType) -> Result<Self> {
+        Self::load_with(resolved, device, dtype, Engine::Auto)
+    }
+
+    /// `load` with a choice of forward pass.
+    pub fn load_with(
+        resolved: &ResolvedModel,
+        device: &Device,
+        dtype: DType,
+        engine: Engine,
+    ) -> Result<Self> {
         let config = ModelConfig::load(&resolved.dir, &resolved.name)?;
         let tokenizer =
             load_tokenizer(&resolved.dir.join("tokenizer.json"), config.max_seq_length)?;
@@ -68,18 +98,28 @@ impl Embedder {
             reason: err.to_string(),
             fix: format!("the weights are damaged or truncated; delete the folder and run `closest model fetch {}`", resolved.name),
         })?;
-        let bert = Bert::load(vb, &config.bert).map_err(|err| Error::InvalidFile {
+        let invalid = |reason: String| Error::InvalidFile {
             path: weights.clone(),
-            reason: err.to_string(),
+            reason,
             fix: "the weights do not match config.json; use the files that came together"
                 .to_owned(),
-        })?;
+        };
+        let encoder = if engine == Engine::Auto
+            && matches!(device, Device::Cpu)
+            && dtype == DType::F32
+            && CpuBert::supports(&config.bert)
+        {
+            Encoder::Cpu(CpuBert::load(vb, &config.bert).map_err(|err| invalid(err.to_string()))?)
+        } else {
+            Encoder::Candle(Bert::load(vb, &config.bert).map_err(|err| invalid(err.to_string()))?)
+        };
         let fingerprint = fingerprint_of(&config, resolved, dtype)?;
         Ok(Self {
             config,
             resolved: resolved.clone(),
             tokenizer,
-            bert,
+            encoder,
+            device: device.clone(),
             dtype,
             fingerprint,
         })
@@ -95,7 +135,7 @@ impl Embedder {
     }
 
     pub fn device(&self) -> &Device {
-        self.bert.device()
+        &self.device
     }
 
     /// Identifies everything that changes a vector: the model files' contents, pooling,
@@ -202,9 +242,13 @@ impl Embedder {
             .collect();
         stats.tokens += ids.len();
         stats.padded_tokens += ids.len();
-        let hidden = self.bert.forward(&ids, &lengths)?;
-        let hidden_dim = hidden.dim(1)?;
-        let values = hidden.flatten_all()?.to_vec1::<f32>()?;
+        let hidden_dim = self.config.bert.hidden_size;
+        let values = match &self.encoder {
+            Encoder::Cpu(bert) => bert
+                .forward(&ids, &lengths)
+                .map_err(|err| Error::Mismatch(err.0))?,
+            Encoder::Candle(bert) => bert.forward(&ids, &lengths)?.flatten_all()?.to_vec1()?,
+        };
         let mut vectors = self.config.pooling.pool(&values, hidden_dim, &lengths);
         if self.config.normalize {
             vectors.iter_mut().for_each(|vector| normalize(vector));

@@ -70,6 +70,11 @@ pub enum Error {
     #[error("tokenizer failed: {0}")]
     Tokenizer(String),
 
+    #[error(
+        "the tokenizer and the weights disagree: {0}; use the model's files as they came together"
+    )]
+    Mismatch(String),
+
     #[error("the model produced non-finite values in dtype {dtype}; run with `--dtype f32`")]
     NonFinite { dtype: String },
 

@@ -54,7 +54,7 @@ impl CustomOp1 for GeluErf {
 }
 
 #[inline(always)]
-fn gelu(x: f32) -> f32 {
+pub(crate) fn gelu(x: f32) -> f32 {
     0.5 * x * (1.0 + erf(x * std::f32::consts::FRAC_1_SQRT_2))
 }
 
@@ -66,23 +66,30 @@ fn erf(x: f32) -> f32 {
     let poly = t
         * (0.254_829_6
             + t * (-0.284_496_74 + t * (1.421_413_7 + t * (-1.453_152_1 + t * 1.061_405_4))));
-    let y = 1.0 - poly * exp(-a * a);
+    let y = 1.0 - poly * exp_nonpositive(-a * a);
     y.copysign(x)
 }
 
 /// e^x for x ≤ 0 down to about −87 (below that it returns 0), by range reduction to
 /// [−ln2/2, ln2/2] and a degree-6 polynomial; relative error about 2e-7.
 #[inline(always)]
-fn exp(x: f32) -> f32 {
-    let x = x.max(-87.0);
-    let n = (x * std::f32::consts::LOG2_E).round();
+pub(crate) fn exp_nonpositive(x: f32) -> f32 {
+    // Not `clamp`: that keeps NaN, and NaN must not reach `to_int_unchecked`; `max` maps it
+    // to −87.
+    #[allow(clippy::manual_clamp)]
+    let x = x.max(-87.0).min(0.0);
+    // Ties to even: one instruction with SSE4.1 and up, where `round` is a library call.
+    let n = (x * std::f32::consts::LOG2_E).round_ties_even();
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let p = 1.0
         + r * (1.0
             + r * (0.5
                 + r * (0.166_666_67
                     + r * (0.041_666_67 + r * (0.008_333_334 + r * 0.001_388_889)))));
-    p * f32::from_bits(((n as i32 + 127) as u32) << 23)
+    // SAFETY: `x` is in [−87, 0], so `n` is a whole number in [−126, 0], which i32 holds. `as i32` would be
+    // defined for any input but keeps the compiler from vectorising the loop.
+    let n = unsafe { n.to_int_unchecked::<i32>() };
+    p * f32::from_bits(((n + 127) as u32) << 23)
 }
 
 #[cfg(test)]
@@ -99,6 +106,21 @@ mod tests {
             worst = worst.max((f64::from(gelu(x)) - exact).abs());
         }
         assert!(worst < 3e-6, "worst absolute error {worst}");
+    }
+
+    #[test]
+    fn exp_is_accurate_on_its_range_and_total_outside_it() {
+        for step in 0..=86_000 {
+            let x = -(step as f32) * 0.001;
+            let exact = f64::from(x).exp();
+            let relative = (f64::from(exp_nonpositive(x)) - exact).abs() / exact;
+            assert!(relative < 1e-6, "e^{x}: relative error {relative}");
+        }
+        assert_eq!(exp_nonpositive(0.0), 1.0);
+        assert_eq!(exp_nonpositive(5.0), 1.0, "positive inputs clamp to 0");
+        assert!(exp_nonpositive(-1e30) < 1e-37);
+        assert!(exp_nonpositive(f32::NAN).is_finite());
+        assert!(exp_nonpositive(f32::NEG_INFINITY).is_finite());
     }
 
     #[test]

@@ -223,3 +223,49 @@ fn vectors_are_bit_identical_whatever_the_batch() {
         texts.len()
     );
 }
+
+/// The CPU kernels (the default for f32 on the CPU) against candle's tensor ops on the same
+/// weights: the two forward passes agree on every reference text.
+#[test]
+fn cpu_kernels_match_the_candle_forward_pass() {
+    let references = references();
+    let texts: Vec<&str> = references.iter().map(|r| r.text.as_str()).collect();
+    let candle = closest_embed::Embedder::load_with(
+        common::default_model(),
+        &closest_embed::Device::Cpu,
+        DType::F32,
+        closest_embed::Engine::Candle,
+    )
+    .expect("candle engine loads");
+    let ours = embed_all(&embedder(DType::F32), &texts, EmbedOptions::default());
+    let theirs = embed_all(&candle, &texts, EmbedOptions::default());
+    for ((a, b), text) in ours.iter().zip(&theirs).zip(&texts) {
+        assert!(cosine(a, b) >= 0.99999, "{text:?}: cosine {}", cosine(a, b));
+    }
+}
+
+/// One thread or two: the same bits (chunks move between threads, never change).
+#[test]
+fn vectors_are_bit_identical_whatever_the_thread_count() {
+    let references = references();
+    let texts: Vec<&str> = references.iter().map(|r| r.text.as_str()).collect();
+    let embedder = embedder(DType::F32);
+    let small = EmbedOptions {
+        limits: BatchLimits {
+            max_tokens: 1500,
+            max_rows: 256,
+        },
+        ..EmbedOptions::default()
+    };
+    let one = rayon::ThreadPoolBuilder::new()
+        .num_threads(1)
+        .build()
+        .expect("pool")
+        .install(|| embed_all(&embedder, &texts, EmbedOptions::default()));
+    let three = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .expect("pool")
+        .install(|| embed_all(&embedder, &texts, small));
+    assert!(one == three, "vectors changed with the thread count");
+}

@@ -378,3 +378,120 @@ fn concurrent_updates_are_serialised() {
     let check = closest(&["update", &root_arg, "-k", "5", "--check"], None, None);
     assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
 }
+
+/// `--index hnsw` keeps its graph in `.closest/index/`: later runs patch it (new and edited
+/// notes added, deleted and edited ones retired) instead of rebuilding it, `--check` and
+/// `--dry-run` leave it alone, damage means a rebuild with a warning, `similar` reuses it, and
+/// its links agree with exact search.
+#[test]
+fn a_saved_hnsw_index_is_patched_not_rebuilt() {
+    let scratch = Scratch::new();
+    let root = tldr_subset(&scratch, "hnsw");
+    let exact = tldr_subset(&scratch, "exact");
+    let root_arg = root.to_str().expect("path");
+    let update = |extra: &[&str]| {
+        let mut args = vec!["update", root_arg, "--index", "hnsw", "--format", "json"];
+        args.extend_from_slice(extra);
+        json_report(closest(&args, None, None))
+    };
+    let counts = |report: &serde_json::Value| {
+        (
+            report["index_added"].as_u64(),
+            report["index_removed"].as_u64(),
+        )
+    };
+
+    let report = update(&[]);
+    assert_eq!(report["index"], "hnsw");
+    assert_eq!(counts(&report), (None, None), "first run builds");
+    let header = root.join(".closest/index/index.json");
+    assert!(header.is_file(), "the index is saved");
+    ok(closest(
+        &["update", exact.to_str().expect("path"), "--index", "exact"],
+        None,
+        None,
+    ));
+    let (hnsw_notes, exact_notes) = (snapshot(&root), snapshot(&exact));
+    let (mut same, mut total) = (0, 0);
+    for ((path, a), (_, b)) in hnsw_notes.iter().zip(&exact_notes) {
+        let a = closest_links(&String::from_utf8_lossy(a));
+        let b = closest_links(&String::from_utf8_lossy(b));
+        assert_eq!(a.len(), 10, "`{}`", path.display());
+        same += a.iter().filter(|link| b.contains(link)).count();
+        total += b.len();
+    }
+    let recall = same as f64 / total as f64;
+    assert!(
+        recall >= 0.99,
+        "HNSW links agree with exact ones: {recall:.4}"
+    );
+
+    let report = update(&[]);
+    assert_eq!(counts(&report), (Some(0), Some(0)));
+    assert_eq!(report["written"], 0);
+
+    let new_note = root.join("zz-new-page.md");
+    std::fs::write(
+        &new_note,
+        "# zz-new-page\n\n> Show the open network ports on macOS.\n",
+    )
+    .expect("new note");
+    let saved = std::fs::read(&header).expect("header");
+    for mode in ["--check", "--dry-run"] {
+        closest(&["update", root_arg, "--index", "hnsw", mode], None, None);
+        assert_eq!(
+            std::fs::read(&header).expect("header"),
+            saved,
+            "{mode} saves nothing"
+        );
+    }
+    let report = update(&[]);
+    assert_eq!(counts(&report), (Some(1), Some(0)), "one note added");
+    assert_eq!(
+        closest_links(&std::fs::read_to_string(&new_note).expect("read")).len(),
+        10
+    );
+
+    let edited = root.join("aa.md");
+    let text = std::fs::read_to_string(&edited).expect("read");
+    std::fs::write(
+        &edited,
+        text.replacen('\n', "\nA line about archives.\n", 1),
+    )
+    .expect("edit");
+    std::fs::remove_file(root.join("airportd.md")).expect("delete");
+    let report = update(&[]);
+    assert_eq!(
+        counts(&report),
+        (Some(1), Some(2)),
+        "edited: one in, two out"
+    );
+
+    let output = closest(
+        &[
+            "similar", "--index", "hnsw", "--note", "aa", "-k", "3", "-vv",
+        ],
+        Some(&root),
+        None,
+    );
+    assert!(
+        !stderr(&output).contains("building one"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(ok(output).lines().count(), 3);
+
+    std::fs::write(&header, b"{ damaged").expect("damage");
+    let output = closest(
+        &["update", root_arg, "--index", "hnsw", "--format", "json"],
+        None,
+        None,
+    );
+    assert!(
+        stderr(&output).contains("rebuilding the HNSW index"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(counts(&json_report(output)), (None, None));
+    assert_eq!(counts(&update(&[])), (Some(0), Some(0)), "saved again");
+}

@@ -1,16 +1,20 @@
 //! The small commands: `embed`, `similar`, `status` and `model`. Each takes validated settings,
 //! writes its data to stdout and everything else through `Ui`.
 
+use std::collections::HashMap;
 use std::io::{BufRead, Write};
 
 use anyhow::{bail, Context, Result};
 use closest_embed::{known_models, LongPolicy};
-use closest_index::{choose, new_index, HnswParams};
+use closest_index::{
+    choose, new_index, persist, ConcreteKind, HnswParams, LoadOutcome, VectorIndex,
+};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::args::{EmbedArgs, Format, ModelCommand, SimilarArgs};
 use crate::model::ModelHandle;
+use crate::pipeline::row_key;
 use crate::settings::{ModelSettings, NotesSettings};
 use crate::store::{NoteRow, Store};
 use crate::ui::Ui;
@@ -131,29 +135,78 @@ pub fn similar(args: &SimilarArgs, settings: &NotesSettings, ui: &Ui) -> Result<
             "say what to search for: `--note ID`, `--text TEXT`, or `-` to read standard input"
         ),
     };
-    let kind = choose(settings.index, rows.len());
-    let mut index = new_index(kind, query.len(), HnswParams::default())?;
-    let batch: Vec<(u64, &[f32])> = rows
+    let (index, keys) = similar_index(&model, &notes, &rows, settings, ui)?;
+    let note_of: HashMap<u64, usize> = keys
         .iter()
-        .map(|(row, vector)| (*row as u64, vector.as_slice()))
+        .zip(&rows)
+        .map(|(key, (note, _))| (*key, *note))
         .collect();
-    index.add(&batch)?;
-    let mut found = index.search(&query, settings.k + 1)?;
-    found.retain(|neighbour| Some(neighbour.id as usize) != exclude);
+    let mut found: Vec<(usize, f32)> = index
+        .search(&query, settings.k + 1)?
+        .into_iter()
+        .map(|neighbour| (note_of[&neighbour.id], neighbour.score))
+        .filter(|(note, _)| Some(*note) != exclude)
+        .collect();
     found.truncate(settings.k);
     let mut stdout = std::io::stdout().lock();
-    for neighbour in found {
-        let note = &notes[neighbour.id as usize];
+    for (note, score) in found {
+        let note = &notes[note];
         match args.format {
-            Format::Text => writeln!(stdout, "{:.4}\t{}\t{}", neighbour.score, note.id, note.path)?,
+            Format::Text => writeln!(stdout, "{score:.4}\t{}\t{}", note.id, note.path)?,
             Format::Json => writeln!(
                 stdout,
                 "{}",
-                json!({ "id": note.id, "path": note.path, "score": neighbour.score })
+                json!({ "id": note.id, "path": note.path, "score": score })
             )?,
         }
     }
     Ok(())
+}
+
+/// The index `similar` searches, with each row's key: for HNSW, the one the last `update` saved
+/// when it holds exactly the stored notes (so a query need not build a graph); otherwise one
+/// built for this query and not saved (`similar` never writes).
+fn similar_index(
+    model: &ModelHandle,
+    notes: &[NoteRow],
+    rows: &[(usize, Vec<f32>)],
+    settings: &NotesSettings,
+    ui: &Ui,
+) -> Result<(Box<dyn VectorIndex>, Vec<u64>)> {
+    let dim = rows[0].1.len();
+    let kind = choose(settings.index, rows.len());
+    if kind == ConcreteKind::Hnsw {
+        let keys: Vec<u64> = rows
+            .iter()
+            .map(|(note, _)| row_key(&notes[*note].id, &notes[*note].hash))
+            .collect();
+        let index_key = format!(
+            "{}|{}",
+            model.fingerprint,
+            model.prep_fingerprint(settings.long)
+        );
+        match persist::load(&settings.state_dir().join("index"), &index_key, dim) {
+            Ok(LoadOutcome::Loaded(index)) => {
+                let mut wanted = keys.clone();
+                wanted.sort_unstable();
+                if index.ids() == wanted {
+                    return Ok((index, keys));
+                }
+                ui.debug("the saved HNSW index is behind the store; building one for this query");
+            }
+            Ok(outcome) => ui.debug(format!("no saved HNSW index to reuse: {outcome:?}")),
+            Err(err) => ui.debug(format!("no saved HNSW index to reuse: {err}")),
+        }
+    }
+    let keys: Vec<u64> = (0..rows.len() as u64).collect();
+    let mut index = new_index(kind, dim, HnswParams::default())?;
+    let batch: Vec<(u64, &[f32])> = keys
+        .iter()
+        .zip(rows)
+        .map(|(key, (_, vector))| (*key, vector.as_slice()))
+        .collect();
+    index.add(&batch)?;
+    Ok((index, keys))
 }
 
 fn normalized(vector: &[f32]) -> Vec<f32> {

@@ -6,11 +6,14 @@
 //! then records the run. Every step is deterministic: notes are sorted by id, vectors do not
 //! depend on batching, and ties break by id, so the same folder always gives the same bytes.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use closest_index::{choose, new_index, ConcreteKind, HnswParams, Neighbour};
+use closest_index::{
+    choose, new_index, persist, ConcreteKind, Hnsw, HnswParams, Neighbour, VectorIndex,
+};
 use closest_notes::{
     embed_text, linked_ids, read_note, render_links, splice, splice_front_matter, walk, LinkTarget,
     Note, NoteFile, Parsed, WriteOutcome,
@@ -45,6 +48,10 @@ pub struct UpdateReport {
     /// Notes whose section is (or, in write mode, was) out of date, by id.
     pub stale: Vec<String>,
     pub index: String,
+    /// For a saved HNSW index: rows added to it and removed from it this run (`None` when it
+    /// was built from scratch or the index is exact).
+    pub index_added: Option<usize>,
+    pub index_removed: Option<usize>,
     pub model: String,
     pub seconds: f64,
 }
@@ -95,7 +102,14 @@ pub fn update(settings: &NotesSettings, mode: Mode, ui: &Ui) -> Result<UpdateRep
 
     let kind = choose(settings.index, prepared.len());
     report.index = format!("{kind:?}").to_lowercase();
-    let neighbours = nearest(&prepared, &vectors, kind, settings, ui)?;
+    let index_key = format!("{}|{prep}", model.fingerprint);
+    let search = Search {
+        kind,
+        index_key: &index_key,
+        index_dir: &state_dir.join("index"),
+        save: mode == Mode::Write,
+    };
+    let neighbours = nearest(&prepared, &vectors, &search, settings, ui, &mut report)?;
 
     let bar = ui.bar("writing", prepared.len() as u64);
     let targets: Vec<LinkTarget> = prepared.iter().map(link_target).collect();
@@ -288,20 +302,35 @@ fn vectors_for(
         .collect()
 }
 
+/// How `update` finds neighbours.
+struct Search<'a> {
+    kind: ConcreteKind,
+    /// Model and text-preparation fingerprints: what a saved index's vectors were made with.
+    index_key: &'a str,
+    /// Where the HNSW index is kept between runs (`.closest/index/`).
+    index_dir: &'a Path,
+    /// Whether to save it (not for `--check` or `--dry-run`).
+    save: bool,
+}
+
+/// A saved HNSW index is rebuilt rather than patched once retired rows outnumber live ones:
+/// they still route searches, so they cost time and crowd results.
+const MAX_RETIRED_SHARE: f64 = 0.5;
+
 /// Each note's neighbours after filtering, sorted by score and then note id, at most k.
 fn nearest(
     prepared: &[Prepared],
     vectors: &[Vec<f32>],
-    kind: ConcreteKind,
+    search: &Search,
     settings: &NotesSettings,
     ui: &Ui,
+    report: &mut UpdateReport,
 ) -> Result<Vec<Vec<StoredNeighbour>>> {
     let n = prepared.len();
     let mut lists = vec![Vec::new(); n];
     if n < 2 {
         return Ok(lists);
     }
-    let dim = vectors[0].len();
     let linked: Vec<BTreeSet<String>> = if settings.exclude_linked {
         prepared
             .iter()
@@ -312,38 +341,158 @@ fn nearest(
     };
     let max_linked = linked.iter().map(BTreeSet::len).max().unwrap_or(0);
     let bar = ui.bar("searching", 1);
-    let mut index = new_index(kind, dim, HnswParams::default())?;
-    // Row ids are positions in the id-sorted note list, so the index's own tie order (by id) is
-    // already note-id order.
-    let rows: Vec<(u64, &[f32])> = vectors
-        .iter()
-        .enumerate()
-        .map(|(row, vector)| (row as u64, vector.as_slice()))
-        .collect();
-    index.add(&rows)?;
+    let (index, keys) = match search.kind {
+        ConcreteKind::Hnsw => saved_hnsw(prepared, vectors, search, ui, report)?,
+        ConcreteKind::Exact => {
+            // Exact is just the vectors: rebuilding costs less than reading it back.
+            let keys: Vec<u64> = (0..n as u64).collect();
+            let mut index =
+                new_index(ConcreteKind::Exact, vectors[0].len(), HnswParams::default())?;
+            index.add(&rows_of(&keys, vectors))?;
+            (index, keys)
+        }
+    };
+    let position_of: HashMap<u64, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     let wanted = (settings.k + max_linked + TIE_MARGIN).min(n - 1);
     let pairs = index.all_pairs(wanted)?;
     bar.finish_and_clear();
-    for (row, found) in pairs {
-        let row = row as usize;
-        let mut list: Vec<Neighbour> = found
+    for (key, found) in pairs {
+        let row = position_of[&key];
+        let mut list: Vec<(usize, f32)> = found
             .into_iter()
-            .filter(|neighbour| {
-                neighbour.score >= settings.min_score
-                    && !linked[row].contains(prepared[neighbour.id as usize].note.id())
+            .map(|neighbour: Neighbour| (position_of[&neighbour.id], neighbour.score))
+            .filter(|&(other, score)| {
+                score >= settings.min_score && !linked[row].contains(prepared[other].note.id())
             })
             .collect();
-        list.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+        // Notes are sorted by id, so position order is note-id order: ties break by note id
+        // whatever row keys the index used.
+        list.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
         list.truncate(settings.k);
         lists[row] = list
             .into_iter()
-            .map(|neighbour| StoredNeighbour {
-                id: prepared[neighbour.id as usize].note.id().to_owned(),
-                score: neighbour.score,
+            .map(|(other, score)| StoredNeighbour {
+                id: prepared[other].note.id().to_owned(),
+                score,
             })
             .collect();
     }
     Ok(lists)
+}
+
+fn rows_of<'a>(keys: &[u64], vectors: &'a [Vec<f32>]) -> Vec<(u64, &'a [f32])> {
+    keys.iter()
+        .zip(vectors)
+        .map(|(key, vector)| (*key, vector.as_slice()))
+        .collect()
+}
+
+/// The row key of a note in a saved index: its id and the hash of its text, so an edited note
+/// is a new row (its vector changed) and the same text in two notes is two rows.
+pub(crate) fn row_key(note_id: &str, text_hash: &str) -> u64 {
+    let digest = Sha256::new()
+        .chain_update(note_id.as_bytes())
+        .chain_update([0])
+        .chain_update(text_hash.as_bytes())
+        .finalize();
+    u64::from_le_bytes(
+        digest[..8]
+            .try_into()
+            .expect("a sha256 digest has 32 bytes"),
+    )
+}
+
+/// The HNSW index saved by the last run, brought up to date by retiring the rows of deleted or
+/// edited notes and inserting the new ones; built afresh when there is none, it does not fit
+/// (another model, damage: with a warning), or too many of its rows are retired. Saved again
+/// when it changed. Returns it with each note's row key.
+fn saved_hnsw(
+    prepared: &[Prepared],
+    vectors: &[Vec<f32>],
+    search: &Search,
+    ui: &Ui,
+    report: &mut UpdateReport,
+) -> Result<(Box<dyn VectorIndex>, Vec<u64>)> {
+    let dim = vectors[0].len();
+    let keys: Vec<u64> = prepared
+        .iter()
+        .map(|p| row_key(p.note.id(), &p.hash))
+        .collect();
+    if keys.iter().collect::<HashSet<_>>().len() != keys.len() {
+        // Two notes' keys collided (a 1 in 2^64 event per pair): positions are unique, so build
+        // this run's index on them and leave the saved one alone.
+        ui.debug("row keys collided; building the HNSW index without saving it");
+        let keys: Vec<u64> = (0..keys.len() as u64).collect();
+        let mut index = new_index(ConcreteKind::Hnsw, dim, HnswParams::default())?;
+        index.add(&rows_of(&keys, vectors))?;
+        return Ok((index, keys));
+    }
+    let loaded = match persist::load(search.index_dir, search.index_key, dim) {
+        Ok(persist::LoadOutcome::Loaded(index)) => Some(index),
+        Ok(persist::LoadOutcome::Missing) => None,
+        Ok(persist::LoadOutcome::Rebuild { reason }) => {
+            ui.warn(format!("rebuilding the HNSW index: {reason}"));
+            None
+        }
+        Err(err) => {
+            ui.warn(format!("rebuilding the HNSW index: {err}"));
+            None
+        }
+    };
+    let current: HashMap<u64, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
+    let patched = loaded.and_then(|mut index| {
+        let hnsw = index.as_any().downcast_ref::<Hnsw>()?;
+        if hnsw.params() != HnswParams::default() {
+            return None;
+        }
+        let saved = index.ids();
+        let removed: Vec<u64> = saved
+            .iter()
+            .copied()
+            .filter(|key| !current.contains_key(key))
+            .collect();
+        let saved: HashSet<u64> = saved.into_iter().collect();
+        let added: Vec<(u64, &[f32])> = keys
+            .iter()
+            .zip(vectors)
+            .filter(|(key, _)| !saved.contains(key))
+            .map(|(key, vector)| (*key, vector.as_slice()))
+            .collect();
+        let retired = hnsw.n_rows() - hnsw.len() + removed.len();
+        let rows = hnsw.n_rows() + added.len();
+        if retired as f64 > MAX_RETIRED_SHARE * rows as f64 {
+            ui.debug("most of the saved HNSW index's rows are retired; rebuilding it");
+            return None;
+        }
+        let patch = index.remove(&removed).and_then(|()| index.add(&added));
+        match patch {
+            Ok(()) => Some((index, added.len(), removed.len())),
+            Err(err) => {
+                ui.warn(format!("rebuilding the HNSW index: {err}"));
+                None
+            }
+        }
+    });
+    let (index, changed) = match patched {
+        Some((index, added, removed)) => {
+            report.index_added = Some(added);
+            report.index_removed = Some(removed);
+            (index, added + removed > 0)
+        }
+        None => {
+            let mut index = new_index(ConcreteKind::Hnsw, dim, HnswParams::default())?;
+            index.add(&rows_of(&keys, vectors))?;
+            (index, true)
+        }
+    };
+    if search.save && changed {
+        if let Err(err) = persist::save(index.as_ref(), search.index_dir, search.index_key) {
+            ui.warn(format!(
+                "the HNSW index was not saved, the next run builds it again: {err}"
+            ));
+        }
+    }
+    Ok((index, keys))
 }
 
 fn link_target(prepared: &Prepared) -> LinkTarget {

@@ -129,7 +129,9 @@ impl CpuBert {
     pub fn supports(config: &BertConfig) -> bool {
         activation_of(&config.hidden_act).is_some()
             && config.num_attention_heads > 0
-            && config.hidden_size.is_multiple_of(config.num_attention_heads)
+            && config
+                .hidden_size
+                .is_multiple_of(config.num_attention_heads)
     }
 
     /// Loads weights named as in Hugging Face checkpoints, with or without the `bert.` prefix.

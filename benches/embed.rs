@@ -1,9 +1,10 @@
 //! Embedding throughput on real notes (every 20th shared til note), reported as tokens/s: the
-//! same path `closest bench embed` measures, under criterion.
+//! same path `closest bench embed` measures (our CPU kernels), and candle's tensor ops on the
+//! same weights for comparison, under criterion.
 
 use std::path::PathBuf;
 
-use closest_embed::{resolve, DType, Device, EmbedOptions, Embedder, FetchOptions};
+use closest_embed::{resolve, DType, Device, EmbedOptions, Embedder, Engine, FetchOptions};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn notes() -> Vec<String> {
@@ -35,22 +36,28 @@ fn notes() -> Vec<String> {
 
 fn embed(c: &mut Criterion) {
     let model = resolve(None, &FetchOptions::default()).expect("the default model resolves");
-    let embedder = Embedder::load(&model, &Device::Cpu, DType::F32).expect("loads");
     let texts = notes();
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let (_, stats) = embedder
-        .embed(&refs, None, EmbedOptions::default(), &mut |_, _| {})
-        .expect("embeds");
     let mut group = c.benchmark_group("embed");
     group.sample_size(10);
-    group.throughput(Throughput::Elements(stats.tokens as u64));
-    group.bench_function(format!("til_every_20th_{}_notes_f32", texts.len()), |b| {
-        b.iter(|| {
-            embedder
-                .embed(&refs, None, EmbedOptions::default(), &mut |_, _| {})
-                .expect("embeds")
-        })
-    });
+    for (engine, name) in [(Engine::Auto, "kernels"), (Engine::Candle, "candle")] {
+        let embedder =
+            Embedder::load_with(&model, &Device::Cpu, DType::F32, engine).expect("loads");
+        let (_, stats) = embedder
+            .embed(&refs, None, EmbedOptions::default(), &mut |_, _| {})
+            .expect("embeds");
+        group.throughput(Throughput::Elements(stats.tokens as u64));
+        group.bench_function(
+            format!("til_every_20th_{}_notes_f32_{name}", texts.len()),
+            |b| {
+                b.iter(|| {
+                    embedder
+                        .embed(&refs, None, EmbedOptions::default(), &mut |_, _| {})
+                        .expect("embeds")
+                })
+            },
+        );
+    }
     group.finish();
 }
 

@@ -150,12 +150,13 @@ pub fn index(args: &BenchIndexArgs, global: &GlobalArgs, ui: &Ui) -> Result<()> 
         ..closest_index::bench::BenchOptions::default()
     };
     ui.note(format!("benchmarking on {source}"));
-    let report = closest_index::bench::run(
+    let mut report = closest_index::bench::run(
         &rows,
         dim,
         &[ConcreteKind::Exact, ConcreteKind::Hnsw],
         &options,
     )?;
+    report.peak_memory_bytes = Some(peak_rss_bytes());
     let mut value = serde_json::to_value(&report)?;
     value["peak_rss_bytes"] = json!(peak_rss_bytes());
     value["source"] = json!(source);

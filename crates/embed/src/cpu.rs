@@ -23,6 +23,7 @@ use candle_core::DType;
 use candle_nn::VarBuilder;
 use rayon::prelude::*;
 
+use crate::bf16::PackedBf16;
 use crate::config::BertConfig;
 use crate::kernels::{exp_nonpositive, gelu};
 
@@ -30,17 +31,35 @@ use crate::kernels::{exp_nonpositive, gelu};
 /// small enough that a batch splits into several chunks per thread (whole sequences only).
 const CHUNK_TOKENS: usize = 1024;
 
+/// Precision of the CPU pass's linear layers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    /// f32 throughout: the default, at parity with sentence-transformers.
+    F32,
+    /// Linear layers multiply bf16-rounded weights and activations with f32 sums (AVX512_BF16
+    /// only, opt-in with `--dtype bf16`); attention, norms and the residual stream stay f32.
+    Bf16,
+}
+
 #[derive(Debug, Clone)]
 struct Linear {
-    /// The weight transposed to (in, out), row-major, so gemm reads it contiguously.
+    /// The weight transposed to (in, out), row-major, so gemm reads it contiguously. Empty when
+    /// the layer runs in bf16.
     weight_t: Vec<f32>,
+    /// The weight packed for the bf16 product, in `Precision::Bf16`.
+    packed: Option<PackedBf16>,
     bias: Vec<f32>,
     n_in: usize,
     n_out: usize,
 }
 
 impl Linear {
-    fn load(parts: &[VarBuilder], n_in: usize, n_out: usize) -> candle_core::Result<Self> {
+    fn load(
+        parts: &[VarBuilder],
+        n_in: usize,
+        n_out: usize,
+        precision: Precision,
+    ) -> candle_core::Result<Self> {
         let mut weights = Vec::with_capacity(parts.len());
         let mut bias = Vec::with_capacity(parts.len() * n_out);
         for vb in parts {
@@ -51,16 +70,26 @@ impl Linear {
                     .to_vec1::<f32>()?,
             );
         }
-        let weight_t = candle_core::Tensor::cat(&weights, 0)?
+        let mut weight_t = candle_core::Tensor::cat(&weights, 0)?
             .t()?
             .contiguous()?
             .flatten_all()?
             .to_vec1::<f32>()?;
+        let n_out = n_out * parts.len();
+        let packed = match precision {
+            Precision::F32 => None,
+            Precision::Bf16 => {
+                let packed = PackedBf16::pack(&weight_t, n_in, n_out);
+                weight_t = Vec::new();
+                Some(packed)
+            }
+        };
         Ok(Self {
             weight_t,
+            packed,
             bias,
             n_in,
-            n_out: n_out * parts.len(),
+            n_out,
         })
     }
 }
@@ -135,7 +164,17 @@ impl CpuBert {
     }
 
     /// Loads weights named as in Hugging Face checkpoints, with or without the `bert.` prefix.
-    pub fn load(vb: VarBuilder, config: &BertConfig) -> candle_core::Result<Self> {
+    /// `Precision::Bf16` needs `bf16::supported()`.
+    pub fn load(
+        vb: VarBuilder,
+        config: &BertConfig,
+        precision: Precision,
+    ) -> candle_core::Result<Self> {
+        if precision == Precision::Bf16 && !crate::bf16::supported() {
+            return Err(candle_core::Error::Msg(
+                "the bf16 CPU pass needs a CPU with AVX512_BF16".to_owned(),
+            ));
+        }
         let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
             vb.pp("bert")
         } else {
@@ -173,8 +212,13 @@ impl CpuBert {
                 let projections =
                     ["query", "key", "value"].map(|name| attention.pp("self").pp(name));
                 Ok(Layer {
-                    qkv: Linear::load(&projections, hidden, hidden)?,
-                    attention_out: Linear::load(&[attention.pp("output.dense")], hidden, hidden)?,
+                    qkv: Linear::load(&projections, hidden, hidden, precision)?,
+                    attention_out: Linear::load(
+                        &[attention.pp("output.dense")],
+                        hidden,
+                        hidden,
+                        precision,
+                    )?,
                     attention_norm: Norm::load(
                         attention.pp("output.LayerNorm"),
                         hidden,
@@ -184,11 +228,13 @@ impl CpuBert {
                         &[vb.pp("intermediate.dense")],
                         hidden,
                         config.intermediate_size,
+                        precision,
                     )?,
                     output: Linear::load(
                         &[vb.pp("output.dense")],
                         config.intermediate_size,
                         hidden,
+                        precision,
                     )?,
                     output_norm: Norm::load(
                         vb.pp("output.LayerNorm"),
@@ -320,14 +366,27 @@ impl CpuBert {
         let mut intermediate = vec![0f32; n * self.intermediate];
         let longest = lengths.iter().copied().max().unwrap_or(0);
         let mut scores = vec![0f32; longest * longest];
+        let mut rounded = Vec::new();
         for layer in &self.layers {
-            linear(out, &layer.qkv, None, &mut qkv);
+            linear(out, &layer.qkv, None, &mut qkv, &mut rounded);
             self.attention(&qkv, lengths, &mut scores, &mut context);
-            linear(&context, &layer.attention_out, Some(out), &mut attended);
+            linear(
+                &context,
+                &layer.attention_out,
+                Some(out),
+                &mut attended,
+                &mut rounded,
+            );
             for row in attended.chunks_exact_mut(h) {
                 layer_norm(row, &layer.attention_norm);
             }
-            linear(&attended, &layer.intermediate, None, &mut intermediate);
+            linear(
+                &attended,
+                &layer.intermediate,
+                None,
+                &mut intermediate,
+                &mut rounded,
+            );
             match self.activation {
                 CpuActivation::GeluErf => {
                     for x in intermediate.iter_mut() {
@@ -342,7 +401,13 @@ impl CpuBert {
             }
             // `out` becomes attended + output(intermediate): the next residual stream.
             let residual = std::mem::take(&mut attended);
-            linear(&intermediate, &layer.output, Some(&residual), out);
+            linear(
+                &intermediate,
+                &layer.output,
+                Some(&residual),
+                out,
+                &mut rounded,
+            );
             attended = residual;
             for row in out.chunks_exact_mut(h) {
                 layer_norm(row, &layer.output_norm);
@@ -435,8 +500,15 @@ fn activation_of(name: &str) -> Option<CpuActivation> {
 }
 
 /// `out = start + xs · W + b`, where `start` is zero or a residual of the same shape as `out`.
+/// `rounded` is scratch space for the bf16 product.
 #[inline(always)]
-fn linear(xs: &[f32], layer: &Linear, residual: Option<&[f32]>, out: &mut [f32]) {
+fn linear(
+    xs: &[f32],
+    layer: &Linear,
+    residual: Option<&[f32]>,
+    out: &mut [f32],
+    rounded: &mut Vec<u32>,
+) {
     let rows = xs.len() / layer.n_in;
     debug_assert_eq!(out.len(), rows * layer.n_out);
     match residual {
@@ -455,6 +527,10 @@ fn linear(xs: &[f32], layer: &Linear, residual: Option<&[f32]>, out: &mut [f32])
                 row.copy_from_slice(&layer.bias);
             }
         }
+    }
+    if let Some(packed) = &layer.packed {
+        packed.matmul_add(xs, out, rounded);
+        return;
     }
     // SAFETY: `xs` is rows × n_in, `weight_t` n_in × n_out and `out` rows × n_out, all
     // row-major and distinct.
@@ -643,7 +719,7 @@ mod tests {
         for act in ["gelu", "relu"] {
             let (config, vb) = tiny(act);
             assert!(CpuBert::supports(&config));
-            let ours = CpuBert::load(vb.clone(), &config).expect("loads");
+            let ours = CpuBert::load(vb.clone(), &config, Precision::F32).expect("loads");
             let reference = Bert::load(vb, &config).expect("candle loads");
             let (ids, lengths) = packed();
             let got = ours.forward(&ids, &lengths).expect("runs");
@@ -667,7 +743,7 @@ mod tests {
     #[test]
     fn a_sequence_gives_the_same_bits_alone_and_packed() {
         let (config, vb) = tiny("gelu");
-        let ours = CpuBert::load(vb, &config).expect("loads");
+        let ours = CpuBert::load(vb, &config, Precision::F32).expect("loads");
         let (ids, lengths) = packed();
         let all = ours.forward(&ids, &lengths).expect("runs");
         let mut start = 0;
@@ -686,7 +762,7 @@ mod tests {
     #[test]
     fn every_instruction_set_gives_the_same_bits() {
         let (config, vb) = tiny("gelu");
-        let ours = CpuBert::load(vb, &config).expect("loads");
+        let ours = CpuBert::load(vb, &config, Precision::F32).expect("loads");
         let (ids, lengths) = packed();
         let mut generic = vec![0f32; ids.len() * 40];
         ours.forward_chunk_generic(&ids, &lengths, &mut generic);
@@ -705,7 +781,7 @@ mod tests {
     #[test]
     fn ids_and_lengths_the_weights_do_not_cover_are_errors() {
         let (config, vb) = tiny("gelu");
-        let ours = CpuBert::load(vb, &config).expect("loads");
+        let ours = CpuBert::load(vb, &config, Precision::F32).expect("loads");
         let err = ours.forward(&[1, 50, 2], &[3]).expect_err("id 50 of 50");
         assert!(err.0.contains("vocabulary of 50"), "{}", err.0);
         let long: Vec<u32> = vec![1; 65];

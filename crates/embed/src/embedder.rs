@@ -9,7 +9,7 @@ use tokenizers::Tokenizer;
 use crate::batch::{load_tokenizer, plan_batches, tokenize, BatchLimits, LongPolicy, Sequence};
 use crate::bert::Bert;
 use crate::config::ModelConfig;
-use crate::cpu::CpuBert;
+use crate::cpu::{CpuBert, Precision};
 use crate::device::dtype_name;
 use crate::error::{Error, Result};
 use crate::registry::{hex, sha256_file};
@@ -90,10 +90,28 @@ impl Embedder {
         let tokenizer =
             load_tokenizer(&resolved.dir.join("tokenizer.json"), config.max_seq_length)?;
         let weights = resolved.dir.join("model.safetensors");
+        // Our CPU pass runs f32, and bf16 (rounding the linear layers' inputs itself) where the
+        // CPU has AVX512_BF16; everything else runs on candle ops in the asked dtype.
+        let cpu_precision = match dtype {
+            _ if engine != Engine::Auto
+                || !matches!(device, Device::Cpu)
+                || !CpuBert::supports(&config.bert) =>
+            {
+                None
+            }
+            DType::F32 => Some(Precision::F32),
+            DType::BF16 if crate::bf16::supported() => Some(Precision::Bf16),
+            _ => None,
+        };
+        let load_dtype = if cpu_precision.is_some() {
+            DType::F32
+        } else {
+            dtype
+        };
         // SAFETY: the file is memory-mapped read-only; `closest` never writes model files while
         // running, and a file changed underneath by another program is the same hazard every
         // mmap-based loader (safetensors, candle) accepts.
-        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], dtype, device) }.map_err(|err| Error::InvalidFile {
+        let vb = unsafe { VarBuilder::from_mmaped_safetensors(&[&weights], load_dtype, device) }.map_err(|err| Error::InvalidFile {
             path: weights.clone(),
             reason: err.to_string(),
             fix: format!("the weights are damaged or truncated; delete the folder and run `closest model fetch {}`", resolved.name),
@@ -104,14 +122,14 @@ impl Embedder {
             fix: "the weights do not match config.json; use the files that came together"
                 .to_owned(),
         };
-        let encoder = if engine == Engine::Auto
-            && matches!(device, Device::Cpu)
-            && dtype == DType::F32
-            && CpuBert::supports(&config.bert)
-        {
-            Encoder::Cpu(CpuBert::load(vb, &config.bert).map_err(|err| invalid(err.to_string()))?)
-        } else {
-            Encoder::Candle(Bert::load(vb, &config.bert).map_err(|err| invalid(err.to_string()))?)
+        let encoder = match cpu_precision {
+            Some(precision) => Encoder::Cpu(
+                CpuBert::load(vb, &config.bert, precision)
+                    .map_err(|err| invalid(err.to_string()))?,
+            ),
+            None => Encoder::Candle(
+                Bert::load(vb, &config.bert).map_err(|err| invalid(err.to_string()))?,
+            ),
         };
         let fingerprint = fingerprint_of(&config, resolved, dtype)?;
         Ok(Self {

@@ -7,6 +7,7 @@
 
 pub mod batch;
 pub mod bert;
+pub mod bf16;
 pub mod config;
 pub mod cpu;
 pub mod device;

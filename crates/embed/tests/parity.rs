@@ -85,27 +85,60 @@ fn batch_composition_does_not_change_a_vector() {
     }
 }
 
+/// f16 and bf16 on candle ops, and bf16 on our CPU pass (the opt-in `--dtype bf16` where the
+/// CPU has AVX512_BF16): finite, and close to f32 (issue 6 asks ≥ 0.998 for reduced precision).
 #[test]
 fn reduced_precision_is_finite_and_close_to_f32() {
     let references = references();
     let texts: Vec<&str> = references.iter().map(|r| r.text.as_str()).collect();
     let reference = embed_all(&embedder(DType::F32), &texts, EmbedOptions::default());
-    for dtype in [DType::F16, DType::BF16] {
-        let vectors = embed_all(&embedder(dtype), &texts, EmbedOptions::default());
+    let candle = closest_embed::Engine::Candle;
+    let mut variants = vec![(DType::F16, candle), (DType::BF16, candle)];
+    if closest_embed::bf16::supported() {
+        variants.push((DType::BF16, closest_embed::Engine::Auto));
+    }
+    for (dtype, engine) in variants {
+        let model = closest_embed::Embedder::load_with(
+            common::default_model(),
+            &closest_embed::Device::Cpu,
+            dtype,
+            engine,
+        )
+        .expect("loads");
+        let vectors = embed_all(&model, &texts, EmbedOptions::default());
+        let mut worst = 1f64;
         for (index, vector) in vectors.iter().enumerate() {
             assert!(
                 vector.iter().all(|value| value.is_finite()),
-                "{dtype:?} gave non-finite values for {:?}",
+                "{dtype:?} {engine:?} gave non-finite values for {:?}",
                 texts[index]
             );
-            let similarity = cosine(vector, &reference[index]);
-            assert!(
-                similarity >= 0.999,
-                "{dtype:?} cosine {similarity} for {:?}",
-                texts[index]
-            );
+            worst = worst.min(cosine(vector, &reference[index]));
         }
+        eprintln!("{dtype:?} {engine:?}: min cosine to f32 {worst:.6}");
+        assert!(worst >= 0.999, "{dtype:?} {engine:?}: cosine {worst}");
     }
+}
+
+/// The bf16 CPU pass keeps the batch independence `update` relies on.
+#[test]
+fn bf16_vectors_are_bit_identical_whatever_the_batch() {
+    if !closest_embed::bf16::supported() {
+        eprintln!("no AVX512_BF16 here: bf16 runs on candle ops, covered above");
+        return;
+    }
+    let references = references();
+    let texts: Vec<&str> = references.iter().map(|r| r.text.as_str()).collect();
+    let model = embedder(DType::BF16);
+    let batched = embed_all(&model, &texts, EmbedOptions::default());
+    let small = EmbedOptions {
+        limits: BatchLimits {
+            max_tokens: 300,
+            max_rows: 3,
+        },
+        ..EmbedOptions::default()
+    };
+    assert!(batched == embed_all(&model, &texts, small));
 }
 
 #[test]

@@ -340,6 +340,39 @@ fn a_different_model_setting_reembeds() {
         stderr(&output)
     );
     assert_eq!(json_report(output)["embedded"], 33);
+
+    // The same precision from `.closest.toml`: nothing to embed, and `similar` finds the bf16
+    // vectors without a flag; the flag still wins over the file.
+    std::fs::write(
+        root.join(".closest.toml"),
+        "dtype = \"bf16\"\nbatch-tokens = 500\n",
+    )
+    .expect("config");
+    let report = json_report(closest(
+        &["update", root_arg, "--format", "json"],
+        None,
+        None,
+    ));
+    assert_eq!(report["embedded"], 0);
+    ok(closest(
+        &["similar", "--note", "rust-iterators"],
+        Some(&root),
+        None,
+    ));
+    let report = json_report(closest(
+        &["update", root_arg, "--dtype", "f32", "--format", "json"],
+        None,
+        None,
+    ));
+    assert_eq!(report["embedded"], 33);
+    std::fs::write(root.join(".closest.toml"), "batch-tokens = 0\n").expect("config");
+    let output = closest(&["update", root_arg], None, None);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("batch-tokens"),
+        "{}",
+        stderr(&output)
+    );
 }
 
 /// A damaged store is rebuilt with a warning, and the result is the same.

@@ -20,7 +20,7 @@ use clap::Parser;
 
 use args::{BenchCommand, Cli, Command, Format};
 use pipeline::{Mode, UpdateReport};
-use settings::{ModelSettings, NotesSettings};
+use settings::{FileModel, ModelSettings, NotesSettings};
 use ui::Ui;
 
 fn main() -> ExitCode {
@@ -86,7 +86,11 @@ fn run(cli: &Cli, ui: &Ui) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Embed(args) => {
-            commands::embed(args, &ModelSettings::from_args(&cli.global, None)?, ui)?;
+            commands::embed(
+                args,
+                &ModelSettings::from_args(&cli.global, FileModel::default())?,
+                ui,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status(args) => {
@@ -99,7 +103,11 @@ fn run(cli: &Cli, ui: &Ui) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Embed(args)) => {
-            bench::embed(args, &ModelSettings::from_args(&cli.global, None)?, ui)?;
+            bench::embed(
+                args,
+                &ModelSettings::from_args(&cli.global, FileModel::default())?,
+                ui,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Index(args)) => {
@@ -111,7 +119,11 @@ fn run(cli: &Cli, ui: &Ui) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Model(command) => {
-            commands::model(command, &ModelSettings::from_args(&cli.global, None)?, ui)?;
+            commands::model(
+                command,
+                &ModelSettings::from_args(&cli.global, FileModel::default())?,
+                ui,
+            )?;
             Ok(ExitCode::SUCCESS)
         }
     }

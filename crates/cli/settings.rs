@@ -26,6 +26,9 @@ struct ConfigFile {
     include: Option<Vec<String>>,
     exclude: Option<Vec<String>>,
     model: Option<String>,
+    device: Option<String>,
+    dtype: Option<String>,
+    batch_tokens: Option<usize>,
     long: Option<String>,
     index: Option<String>,
     min_score: Option<f32>,
@@ -68,23 +71,39 @@ pub struct NotesSettings {
     pub model: ModelSettings,
 }
 
+/// The model keys of `.closest.toml`, under the flags of the same names.
+#[derive(Debug, Default)]
+pub struct FileModel {
+    pub model: Option<String>,
+    pub device: Option<String>,
+    pub dtype: Option<String>,
+    pub batch_tokens: Option<usize>,
+}
+
 impl ModelSettings {
-    pub fn from_args(global: &GlobalArgs, file_model: Option<String>) -> Result<Self> {
+    pub fn from_args(global: &GlobalArgs, file: FileModel) -> Result<Self> {
         let device = global
             .device
-            .as_deref()
-            .unwrap_or("auto")
+            .clone()
+            .or(file.device)
+            .unwrap_or_else(|| "auto".to_owned())
             .parse::<DeviceChoice>()?;
-        let dtype = parse_dtype(global.dtype.as_deref().unwrap_or("f32"))?;
+        let dtype = parse_dtype(
+            global
+                .dtype
+                .as_deref()
+                .or(file.dtype.as_deref())
+                .unwrap_or("f32"),
+        )?;
         let mut limits = BatchLimits::default();
-        if let Some(tokens) = global.batch_tokens {
+        if let Some(tokens) = global.batch_tokens.or(file.batch_tokens) {
             if tokens == 0 {
-                bail!("invalid --batch-tokens 0: give a positive number of tokens");
+                bail!("invalid batch size of 0 tokens (`--batch-tokens` or `batch-tokens` in `.closest.toml`): give a positive number");
             }
             limits.max_tokens = tokens;
         }
         Ok(Self {
-            model: global.model.clone().or(file_model),
+            model: global.model.clone().or(file.model),
             device,
             dtype,
             limits,
@@ -187,7 +206,15 @@ impl NotesSettings {
             index,
             min_score,
             exclude_linked: args.exclude_linked || file.exclude_linked.unwrap_or(false),
-            model: ModelSettings::from_args(global, file.model)?,
+            model: ModelSettings::from_args(
+                global,
+                FileModel {
+                    model: file.model,
+                    device: file.device,
+                    dtype: file.dtype,
+                    batch_tokens: file.batch_tokens,
+                },
+            )?,
         })
     }
 

@@ -156,9 +156,11 @@ pub fn index(args: &BenchIndexArgs, global: &GlobalArgs, ui: &Ui) -> Result<()> 
         &[ConcreteKind::Exact, ConcreteKind::Hnsw],
         &options,
     )?;
-    report.peak_memory_bytes = Some(peak_rss_bytes());
+    let peak = peak_rss_bytes();
+    report.peak_memory_bytes = Some(peak);
     let mut value = serde_json::to_value(&report)?;
-    value["peak_rss_bytes"] = json!(peak_rss_bytes());
+    // The same figure under the name the other benches use.
+    value["peak_rss_bytes"] = json!(peak);
     value["source"] = json!(source);
     print_report(&value, args.format, |out| {
         writeln!(

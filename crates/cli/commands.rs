@@ -6,15 +6,13 @@ use std::io::{BufRead, Write};
 
 use anyhow::{bail, Context, Result};
 use closest_embed::{known_models, LongPolicy};
-use closest_index::{
-    choose, new_index, persist, ConcreteKind, HnswParams, LoadOutcome, VectorIndex,
-};
+use closest_index::{choose, persist, ConcreteKind, LoadOutcome, VectorIndex};
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::args::{EmbedArgs, Format, ModelCommand, SimilarArgs};
 use crate::model::ModelHandle;
-use crate::pipeline::row_key;
+use crate::pipeline::{fresh_index, row_key};
 use crate::settings::{ModelSettings, NotesSettings};
 use crate::store::{NoteRow, Store};
 use crate::ui::Ui;
@@ -180,11 +178,7 @@ fn similar_index(
             .iter()
             .map(|(note, _)| row_key(&notes[*note].id, &notes[*note].hash))
             .collect();
-        let index_key = format!(
-            "{}|{}",
-            model.fingerprint,
-            model.prep_fingerprint(settings.long)
-        );
+        let index_key = model.index_key(settings.long);
         match persist::load(&settings.state_dir().join("index"), &index_key, dim) {
             Ok(LoadOutcome::Loaded(index)) => {
                 let mut wanted = keys.clone();
@@ -198,15 +192,8 @@ fn similar_index(
             Err(err) => ui.debug(format!("no saved HNSW index to reuse: {err}")),
         }
     }
-    let keys: Vec<u64> = (0..rows.len() as u64).collect();
-    let mut index = new_index(kind, dim, HnswParams::default())?;
-    let batch: Vec<(u64, &[f32])> = keys
-        .iter()
-        .zip(rows)
-        .map(|(key, (_, vector))| (*key, vector.as_slice()))
-        .collect();
-    index.add(&batch)?;
-    Ok((index, keys))
+    let vectors: Vec<&[f32]> = rows.iter().map(|(_, vector)| vector.as_slice()).collect();
+    fresh_index(kind, &vectors)
 }
 
 fn normalized(vector: &[f32]) -> Vec<f32> {

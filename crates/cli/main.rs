@@ -20,7 +20,7 @@ use clap::Parser;
 
 use args::{BenchCommand, Cli, Command, Format};
 use pipeline::{Mode, UpdateReport};
-use settings::{FileModel, ModelSettings, NotesSettings};
+use settings::{ModelSettings, NotesSettings};
 use ui::Ui;
 
 fn main() -> ExitCode {
@@ -86,11 +86,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Embed(args) => {
-            commands::embed(
-                args,
-                &ModelSettings::from_args(&cli.global, FileModel::default())?,
-                ui,
-            )?;
+            commands::embed(args, &ModelSettings::from_flags(&cli.global)?, ui)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status(args) => {
@@ -103,11 +99,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Embed(args)) => {
-            bench::embed(
-                args,
-                &ModelSettings::from_args(&cli.global, FileModel::default())?,
-                ui,
-            )?;
+            bench::embed(args, &ModelSettings::from_flags(&cli.global)?, ui)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Bench(BenchCommand::Index(args)) => {
@@ -119,11 +111,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Model(command) => {
-            commands::model(
-                command,
-                &ModelSettings::from_args(&cli.global, FileModel::default())?,
-                ui,
-            )?;
+            commands::model(command, &ModelSettings::from_flags(&cli.global)?, ui)?;
             Ok(ExitCode::SUCCESS)
         }
     }

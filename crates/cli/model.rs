@@ -82,4 +82,9 @@ impl ModelHandle {
             self.config.document_prompt().unwrap_or("")
         )
     }
+
+    /// What a saved index's vectors were made with: the model and the text preparation.
+    pub fn index_key(&self, long: LongPolicy) -> String {
+        format!("{}|{}", self.fingerprint, self.prep_fingerprint(long))
+    }
 }

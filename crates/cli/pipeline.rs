@@ -102,7 +102,7 @@ pub fn update(settings: &NotesSettings, mode: Mode, ui: &Ui) -> Result<UpdateRep
 
     let kind = choose(settings.index, prepared.len());
     report.index = format!("{kind:?}").to_lowercase();
-    let index_key = format!("{}|{prep}", model.fingerprint);
+    let index_key = model.index_key(settings.long);
     let search = Search {
         kind,
         index_key: &index_key,
@@ -343,14 +343,8 @@ fn nearest(
     let bar = ui.bar("searching", 1);
     let (index, keys) = match search.kind {
         ConcreteKind::Hnsw => saved_hnsw(prepared, vectors, search, ui, report)?,
-        ConcreteKind::Exact => {
-            // Exact is just the vectors: rebuilding costs less than reading it back.
-            let keys: Vec<u64> = (0..n as u64).collect();
-            let mut index =
-                new_index(ConcreteKind::Exact, vectors[0].len(), HnswParams::default())?;
-            index.add(&rows_of(&keys, vectors))?;
-            (index, keys)
-        }
+        // Exact is just the vectors: rebuilding costs less than reading it back.
+        ConcreteKind::Exact => fresh_index(ConcreteKind::Exact, vectors)?,
     };
     let position_of: HashMap<u64, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
     let wanted = (settings.k + max_linked + TIE_MARGIN).min(n - 1);
@@ -380,10 +374,22 @@ fn nearest(
     Ok(lists)
 }
 
-fn rows_of<'a>(keys: &[u64], vectors: &'a [Vec<f32>]) -> Vec<(u64, &'a [f32])> {
+/// An index of `kind` built now over `vectors`, keyed by position (not saved).
+pub(crate) fn fresh_index<V: AsRef<[f32]>>(
+    kind: ConcreteKind,
+    vectors: &[V],
+) -> Result<(Box<dyn VectorIndex>, Vec<u64>)> {
+    let keys: Vec<u64> = (0..vectors.len() as u64).collect();
+    let dim = vectors.first().map_or(0, |vector| vector.as_ref().len());
+    let mut index = new_index(kind, dim, HnswParams::default())?;
+    index.add(&rows_of(&keys, vectors))?;
+    Ok((index, keys))
+}
+
+fn rows_of<'a, V: AsRef<[f32]>>(keys: &[u64], vectors: &'a [V]) -> Vec<(u64, &'a [f32])> {
     keys.iter()
         .zip(vectors)
-        .map(|(key, vector)| (*key, vector.as_slice()))
+        .map(|(key, vector)| (*key, vector.as_ref()))
         .collect()
 }
 
@@ -422,10 +428,7 @@ fn saved_hnsw(
         // Two notes' keys collided (a 1 in 2^64 event per pair): positions are unique, so build
         // this run's index on them and leave the saved one alone.
         ui.debug("row keys collided; building the HNSW index without saving it");
-        let keys: Vec<u64> = (0..keys.len() as u64).collect();
-        let mut index = new_index(ConcreteKind::Hnsw, dim, HnswParams::default())?;
-        index.add(&rows_of(&keys, vectors))?;
-        return Ok((index, keys));
+        return fresh_index(ConcreteKind::Hnsw, vectors);
     }
     let loaded = match persist::load(search.index_dir, search.index_key, dim) {
         Ok(persist::LoadOutcome::Loaded(index)) => Some(index),
@@ -439,40 +442,7 @@ fn saved_hnsw(
             None
         }
     };
-    let current: HashMap<u64, usize> = keys.iter().enumerate().map(|(i, k)| (*k, i)).collect();
-    let patched = loaded.and_then(|mut index| {
-        let hnsw = index.as_any().downcast_ref::<Hnsw>()?;
-        if hnsw.params() != HnswParams::default() {
-            return None;
-        }
-        let saved = index.ids();
-        let removed: Vec<u64> = saved
-            .iter()
-            .copied()
-            .filter(|key| !current.contains_key(key))
-            .collect();
-        let saved: HashSet<u64> = saved.into_iter().collect();
-        let added: Vec<(u64, &[f32])> = keys
-            .iter()
-            .zip(vectors)
-            .filter(|(key, _)| !saved.contains(key))
-            .map(|(key, vector)| (*key, vector.as_slice()))
-            .collect();
-        let retired = hnsw.n_rows() - hnsw.len() + removed.len();
-        let rows = hnsw.n_rows() + added.len();
-        if retired as f64 > MAX_RETIRED_SHARE * rows as f64 {
-            ui.debug("most of the saved HNSW index's rows are retired; rebuilding it");
-            return None;
-        }
-        let patch = index.remove(&removed).and_then(|()| index.add(&added));
-        match patch {
-            Ok(()) => Some((index, added.len(), removed.len())),
-            Err(err) => {
-                ui.warn(format!("rebuilding the HNSW index: {err}"));
-                None
-            }
-        }
-    });
+    let patched = loaded.and_then(|index| patch_hnsw(index, &keys, vectors, ui));
     let (index, changed) = match patched {
         Some((index, added, removed)) => {
             report.index_added = Some(added);
@@ -493,6 +463,46 @@ fn saved_hnsw(
         }
     }
     Ok((index, keys))
+}
+
+/// Brings a saved HNSW index up to `keys`: retires the rows no note has any more, inserts the
+/// new ones. `None` (rebuild) when it was built with other parameters, when retired rows would
+/// outnumber live ones, or when patching fails. Returns it with the rows added and removed.
+fn patch_hnsw(
+    mut index: Box<dyn VectorIndex>,
+    keys: &[u64],
+    vectors: &[Vec<f32>],
+    ui: &Ui,
+) -> Option<(Box<dyn VectorIndex>, usize, usize)> {
+    let hnsw = index.as_any().downcast_ref::<Hnsw>()?;
+    if hnsw.params() != HnswParams::default() {
+        return None;
+    }
+    let current: HashSet<u64> = keys.iter().copied().collect();
+    let saved = index.ids();
+    let removed: Vec<u64> = saved
+        .iter()
+        .copied()
+        .filter(|key| !current.contains(key))
+        .collect();
+    let saved: HashSet<u64> = saved.into_iter().collect();
+    let added: Vec<(u64, &[f32])> = rows_of(keys, vectors)
+        .into_iter()
+        .filter(|(key, _)| !saved.contains(key))
+        .collect();
+    let retired = hnsw.n_rows() - hnsw.len() + removed.len();
+    let rows = hnsw.n_rows() + added.len();
+    if retired as f64 > MAX_RETIRED_SHARE * rows as f64 {
+        ui.debug("most of the saved HNSW index's rows are retired; rebuilding it");
+        return None;
+    }
+    match index.remove(&removed).and_then(|()| index.add(&added)) {
+        Ok(()) => Some((index, added.len(), removed.len())),
+        Err(err) => {
+            ui.warn(format!("rebuilding the HNSW index: {err}"));
+            None
+        }
+    }
 }
 
 fn link_target(prepared: &Prepared) -> LinkTarget {

@@ -73,15 +73,20 @@ pub struct NotesSettings {
 
 /// The model keys of `.closest.toml`, under the flags of the same names.
 #[derive(Debug, Default)]
-pub struct FileModel {
-    pub model: Option<String>,
-    pub device: Option<String>,
-    pub dtype: Option<String>,
-    pub batch_tokens: Option<usize>,
+struct FileModel {
+    model: Option<String>,
+    device: Option<String>,
+    dtype: Option<String>,
+    batch_tokens: Option<usize>,
 }
 
 impl ModelSettings {
-    pub fn from_args(global: &GlobalArgs, file: FileModel) -> Result<Self> {
+    /// For commands without a notes folder: flags and defaults only.
+    pub fn from_flags(global: &GlobalArgs) -> Result<Self> {
+        Self::from_args(global, FileModel::default())
+    }
+
+    fn from_args(global: &GlobalArgs, file: FileModel) -> Result<Self> {
         let device = global
             .device
             .clone()

@@ -120,11 +120,7 @@ pub struct Bert {
 impl Bert {
     /// Loads weights named as in Hugging Face checkpoints, with or without the `bert.` prefix.
     pub fn load(vb: VarBuilder, config: &BertConfig) -> Result<Self> {
-        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
-            vb.pp("bert")
-        } else {
-            vb
-        };
+        let vb = model_root(vb);
         let hidden = config.hidden_size;
         let embeddings = vb.pp("embeddings");
         let word_embeddings =
@@ -192,6 +188,15 @@ impl Bert {
             hidden = layer.forward(&hidden, &attention, self.activation)?;
         }
         Ok(hidden)
+    }
+}
+
+/// The weights' root: checkpoints name them with or without a `bert.` prefix.
+pub(crate) fn model_root(vb: VarBuilder) -> VarBuilder {
+    if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
+        vb.pp("bert")
+    } else {
+        vb
     }
 }
 

@@ -175,11 +175,7 @@ impl CpuBert {
                 "the bf16 CPU pass needs a CPU with AVX512_BF16".to_owned(),
             ));
         }
-        let vb = if vb.contains_tensor("bert.embeddings.word_embeddings.weight") {
-            vb.pp("bert")
-        } else {
-            vb
-        };
+        let vb = crate::bert::model_root(vb);
         let activation = activation_of(&config.hidden_act).ok_or_else(|| {
             candle_core::Error::Msg(format!(
                 "activation {} has no CPU kernel",

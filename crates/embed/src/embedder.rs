@@ -46,16 +46,18 @@ impl EmbedStats {
 
 /// Which forward pass runs the model.
 enum Encoder {
-    /// f32 on the CPU: our kernels on plain buffers (cpu.rs).
+    /// The CPU in f32, or in bf16 where the CPU has AVX512_BF16: our kernels on plain
+    /// buffers (cpu.rs, bf16.rs).
     Cpu(CpuBert),
-    /// Everything else (GPUs, f16, bf16): candle tensor ops (bert.rs).
+    /// Everything else (GPUs, f16, bf16 without AVX512_BF16): candle tensor ops (bert.rs).
     Candle(Bert),
 }
 
-/// Which forward pass `Embedder::load_with` uses on the CPU in f32.
+/// Which forward pass `Embedder::load_with` uses where our CPU kernels apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Engine {
-    /// Our CPU kernels where they apply (f32 on the CPU), candle elsewhere.
+    /// Our CPU kernels where they apply (the CPU in f32, or bf16 with AVX512_BF16), candle
+    /// elsewhere.
     #[default]
     Auto,
     /// candle's tensor ops everywhere: the slower reference the CPU kernels are tested against.

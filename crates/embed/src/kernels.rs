@@ -86,8 +86,8 @@ pub(crate) fn exp_nonpositive(x: f32) -> f32 {
             + r * (0.5
                 + r * (0.166_666_67
                     + r * (0.041_666_67 + r * (0.008_333_334 + r * 0.001_388_889)))));
-    // SAFETY: `x` is in [−87, 0], so `n` is a whole number in [−126, 0], which i32 holds. `as i32` would be
-    // defined for any input but keeps the compiler from vectorising the loop.
+    // SAFETY: `x` is in [−87, 0], so `n` is a whole number in [−126, 0], which i32 holds.
+    // `as i32` would be defined for any input but keeps the compiler from vectorising loops.
     let n = unsafe { n.to_int_unchecked::<i32>() };
     p * f32::from_bits(((n + 127) as u32) << 23)
 }

@@ -212,9 +212,7 @@ impl Hnsw {
             asked = asked.saturating_mul(2);
         }
     }
-}
 
-impl Hnsw {
     /// Every row's bottom-layer links, as row numbers.
     fn bottom_links(&self) -> Vec<Vec<u32>> {
         let n_rows = self.rows.n_rows();
@@ -248,10 +246,12 @@ impl Hnsw {
 
     /// All-pairs for one row without a search from the top layer: start from the row itself
     /// in the bottom layer, score every row within two hops, then keep expanding the current
-    /// best (max(k, ef_search / 2) of them) until each of them has been expanded. HNSW's bottom layer links each row to its
-    /// near neighbours, so the walk starts where a search would end, at a few hundred dot
-    /// products a row (recall is measured, in BENCHMARKS.md and the tests). Scores are the exact
-    /// dot products. `None` when fewer than k live rows were reached: the caller searches.
+    /// best (max(k, ef_search / 2) of them) until each of them has been expanded. HNSW's bottom
+    /// layer links each row to its near neighbours, so the walk starts where a search would
+    /// end, at a few hundred dot products a row (recall is measured, in BENCHMARKS.md and the
+    /// tests). Scores are the exact dot products. `None` when `nearest` would scan every row
+    /// anyway (a small index, answered exactly) or fewer than k live rows were reached: the
+    /// caller falls back to `nearest`.
     fn local_walk(
         &self,
         row: usize,
@@ -259,6 +259,9 @@ impl Hnsw {
         links: &[Vec<u32>],
         walk: &mut Walk,
     ) -> Option<Neighbours> {
+        if (k + 1).max(self.params.ef_search) >= self.rows.n_rows() {
+            return None;
+        }
         let query = self.rows.row(row);
         walk.seen.next_round();
         walk.expanded.next_round();

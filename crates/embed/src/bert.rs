@@ -154,10 +154,6 @@ impl Bert {
         })
     }
 
-    pub fn device(&self) -> &Device {
-        &self.device
-    }
-
     /// Runs the encoder on packed sequences: `input_ids` holds every sequence's tokens one after
     /// another, `lengths` their lengths, and sequences of equal length must be adjacent. Returns
     /// the last hidden state (total tokens, hidden) in f32.

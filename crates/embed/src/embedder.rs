@@ -23,25 +23,13 @@ pub struct EmbedOptions {
 }
 
 /// What one call to `embed` did, for benchmarks: tokens are counted after truncation, special
-/// tokens included; padded tokens are what the model actually computed.
+/// tokens included. Sequences are packed, so every token computed is a real one.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EmbedStats {
     pub texts: usize,
     pub sequences: usize,
     pub tokens: usize,
-    pub padded_tokens: usize,
     pub batches: usize,
-}
-
-impl EmbedStats {
-    /// Share of computed tokens that were padding.
-    pub fn padding_ratio(&self) -> f64 {
-        if self.padded_tokens == 0 {
-            0.0
-        } else {
-            (self.padded_tokens - self.tokens) as f64 / self.padded_tokens as f64
-        }
-    }
 }
 
 /// Which forward pass runs the model.
@@ -72,7 +60,6 @@ pub struct Embedder {
     encoder: Encoder,
     device: Device,
     dtype: DType,
-    fingerprint: String,
 }
 
 impl Embedder {
@@ -133,7 +120,6 @@ impl Embedder {
                 Bert::load(vb, &config.bert).map_err(|err| invalid(err.to_string()))?,
             ),
         };
-        let fingerprint = fingerprint_of(&config, resolved, dtype)?;
         Ok(Self {
             config,
             resolved: resolved.clone(),
@@ -141,7 +127,6 @@ impl Embedder {
             encoder,
             device: device.clone(),
             dtype,
-            fingerprint,
         })
     }
 
@@ -156,12 +141,6 @@ impl Embedder {
 
     pub fn device(&self) -> &Device {
         &self.device
-    }
-
-    /// Identifies everything that changes a vector: the model files' contents, pooling,
-    /// normalisation, maximum length and dtype.
-    pub fn fingerprint(&self) -> &str {
-        &self.fingerprint
     }
 
     /// Counts word pieces of `text` with special tokens, before truncation.
@@ -189,13 +168,12 @@ impl Embedder {
     }
 
     /// Embeds `texts` (with `prompt` prepended, if any) and returns one vector per text in input
-    /// order. `on_progress` is called with the number of texts' sequences done so far.
+    /// order.
     pub fn embed(
         &self,
         texts: &[&str],
         prompt: Option<&str>,
         options: EmbedOptions,
-        on_progress: &mut dyn FnMut(usize, usize),
     ) -> Result<(Vec<Vec<f32>>, EmbedStats)> {
         let prepared: Vec<String> = texts
             .iter()
@@ -211,7 +189,6 @@ impl Embedder {
         };
         let dim = self.dim();
         let mut sums = vec![vec![0f32; dim]; texts.len()];
-        let mut done = 0;
         for batch in &batches {
             let rows: Vec<&Sequence> = batch.iter().map(|idx| &sequences[*idx]).collect();
             let vectors = self.forward_batch(&rows, &mut stats)?;
@@ -228,8 +205,6 @@ impl Embedder {
                     *sum += weight * value;
                 }
             }
-            done += rows.len();
-            on_progress(done, sequences.len());
         }
         // One window: the (weighted) sum is the vector up to scale. Several (chunk-mean): the
         // token-weighted mean of the window vectors, renormalised.
@@ -261,7 +236,6 @@ impl Embedder {
             .flat_map(|row| row.ids.iter().copied())
             .collect();
         stats.tokens += ids.len();
-        stats.padded_tokens += ids.len();
         let hidden_dim = self.config.bert.hidden_size;
         let values = match &self.encoder {
             Encoder::Cpu(bert) => bert

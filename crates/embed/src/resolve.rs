@@ -53,8 +53,6 @@ pub struct ResolvedModel {
 pub struct FetchOptions {
     /// Let pip and hf-hub draw their own progress on the terminal.
     pub show_progress: bool,
-    /// Resolve only from disk: never download.
-    pub offline: bool,
 }
 
 /// The folder where fetched models are kept: `CLOSEST_CACHE_DIR`, else the platform cache dir.
@@ -129,12 +127,6 @@ pub fn resolve(model: Option<&str>, options: &FetchOptions) -> Result<ResolvedMo
     }
     tried.push(format!("not in the Hugging Face cache for `{repo}`"));
 
-    if options.offline {
-        return Err(Error::ModelNotFound {
-            model: argument.to_owned(),
-            tried: tried.join("; ") + "; downloads are off",
-        });
-    }
     if hub_offline() {
         tried.push("HF_HUB_OFFLINE is set, so the hub was not asked".to_owned());
     } else {

@@ -29,7 +29,7 @@ fn embed_all(
     options: EmbedOptions,
 ) -> Vec<Vec<f32>> {
     embedder
-        .embed(texts, None, options, &mut |_, _| {})
+        .embed(texts, None, options)
         .expect("embedding succeeds")
         .0
 }
@@ -158,7 +158,7 @@ fn chunk_mean_averages_windows_of_long_texts_only() {
         ..EmbedOptions::default()
     };
     let (vectors, stats) = embedder
-        .embed(&[&long.text, &short.text], None, chunked, &mut |_, _| {})
+        .embed(&[&long.text, &short.text], None, chunked)
         .expect("embeds");
     assert!(stats.sequences >= 3, "the long text makes several windows");
     assert!(

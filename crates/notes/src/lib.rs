@@ -51,8 +51,10 @@ pub use frontmatter::splice_front_matter;
 pub use lines::LineEnding;
 pub use note::{content_hash, read_note, Note};
 pub use parse::{parse, Parsed, Section, SectionSpec};
-pub use render::{linked_ids, render_links, LinkTarget, Template};
+pub use render::{linked_ids, links_to_ids, render_links, LinkTarget, Template};
 pub use splice::{section_is_current, splice, try_splice};
 pub use text::{embed_text, EMBED_TEXT_VERSION};
 pub use walk::{note_id, walk, IdScheme, NoteFile, Walk, WalkOptions, IGNORE_FILE_NAME};
-pub use write::{write_atomic, WriteOutcome, TEMP_FILE_PREFIX};
+pub use write::{
+    sync_folder, write_atomic, write_atomic_deferred, WriteOutcome, Written, TEMP_FILE_PREFIX,
+};

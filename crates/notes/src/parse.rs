@@ -169,7 +169,9 @@ impl Parsed {
             .collect()
     }
 
-    pub(crate) fn links_with_kind(&self) -> &[(String, bool)] {
+    /// Destinations of the links outside the managed section and front matter, each with
+    /// whether it was a wikilink.
+    pub fn links_with_kind(&self) -> &[(String, bool)] {
         &self.links
     }
 }

@@ -194,9 +194,17 @@ fn relative_link(from: &Path, to: &Path) -> String {
 /// Web links are skipped; a destination that names no note of the folder yields an id that
 /// matches nothing, so callers intersect with the ids they know.
 pub fn linked_ids(parsed: &Parsed, from: &NoteFile, scheme: IdScheme) -> BTreeSet<String> {
+    links_to_ids(parsed.links_with_kind(), from, scheme)
+}
+
+/// [`linked_ids`] for links kept from an earlier parse, as `(target, wikilink)` pairs.
+pub fn links_to_ids(
+    links: &[(String, bool)],
+    from: &NoteFile,
+    scheme: IdScheme,
+) -> BTreeSet<String> {
     let folder = names(from.rel_path.parent().unwrap_or(Path::new("")));
-    parsed
-        .links_with_kind()
+    links
         .iter()
         .filter_map(|(target, wiki)| resolve(target, *wiki, &folder, scheme))
         .collect()

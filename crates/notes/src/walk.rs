@@ -22,11 +22,14 @@ pub const IGNORE_FILE_NAME: &str = ".closestignore";
 /// How a note's id is derived from its file name.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum IdScheme {
     /// The file name without `.md`: `notes/a/271c.md` is `271c`. The seed format's links.
     #[default]
     Stem,
     /// The path from the root without `.md`, `/`-separated: `notes/a/271c.md` is `a/271c`.
+    #[cfg_attr(feature = "clap", value(alias = "path"))]
+    #[serde(alias = "path")]
     RelativePath,
 }
 

@@ -4,6 +4,7 @@
 mod errors;
 mod exact;
 mod hnsw;
+mod lists;
 mod persist;
 
 use closest_index::{synthetic_clustered, Neighbours, VectorIndex};

@@ -5,6 +5,7 @@ mod fixture;
 
 mod embed;
 mod hostile;
+mod incremental;
 mod model;
 mod reliability;
 mod update;

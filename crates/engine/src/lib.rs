@@ -23,6 +23,7 @@ pub mod prepare;
 mod progress;
 pub mod query;
 pub mod rank;
+mod record;
 pub mod scan;
 mod settings;
 mod stamp;

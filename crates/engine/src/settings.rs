@@ -8,8 +8,6 @@ use closest_embed::{dtype_name, BatchLimits, DType, DeviceChoice, LongPolicy};
 use closest_index::IndexKind;
 use closest_notes::{IdScheme, SectionSpec, Template, WalkOptions};
 
-use crate::hash::{hash_parts, TextHash};
-
 /// Where and how the model runs.
 #[derive(Debug, Clone)]
 pub struct ModelSettings {
@@ -115,19 +113,18 @@ impl FolderSettings {
 
     /// What the written lines depend on besides the lists: a change rewrites every note whose
     /// lines differ (each note is read again to see).
-    pub fn render_fingerprint(&self) -> TextHash {
+    pub fn render_fingerprint(&self) -> String {
         let output = match &self.output {
-            Output::Section(template) => format!("section|{template:?}"),
-            Output::FrontMatter { key } => format!("front-matter|{key}"),
+            Output::Section(template) => format!("section {template:?}"),
+            Output::FrontMatter { key } => format!("front-matter {key}"),
         };
-        hash_parts([
-            "render-v1",
-            output.as_str(),
-            &self.section.heading,
-            &self.section.level.to_string(),
-            &format!("{:?}", self.id_scheme),
-            &self.min_score.to_bits().to_string(),
-        ])
+        format!(
+            "render-v1|{output}|{}|{}|{:?}|{}",
+            self.section.level,
+            self.section.heading.trim(),
+            self.id_scheme,
+            self.min_score
+        )
     }
 }
 

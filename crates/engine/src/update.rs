@@ -1,15 +1,16 @@
-//! `update`: the steps of a run put together, and what the run records.
+//! `update`: the steps of a run put together.
 //!
 //! lock → open the store and the vector file → scan (stat against the store) → read the notes
-//! that changed → vectors (stored, or embedded now) → rank (patch the stored lists, or compute
-//! them all) → write the notes whose lines changed → commit what changed in one transaction.
-//! Every step returns its results; nothing here prints.
+//! that changed → vectors (stored, or embedded now) → rank (patch the stored lists, compute them
+//! all, or leave them when nothing that ranks changed) → render and write the notes whose lines
+//! changed → record what changed (`record.rs`). Every step returns its results; nothing here
+//! prints.
 
 use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use closest_index::{ListSize, Neighbours};
-use closest_notes::{links_to_ids, LinkTarget};
+use closest_notes::{links_to_ids, LinkTarget, NoteFile};
 use serde::Serialize;
 use sha2::Digest;
 
@@ -20,11 +21,11 @@ use crate::lock::FolderLock;
 use crate::prepare::{prepare_all, Prepared};
 use crate::progress::Reporter;
 use crate::rank::{rank, translate, Method, RankInput, SavedIndex, MARGIN};
-use crate::scan::{scan, sweep, Entry};
+use crate::scan::{scan, sweep};
 use crate::stamp;
-use crate::store::{Commit, NoteRecord, Stat, Store};
+use crate::store::{NoteRecord, Stat, Store};
 use crate::vectors::{Reset, VectorFile, VectorMeta};
-use crate::write::{write_all, Done, Job, Mode};
+use crate::write::{render, write_all, Job, Mode};
 use crate::Engine;
 
 /// What `update` is asked to do.
@@ -55,8 +56,10 @@ pub struct UpdateReport {
     pub seconds: f64,
     /// Notes read this run (the others were unchanged on disk).
     pub read: usize,
-    /// Lists that changed; `full` when every list was recomputed.
+    /// Lists that changed.
     pub lists_updated: usize,
+    /// `full` (every list computed), `patched` (stored lists patched) or `kept` (nothing that
+    /// ranks changed).
     pub ranking: &'static str,
     /// Notes whose section could not be written (the run exits 2).
     pub failed: usize,
@@ -75,13 +78,42 @@ pub struct Timings {
 }
 
 /// One note of the run, in id order.
-struct RunNote<'a> {
-    entry: &'a Entry,
-    prepared: Option<&'a Prepared>,
-    hash: TextHash,
-    row: i64,
-    title: String,
-    links: Vec<(String, bool)>,
+pub(crate) struct RunNote {
+    pub file: NoteFile,
+    pub stat: Option<Stat>,
+    pub record: Option<NoteRecord>,
+    pub prepared: Option<Prepared>,
+    pub hash: TextHash,
+    pub row: i64,
+    pub title: String,
+    pub links: Vec<(String, bool)>,
+    pub slot: u32,
+}
+
+impl RunNote {
+    /// Whether the stored lists know this note as it is now (same text, same id).
+    fn known_to_lists(&self) -> bool {
+        self.record
+            .as_ref()
+            .is_some_and(|record| record.text_hash == self.hash && record.id == self.file.id)
+    }
+}
+
+/// Everything a run carries from step to step.
+pub(crate) struct Run<'a> {
+    pub engine: &'a Engine,
+    pub options: UpdateOptions,
+    pub reporter: &'a dyn Reporter,
+    pub report: UpdateReport,
+    pub store: Store,
+    pub vectors: VectorFile,
+    pub notes: Vec<RunNote>,
+    pub departed: Vec<NoteRecord>,
+    pub next_row: i64,
+    /// The file system's time before the scan (write mode): stats not older are racy.
+    pub stamp_before: Option<i64>,
+    pub patchable: bool,
+    pub render_all: bool,
 }
 
 pub(crate) fn update(
@@ -90,427 +122,440 @@ pub(crate) fn update(
     reporter: &dyn Reporter,
 ) -> Result<UpdateReport> {
     let started = Instant::now();
-    let settings = &engine.settings;
-    let model = &engine.model;
-    let mut report = UpdateReport {
-        model: model.name().to_owned(),
-        ..UpdateReport::default()
-    };
-    let warn = |warning: Warning, report: &mut UpdateReport| {
-        reporter.warn(&warning);
-        report.warnings.push(warning);
-    };
+    let settings = engine.settings();
     let _lock = FolderLock::acquire(&settings.state_dir, &|path| {
         reporter.note(&format!(
             "waiting for another closest run on this folder (lock `{}`)",
             path.display()
         ))
     })?;
-    let (mut store, rebuilt) = Store::open(&settings.state_dir)?;
-    if let Some(reason) = rebuilt {
-        warn(
-            Warning::StoreRebuilt {
+    let mut run = Run::begin(engine, options, reporter)?;
+    run.ensure_vectors()?;
+    let rank_started = Instant::now();
+    let lists = run.rank()?;
+    run.report.timings.rank = rank_started.elapsed().as_secs_f64();
+    let write_started = Instant::now();
+    let (jobs_rendered, outcomes) = run.write(&lists);
+    run.report.timings.write = write_started.elapsed().as_secs_f64();
+    run.record(lists, jobs_rendered, outcomes)?;
+    run.report.seconds = started.elapsed().as_secs_f64();
+    Ok(run.report)
+}
+
+/// The lists a run ends with, by position.
+pub(crate) struct Lists {
+    /// `None` for positions whose list was not needed this run (it stays as stored).
+    pub lists: Vec<Option<Neighbours>>,
+    pub touched: Vec<bool>,
+}
+
+impl<'a> Run<'a> {
+    /// Opens the store and the vector file, scans the folder and reads what changed.
+    fn begin(
+        engine: &'a Engine,
+        options: UpdateOptions,
+        reporter: &'a dyn Reporter,
+    ) -> Result<Self> {
+        let settings = engine.settings();
+        let model = engine.model();
+        let mut report = UpdateReport {
+            model: model.name().to_owned(),
+            ..UpdateReport::default()
+        };
+        let (mut store, rebuilt) = Store::open(&settings.state_dir)?;
+        if let Some(reason) = rebuilt {
+            let warning = Warning::StoreRebuilt {
                 path: store.path().to_owned(),
                 reason,
-            },
-            &mut report,
-        );
-    }
-
-    // The vector file: a new model or preparation means embedding every note again.
-    let key = model.vector_key(settings.long);
-    let meta = VectorMeta::from_entries(|name| store.meta(name).ok().flatten());
-    let had_vectors = !meta.key.is_empty();
-    let (mut vectors, reset) = VectorFile::open(&settings.state_dir, meta, &key, model.dim());
-    match &reset {
-        Some(Reset::KeyChanged) if had_vectors => reporter.note(&format!(
-            "model or settings changed (now {}): embedding every note again",
-            model.name()
-        )),
-        Some(Reset::Damaged(reason)) => warn(
-            Warning::Store(format!("{reason}; embedding every note again")),
-            &mut report,
-        ),
-        _ => {}
-    }
-    if reset.is_some() {
-        import_legacy(model, settings.long, &mut store, &mut vectors)?;
-    }
-
-    // Scan: what is on disk against what the store recorded.
-    let scan_started = Instant::now();
-    let stamp_before = if options.mode == Mode::Write {
-        stamp::now(&settings.root)
-    } else {
-        None
-    };
-    let records = store.notes()?;
-    let text_fingerprint = settings.text_fingerprint();
-    let text_changed = store.meta("text")?.as_deref() != Some(text_fingerprint.as_str());
-    let scanned = scan(
-        settings,
-        records,
-        options.full || reset.is_some() || text_changed,
-    )?;
-    for warning in scanned.warnings {
-        warn(warning, &mut report);
-    }
-    for warning in sweep(&scanned.temp_files) {
-        warn(warning, &mut report);
-    }
-    let to_read: Vec<&closest_notes::NoteFile> = scanned
-        .entries
-        .iter()
-        .filter(|entry| entry.read)
-        .map(|entry| &entry.file)
-        .collect();
-    let (prepared, read_warnings) = prepare_all(&to_read, &settings.section, reporter);
-    report.read = to_read.len();
-    report.skipped = read_warnings.len();
-    for warning in read_warnings {
-        warn(warning, &mut report);
-    }
-    report.timings.scan = scan_started.elapsed().as_secs_f64();
-
-    // The run's notes, in id order; a note that could not be read leaves the run.
-    let mut next_row = store.next_row()?;
-    let mut departed: Vec<NoteRecord> = scanned.departed.clone();
-    let mut notes: Vec<RunNote<'_>> = Vec::with_capacity(scanned.entries.len());
-    let mut prepared_iter = prepared.iter();
-    for entry in &scanned.entries {
-        let prepared = if entry.read {
-            match prepared_iter.next().and_then(Option::as_ref) {
-                Some(prepared) => Some(prepared),
-                None => {
-                    departed.extend(entry.record.clone());
-                    continue;
-                }
-            }
-        } else {
-            None
-        };
-        let (hash, title, links) = match (prepared, &entry.record) {
-            (Some(p), _) => (p.hash, p.title.clone(), p.links.clone()),
-            (None, Some(record)) => (record.text_hash, record.title.clone(), record.links.clone()),
-            (None, None) => unreachable!("a note without a record is always read"),
-        };
-        let row = match &entry.record {
-            Some(record) => record.row,
-            None => {
-                next_row += 1;
-                next_row - 1
-            }
-        };
-        notes.push(RunNote {
-            entry,
-            prepared,
-            hash,
-            row,
-            title,
-            links,
-        });
-    }
-    report.notes = notes.len();
-
-    // Vectors: stored, or embedded now.
-    let embed_started = Instant::now();
-    let needs_vector: Vec<(TextHash, &str)> = notes
-        .iter()
-        .filter(|note| {
-            note.entry.record.as_ref().is_none_or(|record| {
-                record.text_hash != note.hash
-                    || record.slot as usize >= vectors.rows()
-                    || reset.is_some()
-            })
-        })
-        .filter_map(|note| note.prepared.map(|p| (note.hash, p.text.as_str())))
-        .collect();
-    let (found_slots, embedded) = ensure_vectors(
-        &needs_vector,
-        model,
-        settings.long,
-        &mut store,
-        &mut vectors,
-        reporter,
-    )?;
-    report.embedded = embedded;
-    let slots: Vec<u32> = notes
-        .iter()
-        .map(|note| match found_slots.get(&note.hash) {
-            Some(slot) => *slot,
-            None => note.entry.record.as_ref().map_or(0, |record| record.slot),
-        })
-        .collect();
-    report.timings.embed = embed_started.elapsed().as_secs_f64();
-
-    // Rank: patch the stored lists, or compute them all.
-    let rank_started = Instant::now();
-    let ranking_fingerprint = settings.ranking_fingerprint();
-    let patchable = reset.is_none()
-        && !options.full
-        && store.meta("ranking")?.as_deref() == Some(ranking_fingerprint.as_str());
-    let position_of_row: HashMap<i64, usize> = notes
-        .iter()
-        .enumerate()
-        .map(|(position, note)| (note.row, position))
-        .collect();
-    let mut dropped_rows: HashSet<i64> = departed.iter().map(|record| record.row).collect();
-    let mut changed = Vec::new();
-    for (position, note) in notes.iter().enumerate() {
-        let is_changed = match &note.entry.record {
-            None => true,
-            Some(record) => record.text_hash != note.hash || record.id != note.entry.file.id,
-        };
-        if is_changed {
-            changed.push(position);
-            dropped_rows.insert(note.row);
+            };
+            reporter.warn(&warning);
+            report.warnings.push(warning);
         }
-    }
-    let stored_lists = if patchable {
-        store.lists()?
-    } else {
-        HashMap::new()
-    };
-    let stored: Vec<Option<Neighbours>> = notes
-        .iter()
-        .map(|note| {
-            if dropped_rows.contains(&note.row) {
-                return None;
+        // The vector file: a new model or preparation means embedding every note again.
+        let key = model.vector_key(settings.long);
+        let meta = VectorMeta::from_entries(|name| store.meta(name).ok().flatten());
+        let had_vectors = !meta.key.is_empty();
+        let (mut vectors, reset) = VectorFile::open(&settings.state_dir, meta, &key, model.dim());
+        match &reset {
+            Some(Reset::KeyChanged) if had_vectors => reporter.note(&format!(
+                "model or settings changed (now {}): embedding every note again",
+                model.name()
+            )),
+            Some(Reset::Damaged(reason)) => {
+                let warning = Warning::Store(format!("{reason}; embedding every note again"));
+                reporter.warn(&warning);
+                report.warnings.push(warning);
             }
-            stored_lists
-                .get(&note.row)
-                .and_then(|list| translate(list, &position_of_row, &dropped_rows))
-        })
-        .collect();
-    drop(stored_lists);
-    let sizes: Vec<ListSize> = notes
-        .iter()
-        .map(|note| {
-            let need = settings.k
-                + if settings.exclude_linked {
-                    note.links.len()
-                } else {
-                    0
-                };
-            ListSize {
-                need,
-                keep: need + MARGIN,
-            }
-        })
-        .collect();
-    let rows: Vec<&[f32]> = slots.iter().map(|&slot| vectors.row(slot)).collect();
-    let content_keys: Vec<u64> = notes
-        .iter()
-        .map(|note| content_key(&note.entry.file.id, &note.hash))
-        .collect();
-    let index_dir = settings.state_dir.join("index");
-    let ranked = rank(
-        RankInput {
-            rows,
-            sizes,
-            stored,
-            changed,
-            patchable,
-            index: settings.index,
-            saved: Some(SavedIndex {
-                dir: &index_dir,
-                fingerprint: &key,
-                keys: content_keys,
-                save: options.mode == Mode::Write,
-            }),
-        },
-        reporter,
-    )?;
-    for warning in ranked.warnings {
-        warn(warning, &mut report);
-    }
-    report.index = match ranked.method {
-        Method::Full(kind) => kind.to_string(),
-        Method::Patched => closest_index::choose(settings.index, notes.len()).to_string(),
-    };
-    report.ranking = match ranked.method {
-        Method::Full(_) => "full",
-        Method::Patched => "patched",
-    };
-    report.index_added = ranked.index_added;
-    report.index_removed = ranked.index_removed;
-    report.lists_updated = ranked.touched.iter().filter(|&&touched| touched).count();
-    report.timings.rank = rank_started.elapsed().as_secs_f64();
+            _ => {}
+        }
+        if reset.is_some() {
+            import_legacy(model, settings.long, &mut store, &mut vectors)?;
+        }
 
-    // Write: render the final lists and rewrite the notes whose lines changed.
-    let write_started = Instant::now();
-    let render_fingerprint = settings.render_fingerprint();
-    let targets: Vec<LinkTarget> = notes
-        .iter()
-        .map(|note| LinkTarget {
-            id: note.entry.file.id.clone(),
-            title: note.title.clone(),
-            rel_path: note.entry.file.rel_path.clone(),
-        })
-        .collect();
-    let ids: Vec<&str> = notes
-        .iter()
-        .map(|note| note.entry.file.id.as_str())
-        .collect();
-    let mut jobs = Vec::new();
-    let mut rendered_now: Vec<Option<TextHash>> = vec![None; notes.len()];
-    for (position, note) in notes.iter().enumerate() {
-        let linked = if settings.exclude_linked {
-            links_to_ids(&note.links, &note.entry.file, settings.id_scheme)
-        } else {
-            Default::default()
-        };
-        let chosen: Vec<LinkTarget> = ranked.lists[position]
+        let scan_started = Instant::now();
+        let stamp_before = (options.mode == Mode::Write)
+            .then(|| stamp::now(&settings.root))
+            .flatten();
+        let text_changed =
+            store.meta("text")?.as_deref() != Some(settings.text_fingerprint().as_str());
+        let read_all = options.full || reset.is_some() || text_changed;
+        let scanned = scan(settings, store.notes()?, read_all)?;
+        let mut warnings = scanned.warnings;
+        warnings.extend(sweep(&scanned.temp_files));
+        let to_read: Vec<&NoteFile> = scanned
+            .entries
             .iter()
-            .filter(|neighbour| {
-                neighbour.score >= settings.min_score
-                    && !linked.contains(ids[neighbour.id as usize])
-            })
-            .take(settings.k)
-            .map(|neighbour| targets[neighbour.id as usize].clone())
+            .filter(|entry| entry.read)
+            .map(|entry| &entry.file)
             .collect();
-        let (_, rendered) =
-            crate::write::render(settings, &render_fingerprint, &note.entry.file, &chosen);
-        rendered_now[position] = Some(rendered);
-        let record = note.entry.record.as_ref();
-        let unchanged_since_written = note.prepared.is_none()
-            && record.is_some_and(|record| record.rendered == Some(rendered) && !record.stale);
-        if unchanged_since_written {
-            continue;
+        report.read = to_read.len();
+        let (prepared, read_warnings) = prepare_all(&to_read, &settings.section, reporter);
+        report.skipped = read_warnings.len();
+        warnings.extend(read_warnings);
+        for warning in warnings {
+            reporter.warn(&warning);
+            report.warnings.push(warning);
         }
-        jobs.push(Job {
-            position,
-            file: &note.entry.file,
-            prepared: note.prepared,
-            expected_hash: record.map(|record| record.text_hash),
-            targets: chosen,
-        });
-    }
-    let outcomes = write_all(jobs, settings, &render_fingerprint, options.mode, reporter);
-    report.timings.write = write_started.elapsed().as_secs_f64();
+        report.timings.scan = scan_started.elapsed().as_secs_f64();
 
-    // What each note now is, for the store.
-    let mut written_stat: HashMap<usize, Stat> = HashMap::new();
-    let mut stale_now: HashSet<usize> = HashSet::new();
-    let mut late: HashMap<usize, Prepared> = HashMap::new();
-    let mut looked_at: HashSet<usize> = HashSet::new();
-    for outcome in outcomes {
-        looked_at.insert(outcome.position);
-        let id = ids[outcome.position].to_owned();
-        match outcome.done {
-            Done::Current => {}
-            Done::Written(stat, _) => {
-                report.written += 1;
-                report.stale.push(id);
-                written_stat.insert(outcome.position, stat);
-            }
-            Done::Stale => report.stale.push(id),
-            Done::Left(warning) => {
-                if warning.is_write_failure() {
-                    report.failed += 1;
+        // The run's notes, in id order; a note that could not be read leaves the run.
+        let mut next_row = store.next_row()?;
+        let mut departed = scanned.departed;
+        let mut notes = Vec::with_capacity(scanned.entries.len());
+        let mut prepared = prepared.into_iter();
+        for entry in scanned.entries {
+            let prepared = if entry.read {
+                match prepared.next().flatten() {
+                    Some(prepared) => Some(prepared),
+                    None => {
+                        departed.extend(entry.record);
+                        continue;
+                    }
                 }
-                report.stale.push(id);
-                stale_now.insert(outcome.position);
-                warn(warning, &mut report);
-            }
+            } else {
+                None
+            };
+            let (hash, title, links, slot) = match (&prepared, &entry.record) {
+                (Some(p), record) => (
+                    p.hash,
+                    p.title.clone(),
+                    p.links.clone(),
+                    record.as_ref().map_or(u32::MAX, |r| r.slot),
+                ),
+                (None, Some(record)) => (
+                    record.text_hash,
+                    record.title.clone(),
+                    record.links.clone(),
+                    record.slot,
+                ),
+                (None, None) => unreachable!("a note without a record is always read"),
+            };
+            let row = match &entry.record {
+                Some(record) => record.row,
+                None => {
+                    next_row += 1;
+                    next_row - 1
+                }
+            };
+            notes.push(RunNote {
+                file: entry.file,
+                stat: entry.stat,
+                record: entry.record,
+                prepared,
+                hash,
+                row,
+                title,
+                links,
+                slot,
+            });
         }
-        if let Some(prepared) = outcome.late {
-            late.insert(outcome.position, prepared);
-        }
-    }
-    report.stale.sort();
-    report.unchanged = notes.len() - report.written - stale_now.len();
-    if options.mode != Mode::Write {
-        report.unchanged = notes.len() - report.stale.len();
-        report.seconds = started.elapsed().as_secs_f64();
-        return Ok(report);
+        report.notes = notes.len();
+        let patchable = reset.is_none()
+            && !options.full
+            && store.meta("ranking")?.as_deref() == Some(settings.ranking_fingerprint().as_str());
+        let render_all =
+            store.meta("render")?.as_deref() != Some(settings.render_fingerprint().as_str());
+        Ok(Run {
+            engine,
+            options,
+            reporter,
+            report,
+            store,
+            vectors,
+            notes,
+            departed,
+            next_row,
+            stamp_before,
+            patchable,
+            render_all,
+        })
     }
 
-    // Racy stats: a stat taken in the same timestamp tick as a later change proves nothing.
-    let settled = stamp::settle(&settings.root, &written_stat, |position| {
-        notes[position].entry.file.path.clone()
-    });
-    let mut commit = Commit::default();
-    for (position, note) in notes.iter().enumerate() {
-        let record = note.entry.record.as_ref();
-        let prepared = note.prepared.or(late.get(&position));
-        let stat = written_stat
-            .get(&position)
-            .copied()
-            .or(note.entry.stat)
-            .unwrap_or_default();
-        let racy = match written_stat.get(&position) {
-            Some(_) => !settled.contains(&position),
-            None if prepared.is_some() || record.is_none_or(|r| r.racy) => {
-                stamp_before.is_none_or(|stamp| stat.mtime_ns >= stamp)
+    /// Gives every note a vector slot: stored, or embedded now.
+    fn ensure_vectors(&mut self) -> Result<()> {
+        let started = Instant::now();
+        let rows = self.vectors.rows();
+        let needs_vector: Vec<(TextHash, &str)> = self
+            .notes
+            .iter()
+            .filter(|note| {
+                note.record.as_ref().is_none_or(|record| {
+                    record.text_hash != note.hash || record.slot as usize >= rows
+                })
+            })
+            .filter_map(|note| note.prepared.as_ref().map(|p| (note.hash, p.text.as_str())))
+            .collect();
+        let settings = self.engine.settings();
+        let (slots, embedded) = ensure_vectors(
+            &needs_vector,
+            self.engine.model(),
+            settings.long,
+            &mut self.store,
+            &mut self.vectors,
+            self.reporter,
+        )?;
+        for note in &mut self.notes {
+            if let Some(&slot) = slots.get(&note.hash) {
+                note.slot = slot;
             }
-            None => false,
-        };
-        let rendered = if looked_at.contains(&position) && !stale_now.contains(&position) {
-            rendered_now[position]
-        } else if stale_now.contains(&position) {
-            None
-        } else {
-            record.and_then(|record| record.rendered)
-        };
-        let updated = NoteRecord {
-            row: note.row,
-            path: crate::scan::rel_text(&note.entry.file.rel_path),
-            id: note.entry.file.id.clone(),
-            stat,
-            racy,
-            text_hash: note.hash,
-            slot: slots[position],
-            title: note.title.clone(),
-            links: note.links.clone(),
-            region: record.and_then(|record| record.region.clone()),
-            rendered,
-            stale: stale_now.contains(&position),
-        };
-        if record != Some(&updated) {
-            commit.upserts.push(updated);
         }
+        self.report.embedded = embedded;
+        self.report.timings.embed = started.elapsed().as_secs_f64();
+        Ok(())
     }
-    commit.deletes = departed.iter().map(|record| record.row).collect();
-    commit.clear_lists = !patchable;
-    commit.lists = ranked
-        .touched
-        .iter()
-        .enumerate()
-        .filter(|(_, &touched)| touched)
-        .map(|(position, _)| {
-            let list = ranked.lists[position]
+
+    /// The lists of this run: kept when nothing that ranks changed, else patched or computed.
+    fn rank(&mut self) -> Result<Lists> {
+        let settings = self.engine.settings();
+        let n = self.notes.len();
+        let position_of_row: HashMap<i64, usize> = self
+            .notes
+            .iter()
+            .enumerate()
+            .map(|(position, note)| (note.row, position))
+            .collect();
+        let mut dropped: HashSet<i64> = self.departed.iter().map(|record| record.row).collect();
+        let mut changed = Vec::new();
+        for (position, note) in self.notes.iter().enumerate() {
+            if !note.known_to_lists() {
+                changed.push(position);
+                dropped.insert(note.row);
+            }
+        }
+        let hnsw = closest_index::choose(settings.index, n) == closest_index::ConcreteKind::Hnsw;
+        let nothing_ranks = self.patchable && changed.is_empty() && dropped.is_empty() && !hnsw;
+        self.report.index = closest_index::choose(settings.index, n).to_string();
+        if nothing_ranks {
+            let wanted: Vec<bool> = (0..n).map(|position| self.must_render(position)).collect();
+            let lists = self.stored_lists(&wanted, &position_of_row, &dropped)?;
+            // A note that must be rendered but has no usable stored list is ranked below.
+            if lists
                 .iter()
-                .map(|neighbour| (notes[neighbour.id as usize].row, neighbour.score))
-                .collect();
-            (notes[position].row, list)
+                .zip(&wanted)
+                .all(|(list, &wanted)| list.is_some() || !wanted)
+            {
+                self.report.ranking = "kept";
+                return Ok(Lists {
+                    lists,
+                    touched: vec![false; n],
+                });
+            }
+        }
+        let stored_lists = if self.patchable {
+            self.store.lists()?
+        } else {
+            HashMap::new()
+        };
+        // Lists that lost an entry to a departure changed even if nothing enters them.
+        let mut shrunk = vec![false; n];
+        let stored: Vec<Option<Neighbours>> = self
+            .notes
+            .iter()
+            .enumerate()
+            .map(|(position, note)| {
+                if dropped.contains(&note.row) {
+                    return None;
+                }
+                let list = stored_lists.get(&note.row)?;
+                let translated = translate(list, &position_of_row, &dropped)?;
+                shrunk[position] = translated.len() != list.len();
+                Some(translated)
+            })
+            .collect();
+        drop(stored_lists);
+        let sizes: Vec<ListSize> = self
+            .notes
+            .iter()
+            .map(|note| list_size(settings, note))
+            .collect();
+        let rows: Vec<&[f32]> = self
+            .notes
+            .iter()
+            .map(|note| self.vectors.row(note.slot))
+            .collect();
+        let keys: Vec<u64> = self
+            .notes
+            .iter()
+            .map(|note| content_key(&note.file.id, &note.hash))
+            .collect();
+        let index_dir = settings.state_dir.join("index");
+        let key = self.engine.model().vector_key(settings.long);
+        let ranked = rank(
+            RankInput {
+                rows,
+                sizes,
+                stored,
+                changed,
+                patchable: self.patchable,
+                index: settings.index,
+                saved: Some(SavedIndex {
+                    dir: &index_dir,
+                    fingerprint: &key,
+                    keys,
+                    save: self.options.mode == Mode::Write,
+                }),
+            },
+            self.reporter,
+        )?;
+        for warning in ranked.warnings {
+            self.reporter.warn(&warning);
+            self.report.warnings.push(warning);
+        }
+        self.report.ranking = match ranked.method {
+            Method::Full(kind) => {
+                self.report.index = kind.to_string();
+                "full"
+            }
+            Method::Patched => "patched",
+        };
+        self.report.index_added = ranked.index_added;
+        self.report.index_removed = ranked.index_removed;
+        let touched: Vec<bool> = ranked
+            .touched
+            .iter()
+            .zip(&shrunk)
+            .map(|(&touched, &shrunk)| touched || shrunk)
+            .collect();
+        self.report.lists_updated = touched.iter().filter(|&&touched| touched).count();
+        Ok(Lists {
+            lists: ranked.lists.into_iter().map(Some).collect(),
+            touched,
         })
-        .collect();
-    // Vectors no note uses any more: the old texts of departed and edited notes.
-    let live: HashSet<TextHash> = notes.iter().map(|note| note.hash).collect();
-    let mut pruned: Vec<TextHash> = departed
-        .iter()
-        .map(|record| record.text_hash)
-        .chain(
-            notes
+    }
+
+    /// Whether a note's lines must be rendered although its list did not change.
+    fn must_render(&self, position: usize) -> bool {
+        let note = &self.notes[position];
+        self.render_all
+            || note.prepared.is_some()
+            || note
+                .record
+                .as_ref()
+                .is_none_or(|record| record.stale || record.rendered.is_none())
+    }
+
+    /// The stored lists of the wanted positions, translated.
+    fn stored_lists(
+        &self,
+        wanted: &[bool],
+        position_of_row: &HashMap<i64, usize>,
+        dropped: &HashSet<i64>,
+    ) -> Result<Vec<Option<Neighbours>>> {
+        if !wanted.contains(&true) {
+            return Ok(vec![None; wanted.len()]);
+        }
+        let stored = self.store.lists()?;
+        Ok(self
+            .notes
+            .iter()
+            .zip(wanted)
+            .map(|(note, &wanted)| {
+                if !wanted {
+                    return None;
+                }
+                stored
+                    .get(&note.row)
+                    .and_then(|list| translate(list, position_of_row, dropped))
+            })
+            .collect())
+    }
+
+    /// Renders the notes whose lines may have changed and writes those whose bytes do.
+    /// Returns the rendered hash of every note rendered, and the write outcomes.
+    fn write(&self, lists: &Lists) -> (Vec<Option<TextHash>>, Vec<crate::write::Outcome>) {
+        let settings = self.engine.settings();
+        let render_fingerprint = settings.render_fingerprint();
+        let targets: Vec<LinkTarget> = self
+            .notes
+            .iter()
+            .map(|note| LinkTarget {
+                id: note.file.id.clone(),
+                title: note.title.clone(),
+                rel_path: note.file.rel_path.clone(),
+            })
+            .collect();
+        let mut jobs = Vec::new();
+        let mut rendered_now: Vec<Option<TextHash>> = vec![None; self.notes.len()];
+        for (position, note) in self.notes.iter().enumerate() {
+            let Some(list) = &lists.lists[position] else {
+                continue;
+            };
+            if !lists.touched[position] && !self.must_render(position) {
+                continue;
+            }
+            let linked = if settings.exclude_linked {
+                links_to_ids(&note.links, &note.file, settings.id_scheme)
+            } else {
+                Default::default()
+            };
+            let chosen: Vec<LinkTarget> = list
                 .iter()
-                .filter_map(|note| note.entry.record.as_ref().map(|record| record.text_hash)),
-        )
-        .filter(|hash| !live.contains(hash))
-        .collect();
-    pruned.sort_unstable();
-    pruned.dedup();
-    report.pruned = pruned.len();
-    commit.pruned = pruned;
-    commit.meta = vec![
-        ("text", text_fingerprint),
-        ("ranking", ranking_fingerprint),
-        ("next_row", next_row.to_string()),
-    ];
-    store.commit(&commit)?;
-    crate::compact::maybe_compact(&mut store, &mut vectors, &slots)?;
-    report.seconds = started.elapsed().as_secs_f64();
-    Ok(report)
+                .filter(|neighbour| {
+                    neighbour.score >= settings.min_score
+                        && !linked.contains(&self.notes[neighbour.id as usize].file.id)
+                })
+                .take(settings.k)
+                .map(|neighbour| targets[neighbour.id as usize].clone())
+                .collect();
+            let (_, rendered) = render(settings, &render_fingerprint, &note.file, &chosen);
+            rendered_now[position] = Some(rendered);
+            let record = note.record.as_ref();
+            let unchanged_since_written = note.prepared.is_none()
+                && record.is_some_and(|record| record.rendered == Some(rendered) && !record.stale);
+            if unchanged_since_written {
+                continue;
+            }
+            jobs.push(Job {
+                position,
+                file: &note.file,
+                prepared: note.prepared.as_ref(),
+                expected_hash: record.map(|record| record.text_hash),
+                targets: chosen,
+            });
+        }
+        let outcomes = write_all(
+            jobs,
+            settings,
+            &render_fingerprint,
+            self.options.mode,
+            self.reporter,
+        );
+        (rendered_now, outcomes)
+    }
+}
+
+/// How many candidates a note's list needs and keeps.
+fn list_size(settings: &crate::FolderSettings, note: &RunNote) -> ListSize {
+    let need = settings.k
+        + if settings.exclude_linked {
+            note.links.len()
+        } else {
+            0
+        };
+    ListSize {
+        need,
+        keep: need + MARGIN,
+    }
 }
 
 /// The key a saved index knows a note by: its id and the hash of its text, so an edited note

@@ -71,7 +71,7 @@ pub struct Outcome {
 /// The link lines of one note and their hash (with the render settings).
 pub fn render(
     settings: &FolderSettings,
-    render_fingerprint: &TextHash,
+    render_fingerprint: &str,
     file: &NoteFile,
     targets: &[LinkTarget],
 ) -> (Vec<String>, TextHash) {
@@ -89,7 +89,7 @@ pub fn render(
 pub fn write_all(
     jobs: Vec<Job<'_>>,
     settings: &FolderSettings,
-    render_fingerprint: &TextHash,
+    render_fingerprint: &str,
     mode: Mode,
     reporter: &dyn Reporter,
 ) -> Vec<Outcome> {
@@ -128,7 +128,7 @@ pub fn write_all(
 fn write_one(
     job: Job<'_>,
     settings: &FolderSettings,
-    render_fingerprint: &TextHash,
+    render_fingerprint: &str,
     mode: Mode,
 ) -> Outcome {
     let (lines, rendered) = render(settings, render_fingerprint, job.file, &job.targets);

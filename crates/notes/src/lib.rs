@@ -41,13 +41,14 @@ mod lines;
 mod note;
 mod parse;
 mod render;
+mod scan;
 mod splice;
 mod text;
 mod walk;
 mod write;
 
 pub use error::{Error, NoteError, Warning};
-pub use frontmatter::splice_front_matter;
+pub use frontmatter::{splice_front_matter, FrontMatterFormat};
 pub use lines::LineEnding;
 pub use note::{content_hash, read_note, Note};
 pub use parse::{parse, Parsed, Section, SectionSpec};

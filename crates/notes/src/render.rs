@@ -196,9 +196,9 @@ fn relative_link(from: &Path, to: &Path) -> String {
 pub fn linked_ids(parsed: &Parsed, from: &NoteFile, scheme: IdScheme) -> BTreeSet<String> {
     let folder = names(from.rel_path.parent().unwrap_or(Path::new("")));
     parsed
-        .links_with_kind()
-        .iter()
-        .filter_map(|(target, wiki)| resolve(target, *wiki, &folder, scheme))
+        .outside_links()
+        .filter(|link| !link.auto)
+        .filter_map(|link| resolve(&link.dest, link.wiki, &folder, scheme))
         .collect()
 }
 

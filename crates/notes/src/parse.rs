@@ -175,7 +175,9 @@ impl Parsed {
     /// Destinations of the links in the note outside the managed section and front matter,
     /// in order, as written (wikilink targets included).
     pub fn linked_targets(&self) -> Vec<&str> {
-        self.outside_links().map(|link| link.dest.as_str()).collect()
+        self.outside_links()
+            .map(|link| link.dest.as_str())
+            .collect()
     }
 
     pub(crate) fn in_section(&self, offset: usize) -> bool {

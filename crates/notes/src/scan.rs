@@ -72,7 +72,10 @@ impl Scan {
         // other event ends where its source does. Counted once the event is handled, so that a
         // block's start sees where the blocks before it ended.
         let end = range.end;
-        let counts = !matches!(event, Event::Start(Tag::List(_)) | Event::End(TagEnd::List(_)));
+        let counts = !matches!(
+            event,
+            Event::Start(Tag::List(_)) | Event::End(TagEnd::List(_))
+        );
         self.read(source, spec, event, range)?;
         if counts {
             self.last_block_end = self.last_block_end.max(end);
@@ -164,7 +167,11 @@ impl Scan {
         if self.section_end_setext {
             let floor = self.section_end_floor.max(section_body_start);
             while end > floor {
-                let break_len = if source[..end].ends_with("\r\n") { 2 } else { 1 };
+                let break_len = if source[..end].ends_with("\r\n") {
+                    2
+                } else {
+                    1
+                };
                 let previous = lines::line_start(source, end - break_len);
                 if previous < floor || source[previous..end].trim().is_empty() {
                     break;

@@ -137,7 +137,10 @@ mod tests {
             assert_ne!(once, source);
             assert_eq!(prepared(&once), before, "{once:?}");
         }
-        assert_eq!(prepared("# A\n\n~~~~python\ncode"), "# A\n\n~~~~python\ncode\n~~~~");
+        assert_eq!(
+            prepared("# A\n\n~~~~python\ncode"),
+            "# A\n\n~~~~python\ncode\n~~~~"
+        );
         assert_eq!(prepared("```\n```\n"), "```\n```");
     }
 

@@ -3,6 +3,7 @@
 mod parse;
 mod props;
 mod real_notes;
+mod regions;
 mod render;
 mod splice;
 mod walk;

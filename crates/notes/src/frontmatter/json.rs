@@ -192,7 +192,13 @@ mod tests {
 
     fn with(source: &str, ids: &[&str]) -> String {
         let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
-        set(source, &detect(source).expect("json"), "closest", &ids, "\n")
+        set(
+            source,
+            &detect(source).expect("json"),
+            "closest",
+            &ids,
+            "\n",
+        )
     }
 
     #[test]

@@ -160,7 +160,9 @@ fn layout(source: &str, block: &Range<usize>) -> Layout {
         let start = block.start + start;
         (start, line)
     });
-    let inner_start = lines.next().map_or(block.start, |(start, line)| start + line.len());
+    let inner_start = lines
+        .next()
+        .map_or(block.start, |(start, line)| start + line.len());
     let all: Vec<(usize, &str)> = lines.collect();
     let closing = all.last().map_or(block.end, |(start, _)| *start);
     let mut layout = Layout {

@@ -37,25 +37,33 @@
 
 mod error;
 mod frontmatter;
+mod ids;
 mod lines;
+mod links;
 mod note;
 mod parse;
 mod region;
 mod render;
+mod resolve;
 mod scan;
 mod splice;
+mod templates;
 mod text;
 mod walk;
 mod write;
 
 pub use error::{Error, NoteError, Warning};
 pub use frontmatter::{splice_front_matter, FrontMatterFormat};
+pub use ids::{ids_for, note_id, IdScheme};
 pub use lines::LineEnding;
+pub use links::{all_in_one_folder, linked_ids, LinkEvidence, LinkForm, LinkStyle};
 pub use note::{content_hash, read_note, Note};
 pub use parse::{parse, Parsed, Section, SectionSpec};
 pub use region::{remove_region, write_region, Region, RemoveOutcome, WrittenRegion};
-pub use render::{linked_ids, render_links, LinkTarget, Template};
+pub use render::{render_links, render_links_with, LinkTarget, Template};
+pub use resolve::{managed_links, LinkKind, ManagedLink, Resolved, Resolver};
 pub use splice::{section_is_current, splice, try_splice};
+pub use templates::{template_folders, TemplateFolder, TemplateSource};
 pub use text::{embed_text, EMBED_TEXT_VERSION};
-pub use walk::{note_id, walk, IdScheme, NoteFile, Walk, WalkOptions, IGNORE_FILE_NAME};
+pub use walk::{walk, NoteFile, Walk, WalkOptions, IGNORE_FILE_NAME};
 pub use write::{write_atomic, WriteOutcome, TEMP_FILE_PREFIX};

@@ -29,9 +29,10 @@ fn built_in_templates() {
         target("36708cd7", "First", "36708cd7.md"),
         target("my note", "", "a/b/my note.md"),
     ];
+    // Bullet links are relative to the note's folder (`from` is in `a/`).
     assert_eq!(
         render_links(&Template::Bullet, &from, &targets),
-        ["* [36708cd7](36708cd7)", "* [my note](my%20note)"]
+        ["* [36708cd7](../36708cd7)", "* [my note](b/my%20note)"]
     );
     assert_eq!(
         render_links(&Template::Wiki, &from, &targets),

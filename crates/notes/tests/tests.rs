@@ -1,5 +1,6 @@
 //! The tests of `closest-notes`, one binary with a module per concern, as ripgrep does.
 
+mod links;
 mod parse;
 mod props;
 mod real_notes;

@@ -1,11 +1,15 @@
-//! Markdown notes for `closest`: finding them, reading them, and rewriting one section.
+//! Markdown notes for `closest`: finding them, reading them, and rewriting one region.
 //!
 //! This crate is everything `closest` knows about notes as files and as markdown, and nothing
-//! about vectors or models: the binary asks it for the notes of a folder ([`walk`]), the text
-//! each should be embedded from ([`read_note`], [`parse`], [`embed_text`]), and, once it knows
-//! each note's neighbours, for the new text of the note ([`render_links`], [`splice`]) and a
-//! safe way to write it ([`write_atomic`]). Its rule is the one users care about most: every
-//! byte outside the managed section stays as it was, and running twice changes nothing.
+//! about vectors or models: the binary asks it for the notes of a folder and their ids
+//! ([`walk`], which leaves out editor template folders), the text each should be embedded from
+//! ([`read_note`], [`parse`], [`embed_text`]), and, once it knows each note's neighbours, for
+//! the new text of the note ([`render_links_with`], [`splice`], [`splice_front_matter`], or
+//! [`write_region`], which also says which bytes it wrote so that [`remove_region`] can move
+//! them when the settings change) and a safe way to write it ([`write_atomic`]). It also checks
+//! links the way renderers follow them ([`managed_links`], [`Resolver`]). Its rule is the one
+//! users care about most: every byte outside the managed region stays as it was, and running
+//! twice changes nothing, the text to embed included.
 //!
 //! One note's round trip, as the binary drives it:
 //!

@@ -37,11 +37,7 @@ fn check_section(source: &str, parsed: &Parsed, spec: &SectionSpec, links: &[Str
     assert_eq!(splice(&once, &reparsed, spec, links), once, "splice is not idempotent");
     // A section the person wrote may define references the rest of the note uses; replacing
     // it rightly changes their text. Otherwise the text to embed must not move.
-    let defines = parsed
-        .section_lines()
-        .iter()
-        .any(|line| line.trim_start().starts_with('[') && line.contains("]:"));
-    if !defines {
+    if !parsed.section_defines_references() {
         assert_eq!(embed_text(&reparsed), embed_text(parsed), "the text to embed changed");
     }
 }

@@ -120,6 +120,8 @@ pub struct Parsed {
     /// A line that closes the last top-level block if that block can run to the end of the
     /// file (a fence, some HTML blocks), so a section appended after it is not swallowed.
     pub(crate) tail_closer: Option<String>,
+    /// Whether a link reference definition in effect lies in the managed section.
+    section_defines_references: bool,
 }
 
 impl Parsed {
@@ -172,6 +174,14 @@ impl Parsed {
         self.line_ending
     }
 
+    /// Whether the managed section holds a link reference definition that links elsewhere in
+    /// the note may use (`[x]` in the text, `[x]: https://…` in the section). Only a person
+    /// writes one there (templates cannot), and replacing that section changes what those
+    /// links say, so the text to embed changes once; from then on it is a fixed point.
+    pub fn section_defines_references(&self) -> bool {
+        self.section_defines_references
+    }
+
     /// Destinations of the links in the note outside the managed section and front matter,
     /// in order, as written (wikilink targets included).
     pub fn linked_targets(&self) -> Vec<&str> {
@@ -217,13 +227,20 @@ pub fn parse(source: &str, spec: &SectionSpec) -> Result<Parsed, NoteError> {
         let range = range.start + body_start..range.end + body_start;
         scan.event(source, spec, event, range)?;
     }
+    let mut definitions = Vec::new();
     for (_, definition) in iter.reference_definitions().iter() {
         let span = definition.span.start + body_start..definition.span.end + body_start;
-        scan.link_syntax.push(span);
+        scan.link_syntax.push(span.clone());
+        definitions.push(span);
     }
     let section = scan.section_heading.clone().map(|heading| Section {
         end: scan.section_end(source, heading.end),
         heading,
+    });
+    let section_defines_references = section.as_ref().is_some_and(|section| {
+        definitions
+            .iter()
+            .any(|span| section.range().contains(&span.start))
     });
     let mut parsed = Parsed {
         source: source.to_string(),
@@ -237,6 +254,7 @@ pub fn parse(source: &str, spec: &SectionSpec) -> Result<Parsed, NoteError> {
         link_syntax: scan.link_syntax,
         web_targets: scan.web_targets,
         tail_closer: scan.tail_closer,
+        section_defines_references,
     };
     parsed.title = scan
         .headings

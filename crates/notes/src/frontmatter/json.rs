@@ -83,7 +83,7 @@ fn members(source: &str, block: &Range<usize>) -> (Vec<Member>, usize) {
     let open = block.start + 1;
     let mut members = Vec::new();
     let mut index = skip_space(source, open);
-    while source[index..].starts_with('"') {
+    while source.as_bytes().get(index) == Some(&b'"') {
         let Some(key_end) = skip_string(source, index) else {
             break;
         };
@@ -98,7 +98,7 @@ fn members(source: &str, block: &Range<usize>) -> (Vec<Member>, usize) {
             value: value_start..value_end,
         });
         index = skip_space(source, value_end);
-        if !source[index..].starts_with(',') {
+        if source.as_bytes().get(index) != Some(&b',') {
             break;
         }
         index = skip_space(source, index + 1);
@@ -168,7 +168,7 @@ pub(super) fn list_items(
     let mut index = member.value.start + 1;
     while index < member.value.end {
         index = skip_space(source, index);
-        if source[index..].starts_with('"') {
+        if source.as_bytes().get(index) == Some(&b'"') {
             starts.push(lines::line_start(source, index));
         }
         match skip_value(source, index) {

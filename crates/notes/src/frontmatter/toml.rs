@@ -5,6 +5,8 @@
 //! `params.closest` to Hugo. The block is therefore scanned as TOML (strings, comments, arrays
 //! that span lines, table headers) to find the top-level statements, and the list goes after
 //! the last of them. Values are read back with the `toml` crate, so escapes mean what TOML says.
+//! A block that is not valid TOML is read line by line, which keeps a rerun from adding a
+//! second list to it.
 
 use std::ops::Range;
 
@@ -74,7 +76,7 @@ impl Lexer {
                         strings.push(base + index);
                     }
                     let triple = if quote == b'"' { "\"\"\"" } else { "'''" };
-                    if text[index..].starts_with(triple) {
+                    if bytes[index..].starts_with(triple.as_bytes()) {
                         self.multi_line = Some(triple);
                         index += 3;
                         continue;
@@ -104,7 +106,8 @@ fn find_unescaped(text: &str, from: usize, needle: &str) -> Option<usize> {
             index += 2;
             continue;
         }
-        if text[index..].starts_with(needle) {
+        // Bytes, not `str`: an escape may have put `index` inside a character.
+        if bytes[index..].starts_with(needle.as_bytes()) {
             return Some(index);
         }
         index += 1;
@@ -171,9 +174,19 @@ fn layout(source: &str, block: &Range<usize>) -> Layout {
         top_level_end: closing,
         has_header: false,
     };
+    let inner = &all[..all.len().saturating_sub(1)];
+    // Statements span lines only in a block that is TOML; in a broken one a stray `[` would
+    // make every later line part of one value, so each line stands alone there.
+    let inner_text = inner
+        .first()
+        .map_or("", |(start, _)| &source[*start..closing]);
+    let valid = ::toml::from_str::<::toml::Table>(inner_text).is_ok();
     let mut lexer = Lexer::default();
     let mut current: Option<Statement> = None;
-    for &(start, line) in &all[..all.len().saturating_sub(1)] {
+    for &(start, line) in inner {
+        if !valid {
+            lexer = Lexer::default();
+        }
         let text = strip_break(line);
         if let Some(statement) = current.as_mut() {
             lexer.line(text, 0, start, &mut statement.strings);
@@ -196,7 +209,7 @@ fn layout(source: &str, block: &Range<usize>) -> Layout {
             lexer.line(text, value_start, start, &mut statement.strings);
             current = Some(statement);
         }
-        if lexer.done() {
+        if lexer.done() || !valid {
             if let Some(mut statement) = current.take() {
                 statement.range.end = start + line.len();
                 layout.statements.push(statement);
@@ -342,6 +355,17 @@ mod tests {
             .collect();
         assert_eq!(lines, ["  \"a\",", "  'b',"]);
         assert_eq!(found[1].1, "b");
+    }
+
+    #[test]
+    fn a_broken_block_is_read_line_by_line() {
+        let source = "+++\ntitle = [ broken\n+++\n";
+        let block = detect(source).expect("front matter");
+        let ids_: Vec<String> = vec!["b".into()];
+        let once = set(source, &block, "closest", &ids_, "\n");
+        assert_eq!(once, "+++\ntitle = [ broken\nclosest = [\"b\"]\n+++\n");
+        let block = detect(&once).expect("front matter");
+        assert_eq!(set(&once, &block, "closest", &ids_, "\n"), once);
     }
 
     #[test]

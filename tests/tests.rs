@@ -6,6 +6,8 @@ mod fixture;
 mod embed;
 mod hostile;
 mod incremental;
+mod links;
 mod model;
+mod regions;
 mod reliability;
 mod update;

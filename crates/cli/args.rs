@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use closest_embed::{DType, DeviceChoice, LongPolicy};
 use closest_index::IndexKind;
-use closest_notes::IdScheme;
+use closest_notes::{IdScheme, LinkStyle};
 use serde::Deserialize;
 
 #[derive(Debug, Parser)]
@@ -109,6 +109,19 @@ pub struct FolderOptions {
     /// Follow symbolic links to notes.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub follow_symlinks: Option<bool>,
+    /// Markdown links to notes end in `.md` or not (auto: the folder's convention).
+    #[arg(long, value_enum)]
+    pub link_style: Option<LinkStyle>,
+    /// Leave out the note-template folder Obsidian or Templater is configured with (default
+    /// true).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub exclude_template_folders: Option<bool>,
+    /// Take over another tool's section under this heading (same level), once, on purpose.
+    #[arg(long)]
+    pub migrate_from_heading: Option<String>,
+    /// Where the store, vectors and lock live (default: `<notes>/.closest`).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -135,6 +148,8 @@ pub enum Command {
     Embed(EmbedArgs),
     /// Summarise a notes folder and its store, and what the next update would do.
     Status(StatusArgs),
+    /// Report managed links that lead to no note, with the note and the line (exit 1 if any).
+    CheckLinks(StatusArgs),
     /// Measure embedding, index or update speed.
     #[command(subcommand)]
     Bench(BenchCommand),

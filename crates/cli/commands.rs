@@ -148,6 +148,12 @@ pub fn status(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCo
                 plan.model, plan.model_fingerprint
             )?;
             writeln!(out, "store:     {} KiB", plan.store_bytes / 1024)?;
+            for folder in &plan.template_folders {
+                writeln!(
+                    out,
+                    "templates: `{folder}` left out (note templates, not notes)"
+                )?;
+            }
             writeln!(
                 out,
                 "next run:  reads {}, embeds {}, drops {}, updates {} lists{}",
@@ -165,6 +171,39 @@ pub fn status(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCo
     }
     out.flush()?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// `closest check-links`.
+pub fn check_links(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+    let settings = folder_settings(args.dir.as_deref(), &args.folder, model)?;
+    let engine = Engine::open(settings, ui.shows_progress(), ui)?;
+    let check = engine.check_links()?;
+    for warning in &check.warnings {
+        ui.warning(warning);
+    }
+    let mut out = ui.out();
+    for broken in &check.broken {
+        match args.format {
+            Format::Json => writeln!(out, "{}", serde_json::to_string(broken)?)?,
+            Format::Text => writeln!(
+                out,
+                "{}:{}: {} link `{}`",
+                broken.note, broken.line, broken.problem, broken.target
+            )?,
+        }
+    }
+    out.flush()?;
+    ui.say(format_args!(
+        "{} notes, {} managed links, {} broken",
+        check.notes,
+        check.links,
+        check.broken.len()
+    ));
+    Ok(if check.broken.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 #[derive(Deserialize)]

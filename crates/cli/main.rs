@@ -54,6 +54,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<ExitCode> {
         Command::Similar(args) => commands::similar(args, model, ui),
         Command::Embed(args) => commands::embed(args, model, ui),
         Command::Status(args) => commands::status(args, model, ui),
+        Command::CheckLinks(args) => commands::check_links(args, model, ui),
         Command::Model(command) => commands::model(command, model, ui),
         Command::Bench(BenchCommand::Embed(args)) => bench::embed(args, model, ui),
         Command::Bench(BenchCommand::Index(args)) => bench::index(args, model, ui),

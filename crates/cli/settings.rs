@@ -42,6 +42,12 @@ impl FolderOptions {
             exclude: self.exclude.or(fallback.exclude),
             long: self.long.or(fallback.long),
             follow_symlinks: self.follow_symlinks.or(fallback.follow_symlinks),
+            link_style: self.link_style.or(fallback.link_style),
+            exclude_template_folders: self
+                .exclude_template_folders
+                .or(fallback.exclude_template_folders),
+            migrate_from_heading: self.migrate_from_heading.or(fallback.migrate_from_heading),
+            state_dir: self.state_dir.or(fallback.state_dir),
         }
     }
 }
@@ -89,6 +95,13 @@ pub fn folder_settings(
         );
     }
     let file = read_config(&root.join(CONFIG_FILE))?;
+    // A relative `state-dir` in the file is relative to the notes root; on the command line,
+    // to the current folder.
+    let state_dir = match (&flags.state_dir, &file.folder.state_dir) {
+        (Some(flag), _) => Some(flag.clone()),
+        (None, Some(from_file)) => Some(root.join(from_file)),
+        (None, None) => None,
+    };
     let options = flags.clone().or(file.folder);
     let model = model_flags.clone().or(file.model).resolve()?;
     let defaults = FolderSettings::new(root);
@@ -125,6 +138,12 @@ pub fn folder_settings(
         index: options.index.unwrap_or(defaults.index),
         min_score,
         exclude_linked: options.exclude_linked.unwrap_or(defaults.exclude_linked),
+        link_style: options.link_style.unwrap_or(defaults.link_style),
+        exclude_template_folders: options
+            .exclude_template_folders
+            .unwrap_or(defaults.exclude_template_folders),
+        migrate_from_heading: options.migrate_from_heading,
+        state_dir: state_dir.unwrap_or_else(|| defaults.state_dir.clone()),
         model,
         ..defaults
     })

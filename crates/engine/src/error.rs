@@ -128,6 +128,12 @@ pub enum Warning {
     #[error("{0}")]
     Store(String),
 
+    #[error(
+        "`{}`: the list closest wrote before (line {line}) was edited, so it stays beside the new one; delete it if you no longer need it",
+        path.display()
+    )]
+    RegionEdited { path: PathBuf, line: usize },
+
     #[error("rebuilding the HNSW index: {reason}")]
     IndexRebuilt { reason: String },
 

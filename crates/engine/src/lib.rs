@@ -12,6 +12,7 @@
 //! An [`Engine`] holds its settings and a warm, shareable model, so a long-running command keeps
 //! one and calls it again after every change.
 
+pub mod check_links;
 mod compact;
 pub mod embedding;
 mod error;
@@ -33,6 +34,7 @@ mod update;
 mod vectors;
 pub mod write;
 
+pub use check_links::{BrokenLink, LinkCheck};
 pub use error::{Error, Result, Warning};
 pub use hash::{text_hash, TextHash};
 pub use model::Model;
@@ -84,6 +86,11 @@ impl Engine {
     /// What the next `update` would do, without doing it.
     pub fn plan(&self, reporter: &dyn Reporter) -> Result<Plan> {
         status::plan(self, reporter)
+    }
+
+    /// The managed links that lead to no note (or to several).
+    pub fn check_links(&self) -> Result<LinkCheck> {
+        check_links::check_links(self)
     }
 
     /// The notes nearest to a note or a text.

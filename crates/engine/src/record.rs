@@ -25,9 +25,24 @@ impl Run<'_> {
         let mut left: HashSet<usize> = HashSet::new();
         let mut looked_at: HashSet<usize> = HashSet::new();
         let mut late = HashMap::new();
+        let mut regions = HashMap::new();
+        let mut evidence = HashMap::new();
         for outcome in outcomes {
             looked_at.insert(outcome.position);
             let id = self.notes[outcome.position].file.id.clone();
+            if outcome.moved {
+                self.report.moved.push(id.clone());
+            }
+            if let Some(warning) = outcome.warning {
+                self.reporter.warn(&warning);
+                self.report.warnings.push(warning);
+            }
+            if let Some(region) = outcome.region {
+                regions.insert(outcome.position, region);
+            }
+            if let Some(votes) = outcome.evidence {
+                evidence.insert(outcome.position, votes);
+            }
             match outcome.done {
                 Done::Current => {}
                 Done::Written(stat, _) => {
@@ -51,6 +66,7 @@ impl Run<'_> {
             }
         }
         self.report.stale.sort();
+        self.report.moved.sort();
         let n = self.notes.len();
         if self.options.mode != Mode::Write {
             self.report.unchanged = n - self.report.stale.len();
@@ -97,7 +113,11 @@ impl Run<'_> {
                 slot: note.slot,
                 title: note.title.clone(),
                 links: note.links.clone(),
-                region: record.and_then(|record| record.region.clone()),
+                evidence: evidence.get(&position).copied().unwrap_or(note.evidence),
+                region: match regions.get(&position) {
+                    Some(region) => serde_json::to_string(region).ok(),
+                    None => record.and_then(|record| record.region.clone()),
+                },
                 rendered,
                 stale: left.contains(&position),
             };
@@ -141,7 +161,7 @@ impl Run<'_> {
         commit.meta = vec![
             ("text", settings.text_fingerprint()),
             ("ranking", settings.ranking_fingerprint()),
-            ("render", settings.render_fingerprint()),
+            ("render", settings.render_fingerprint(self.form)),
             ("next_row", self.next_row.to_string()),
         ];
         self.store.commit(&commit)?;

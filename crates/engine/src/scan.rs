@@ -40,6 +40,8 @@ pub struct Scan {
     pub departed: Vec<NoteRecord>,
     /// Temporary files a killed run left beside notes.
     pub temp_files: Vec<PathBuf>,
+    /// Note-template folders the walk left out.
+    pub template_folders: Vec<closest_notes::TemplateFolder>,
     pub warnings: Vec<Warning>,
 }
 
@@ -84,6 +86,7 @@ pub fn scan(settings: &FolderSettings, records: Vec<NoteRecord>, read_all: bool)
         entries,
         departed,
         temp_files,
+        template_folders: walked.template_folders,
         warnings: walked.warnings.into_iter().map(Warning::from).collect(),
     })
 }

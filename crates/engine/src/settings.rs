@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use closest_embed::{dtype_name, BatchLimits, DType, DeviceChoice, LongPolicy};
 use closest_index::IndexKind;
-use closest_notes::{IdScheme, SectionSpec, Template, WalkOptions};
+use closest_notes::{IdScheme, LinkForm, LinkStyle, Region, SectionSpec, Template, WalkOptions};
 
 /// Where and how the model runs.
 #[derive(Debug, Clone)]
@@ -53,6 +53,12 @@ pub struct FolderSettings {
     pub index: IndexKind,
     pub min_score: f32,
     pub exclude_linked: bool,
+    /// Whether markdown links end in `.md` (`auto`: the folder's convention).
+    pub link_style: LinkStyle,
+    /// Leave out the note templates folder Obsidian (or Templater) is configured with.
+    pub exclude_template_folders: bool,
+    /// Another tool's section heading to take over once, at the configured level.
+    pub migrate_from_heading: Option<String>,
     pub model: ModelSettings,
 }
 
@@ -73,6 +79,9 @@ impl FolderSettings {
             index: IndexKind::Auto,
             min_score: f32::NEG_INFINITY,
             exclude_linked: false,
+            link_style: LinkStyle::default(),
+            exclude_template_folders: true,
+            migrate_from_heading: None,
             model: ModelSettings::default(),
         }
     }
@@ -83,7 +92,23 @@ impl FolderSettings {
             exclude: self.exclude.clone(),
             follow_symlinks: self.follow_symlinks,
             id_scheme: self.id_scheme,
+            exclude_template_folders: self.exclude_template_folders,
         }
+    }
+
+    /// Where the list goes in each note.
+    pub fn region(&self) -> Region {
+        match &self.output {
+            Output::Section(_) => Region::from(&self.section),
+            Output::FrontMatter { key } => Region::front_matter(key.clone()),
+        }
+    }
+
+    /// The section of another tool to take over, when asked.
+    pub fn migrate_from(&self) -> Option<SectionSpec> {
+        self.migrate_from_heading
+            .as_ref()
+            .and_then(|heading| SectionSpec::new(heading.clone(), self.section.level).ok())
     }
 
     /// What the text to embed of a note depends on besides the note: which section is the
@@ -113,13 +138,13 @@ impl FolderSettings {
 
     /// What the written lines depend on besides the lists: a change rewrites every note whose
     /// lines differ (each note is read again to see).
-    pub fn render_fingerprint(&self) -> String {
+    pub fn render_fingerprint(&self, form: LinkForm) -> String {
         let output = match &self.output {
             Output::Section(template) => format!("section {template:?}"),
             Output::FrontMatter { key } => format!("front-matter {key}"),
         };
         format!(
-            "render-v1|{output}|{}|{}|{:?}|{}",
+            "render-v2|{output}|{}|{}|{:?}|{}|{form:?}",
             self.section.level,
             self.section.heading.trim(),
             self.id_scheme,

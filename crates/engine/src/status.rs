@@ -9,10 +9,11 @@ use std::collections::HashSet;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::prepare::prepare_all;
+use crate::prepare::{prepare_all, Placement};
 use crate::progress::Reporter;
 use crate::scan::scan;
 use crate::store::Store;
+use crate::update::previous_region;
 use crate::vectors::{VectorFile, VectorMeta};
 use crate::Engine;
 
@@ -39,6 +40,8 @@ pub struct Plan {
     /// that list a departed or changed note); every list when `full_ranking`.
     pub lists_to_update: usize,
     pub full_ranking: bool,
+    /// Note-template folders left out (Obsidian's, Templater's).
+    pub template_folders: Vec<String>,
 }
 
 pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
@@ -50,13 +53,23 @@ pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
     let (vectors, reset) = VectorFile::open(&settings.state_dir, meta, &key, model.dim());
     let text_changed = store.meta("text")?.as_deref() != Some(settings.text_fingerprint().as_str());
     let scanned = scan(settings, store.notes()?, reset.is_some() || text_changed)?;
-    let to_read: Vec<&closest_notes::NoteFile> = scanned
+    let to_read: Vec<(
+        &closest_notes::NoteFile,
+        Option<closest_notes::WrittenRegion>,
+    )> = scanned
         .entries
         .iter()
         .filter(|entry| entry.read)
-        .map(|entry| &entry.file)
+        .map(|entry| (&entry.file, previous_region(entry.record.as_ref())))
         .collect();
-    let (prepared, _) = prepare_all(&to_read, &settings.section, reporter);
+    let region = settings.region();
+    let migrate_from = settings.migrate_from();
+    let placement = Placement {
+        section: &settings.section,
+        region: &region,
+        migrate_from: migrate_from.as_ref(),
+    };
+    let (prepared, _) = prepare_all(&to_read, placement, reporter);
     let read_hashes: Vec<_> = prepared.iter().flatten().map(|p| p.hash).collect();
     let known = if reset.is_some() {
         Default::default()
@@ -71,6 +84,11 @@ pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
         model_fingerprint: model.fingerprint.clone(),
         to_read: to_read.len(),
         departed: scanned.departed.len(),
+        template_folders: scanned
+            .template_folders
+            .iter()
+            .map(|folder| folder.path.display().to_string())
+            .collect(),
         ..Plan::default()
     };
     let mut live = HashSet::new();

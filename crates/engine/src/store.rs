@@ -15,6 +15,8 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
 
+use closest_notes::LinkEvidence;
+
 use crate::error::{Error, Result};
 use crate::hash::TextHash;
 
@@ -47,6 +49,8 @@ pub struct NoteRecord {
     pub title: String,
     /// Links outside the managed region, as `(target, wikilink)`, JSON in the table.
     pub links: Vec<(String, bool)>,
+    /// The note's vote on the folder's link form (its links to notes with and without `.md`).
+    pub evidence: LinkEvidence,
     /// The managed region last written, as JSON; `None` when closest never wrote the note.
     pub region: Option<String>,
     /// Hash of the link lines last written; `None` when the note has not been written.
@@ -186,7 +190,7 @@ impl Store {
     pub fn notes(&self) -> Result<Vec<NoteRecord>> {
         let run = || -> rusqlite::Result<Vec<NoteRecord>> {
             let mut statement = self.conn.prepare(
-                "SELECT row, path, id, size, mtime_ns, inode, racy, text_hash, slot, title, links, region, rendered, stale FROM notes",
+                "SELECT row, path, id, size, mtime_ns, inode, racy, text_hash, slot, title, links, region, rendered, stale, links_md, links_bare FROM notes",
             )?;
             let rows = statement.query_map([], |row| {
                 let links: String = row.get(10)?;
@@ -207,6 +211,10 @@ impl Store {
                     region: row.get(11)?,
                     rendered: row.get_ref(12)?.as_blob_or_null()?.map(blob_hash),
                     stale: row.get(13)?,
+                    evidence: LinkEvidence {
+                        with_extension: row.get::<_, i64>(14)? as usize,
+                        without_extension: row.get::<_, i64>(15)? as usize,
+                    },
                 })
             })?;
             rows.collect()
@@ -346,13 +354,14 @@ impl Store {
                     tx.execute("DELETE FROM lists", [])?;
                 }
                 let mut upsert = tx.prepare_cached(
-                    "INSERT INTO notes (row, path, id, size, mtime_ns, inode, racy, text_hash, slot, title, links, region, rendered, stale)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                    "INSERT INTO notes (row, path, id, size, mtime_ns, inode, racy, text_hash, slot, title, links, region, rendered, stale, links_md, links_bare)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
                      ON CONFLICT(row) DO UPDATE SET path = excluded.path, id = excluded.id, size = excluded.size,
                        mtime_ns = excluded.mtime_ns, inode = excluded.inode, racy = excluded.racy,
                        text_hash = excluded.text_hash, slot = excluded.slot, title = excluded.title,
                        links = excluded.links, region = excluded.region, rendered = excluded.rendered,
-                       stale = excluded.stale",
+                       stale = excluded.stale, links_md = excluded.links_md,
+                       links_bare = excluded.links_bare",
                 )?;
                 for note in &commit.upserts {
                     upsert.execute(params![
@@ -370,6 +379,8 @@ impl Store {
                         note.region,
                         note.rendered.as_ref().map(|hash| &hash[..]),
                         note.stale,
+                        note.evidence.with_extension as i64,
+                        note.evidence.without_extension as i64,
                     ])?;
                 }
                 let mut put_list = tx.prepare_cached(
@@ -433,7 +444,9 @@ pub(crate) fn create_tables(tx: &Transaction<'_>) -> rusqlite::Result<()> {
              links TEXT NOT NULL,
              region TEXT,
              rendered BLOB,
-             stale INTEGER NOT NULL);
+             stale INTEGER NOT NULL,
+             links_md INTEGER NOT NULL,
+             links_bare INTEGER NOT NULL);
          CREATE TABLE vectors (hash BLOB PRIMARY KEY, slot INTEGER NOT NULL) WITHOUT ROWID;
          CREATE TABLE lists (row INTEGER PRIMARY KEY, candidates BLOB NOT NULL);"
     ))
@@ -537,6 +550,10 @@ mod tests {
             region: Some("{}".into()),
             rendered: Some([9; 16]),
             stale: false,
+            evidence: LinkEvidence {
+                with_extension: 2,
+                without_extension: 1,
+            },
         };
         store
             .commit(&Commit {

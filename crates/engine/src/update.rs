@@ -10,7 +10,9 @@ use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
 use closest_index::{ListSize, Neighbours};
-use closest_notes::{links_to_ids, LinkTarget, NoteFile};
+use closest_notes::{
+    LinkEvidence, LinkTarget, NoteFile, Region, Resolver, SectionSpec, WrittenRegion,
+};
 use serde::Serialize;
 use sha2::Digest;
 
@@ -18,14 +20,14 @@ use crate::embedding::{ensure_vectors, import_legacy};
 use crate::error::{Result, Warning};
 use crate::hash::TextHash;
 use crate::lock::FolderLock;
-use crate::prepare::{prepare_all, Prepared};
+use crate::prepare::{prepare_all, Placement, Prepared};
 use crate::progress::Reporter;
 use crate::rank::{rank, translate, Method, RankInput, SavedIndex, MARGIN};
 use crate::scan::{scan, sweep};
 use crate::stamp;
 use crate::store::{NoteRecord, Stat, Store};
 use crate::vectors::{Reset, VectorFile, VectorMeta};
-use crate::write::{render, write_all, Job, Mode};
+use crate::write::{render, write_all, Job, Mode, Rendering};
 use crate::Engine;
 
 /// What `update` is asked to do.
@@ -63,6 +65,11 @@ pub struct UpdateReport {
     pub ranking: &'static str,
     /// Notes whose section could not be written (the run exits 2).
     pub failed: usize,
+    /// Notes whose list moved to the region the settings now name (or would, with `--check`
+    /// and `--dry-run`), by id.
+    pub moved: Vec<String>,
+    /// Note-template folders left out (Obsidian's, Templater's).
+    pub template_folders: Vec<String>,
     /// Seconds per step.
     pub timings: Timings,
     #[serde(skip)]
@@ -87,6 +94,7 @@ pub(crate) struct RunNote {
     pub row: i64,
     pub title: String,
     pub links: Vec<(String, bool)>,
+    pub evidence: LinkEvidence,
     pub slot: u32,
 }
 
@@ -114,6 +122,17 @@ pub(crate) struct Run<'a> {
     pub stamp_before: Option<i64>,
     pub patchable: bool,
     pub render_all: bool,
+    pub region: Region,
+    pub migrate_from: Option<SectionSpec>,
+    /// The link form of this run.
+    pub form: closest_notes::LinkForm,
+}
+
+/// The region a record says the last run wrote.
+pub(crate) fn previous_region(record: Option<&NoteRecord>) -> Option<WrittenRegion> {
+    record
+        .and_then(|record| record.region.as_deref())
+        .and_then(|json| serde_json::from_str(json).ok())
 }
 
 pub(crate) fn update(
@@ -198,18 +217,31 @@ impl<'a> Run<'a> {
             .flatten();
         let text_changed =
             store.meta("text")?.as_deref() != Some(settings.text_fingerprint().as_str());
-        let read_all = options.full || reset.is_some() || text_changed;
+        let region = settings.region();
+        let migrate_from = settings.migrate_from();
+        let read_all = options.full || reset.is_some() || text_changed || migrate_from.is_some();
         let scanned = scan(settings, store.notes()?, read_all)?;
+        report.template_folders = scanned
+            .template_folders
+            .iter()
+            .map(|folder| folder.path.display().to_string())
+            .collect();
         let mut warnings = scanned.warnings;
         warnings.extend(sweep(&scanned.temp_files));
-        let to_read: Vec<&NoteFile> = scanned
+        let to_read: Vec<(&NoteFile, Option<WrittenRegion>)> = scanned
             .entries
             .iter()
             .filter(|entry| entry.read)
-            .map(|entry| &entry.file)
+            .map(|entry| (&entry.file, previous_region(entry.record.as_ref())))
             .collect();
         report.read = to_read.len();
-        let (prepared, read_warnings) = prepare_all(&to_read, &settings.section, reporter);
+        let placement = Placement {
+            section: &settings.section,
+            region: &region,
+            migrate_from: migrate_from.as_ref(),
+        };
+        let (prepared, read_warnings) = prepare_all(&to_read, placement, reporter);
+        drop(to_read);
         report.skipped = read_warnings.len();
         warnings.extend(read_warnings);
         for warning in warnings {
@@ -235,17 +267,19 @@ impl<'a> Run<'a> {
             } else {
                 None
             };
-            let (hash, title, links, slot) = match (&prepared, &entry.record) {
+            let (hash, title, links, evidence, slot) = match (&prepared, &entry.record) {
                 (Some(p), record) => (
                     p.hash,
                     p.title.clone(),
                     p.links.clone(),
+                    p.parsed.link_style_evidence(),
                     record.as_ref().map_or(u32::MAX, |r| r.slot),
                 ),
                 (None, Some(record)) => (
                     record.text_hash,
                     record.title.clone(),
                     record.links.clone(),
+                    record.evidence,
                     record.slot,
                 ),
                 (None, None) => unreachable!("a note without a record is always read"),
@@ -266,6 +300,7 @@ impl<'a> Run<'a> {
                 row,
                 title,
                 links,
+                evidence,
                 slot,
             });
         }
@@ -273,8 +308,9 @@ impl<'a> Run<'a> {
         let patchable = reset.is_none()
             && !options.full
             && store.meta("ranking")?.as_deref() == Some(settings.ranking_fingerprint().as_str());
+        let form = link_form(settings, &notes);
         let render_all =
-            store.meta("render")?.as_deref() != Some(settings.render_fingerprint().as_str());
+            store.meta("render")?.as_deref() != Some(settings.render_fingerprint(form).as_str());
         Ok(Run {
             engine,
             options,
@@ -288,7 +324,18 @@ impl<'a> Run<'a> {
             stamp_before,
             patchable,
             render_all,
+            region,
+            migrate_from,
+            form,
         })
+    }
+
+    pub(crate) fn placement(&self) -> Placement<'_> {
+        Placement {
+            section: &self.engine.settings().section,
+            region: &self.region,
+            migrate_from: self.migrate_from.as_ref(),
+        }
     }
 
     /// Gives every note a vector slot: stored, or embedded now.
@@ -484,7 +531,13 @@ impl<'a> Run<'a> {
     /// Returns the rendered hash of every note rendered, and the write outcomes.
     fn write(&self, lists: &Lists) -> (Vec<Option<TextHash>>, Vec<crate::write::Outcome>) {
         let settings = self.engine.settings();
-        let render_fingerprint = settings.render_fingerprint();
+        let fingerprint = settings.render_fingerprint(self.form);
+        let rendering = Rendering {
+            settings,
+            region: &self.region,
+            form: self.form,
+            fingerprint: &fingerprint,
+        };
         let targets: Vec<LinkTarget> = self
             .notes
             .iter()
@@ -494,6 +547,10 @@ impl<'a> Run<'a> {
                 rel_path: note.file.rel_path.clone(),
             })
             .collect();
+        let resolver = settings.exclude_linked.then(|| {
+            let files: Vec<NoteFile> = self.notes.iter().map(|note| note.file.clone()).collect();
+            Resolver::new(&files)
+        });
         let mut jobs = Vec::new();
         let mut rendered_now: Vec<Option<TextHash>> = vec![None; self.notes.len()];
         for (position, note) in self.notes.iter().enumerate() {
@@ -503,11 +560,10 @@ impl<'a> Run<'a> {
             if !lists.touched[position] && !self.must_render(position) {
                 continue;
             }
-            let linked = if settings.exclude_linked {
-                links_to_ids(&note.links, &note.file, settings.id_scheme)
-            } else {
-                Default::default()
-            };
+            let linked = resolver
+                .as_ref()
+                .map(|resolver| resolver.linked_ids_of(&note.links, &note.file))
+                .unwrap_or_default();
             let chosen: Vec<LinkTarget> = list
                 .iter()
                 .filter(|neighbour| {
@@ -517,7 +573,7 @@ impl<'a> Run<'a> {
                 .take(settings.k)
                 .map(|neighbour| targets[neighbour.id as usize].clone())
                 .collect();
-            let (_, rendered) = render(settings, &render_fingerprint, &note.file, &chosen);
+            let (_, rendered) = render(rendering, &note.file, &chosen);
             rendered_now[position] = Some(rendered);
             let record = note.record.as_ref();
             let unchanged_since_written = note.prepared.is_none()
@@ -530,18 +586,27 @@ impl<'a> Run<'a> {
                 file: &note.file,
                 prepared: note.prepared.as_ref(),
                 expected_hash: record.map(|record| record.text_hash),
+                previous: previous_region(record),
                 targets: chosen,
             });
         }
         let outcomes = write_all(
             jobs,
-            settings,
-            &render_fingerprint,
+            rendering,
+            self.placement(),
             self.options.mode,
             self.reporter,
         );
         (rendered_now, outcomes)
     }
+}
+
+/// The link form of this run: the setting, or the folder's convention (every note's vote).
+fn link_form(settings: &crate::FolderSettings, notes: &[RunNote]) -> closest_notes::LinkForm {
+    let evidence: LinkEvidence = notes.iter().map(|note| note.evidence).sum();
+    settings
+        .link_style
+        .resolve(evidence, notes.iter().map(|note| &note.file))
 }
 
 /// How many candidates a note's list needs and keeps.

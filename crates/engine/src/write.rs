@@ -1,5 +1,5 @@
-//! Step five: render each note's links, splice them into the note, and write the notes whose
-//! bytes change, atomically.
+//! Step five: render each note's links, write them into its managed region, and write the notes
+//! whose bytes change, atomically.
 //!
 //! A note is looked at only when its lines may differ from what the last run wrote: it was read
 //! this run, its rendered lines' hash differs from the stored one, or its last write failed.
@@ -11,14 +11,14 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use closest_notes::{
-    render_links, splice, splice_front_matter, sync_folder, write_atomic_deferred, LinkTarget,
-    NoteFile, WriteOutcome,
+    render_links_with, sync_folder, write_atomic_deferred, write_region, LinkEvidence, LinkForm,
+    LinkTarget, NoteFile, Region, WriteOutcome, WrittenRegion,
 };
 use rayon::prelude::*;
 
 use crate::error::Warning;
 use crate::hash::{hash_parts, TextHash};
-use crate::prepare::{prepare, Prepared};
+use crate::prepare::{prepare, Moved, Placement, Prepared};
 use crate::progress::Reporter;
 use crate::scan::stat_from;
 use crate::settings::{FolderSettings, Output};
@@ -43,6 +43,8 @@ pub struct Job<'a> {
     pub prepared: Option<&'a Prepared>,
     /// For a note read late: the text hash the store recorded, which it must still have.
     pub expected_hash: Option<TextHash>,
+    /// The region the last run wrote into the note.
+    pub previous: Option<WrittenRegion>,
     pub targets: Vec<LinkTarget>,
 }
 
@@ -62,34 +64,49 @@ pub enum Done {
 /// A job's result with the hash of the lines rendered for it.
 pub struct Outcome {
     pub position: usize,
-    pub rendered: TextHash,
     pub done: Done,
+    /// The region now in the note (as written, or as it already was).
+    pub region: Option<WrittenRegion>,
+    /// The note's vote on the link form, as the note now is.
+    pub evidence: Option<LinkEvidence>,
+    /// Whether the region moved (the old one was taken out).
+    pub moved: bool,
+    /// Said about the note although it was written (an edited old region left beside it).
+    pub warning: Option<Warning>,
     /// The note as read for this job, when it was read late.
     pub late: Option<Prepared>,
 }
 
-/// The link lines of one note and their hash (with the render settings).
+/// What rendering needs besides the note.
+#[derive(Clone, Copy)]
+pub struct Rendering<'a> {
+    pub settings: &'a FolderSettings,
+    pub region: &'a Region,
+    pub form: LinkForm,
+    /// The render settings and link form, folded into every rendered hash.
+    pub fingerprint: &'a str,
+}
+
+/// The lines (link lines, or ids for a front-matter list) of one note and their hash.
 pub fn render(
-    settings: &FolderSettings,
-    render_fingerprint: &str,
+    rendering: Rendering<'_>,
     file: &NoteFile,
     targets: &[LinkTarget],
 ) -> (Vec<String>, TextHash) {
-    let lines = match &settings.output {
-        Output::Section(template) => render_links(template, file, targets),
+    let lines = match &rendering.settings.output {
+        Output::Section(template) => render_links_with(template, file, targets, rendering.form),
         Output::FrontMatter { .. } => targets.iter().map(|target| target.id.clone()).collect(),
     };
-    let fingerprint = format!("{render_fingerprint:?}");
     let hash =
-        hash_parts(std::iter::once(fingerprint.as_str()).chain(lines.iter().map(String::as_str)));
+        hash_parts(std::iter::once(rendering.fingerprint).chain(lines.iter().map(String::as_str)));
     (lines, hash)
 }
 
-/// Renders, splices and (in write mode) writes every job.
+/// Renders, writes the region and (in write mode) writes the note, for every job.
 pub fn write_all(
     jobs: Vec<Job<'_>>,
-    settings: &FolderSettings,
-    render_fingerprint: &str,
+    rendering: Rendering<'_>,
+    placement: Placement<'_>,
     mode: Mode,
     reporter: &dyn Reporter,
 ) -> Vec<Outcome> {
@@ -97,7 +114,7 @@ pub fn write_all(
     let run = || -> Vec<Outcome> {
         jobs.into_par_iter()
             .map(|job| {
-                let outcome = write_one(job, settings, render_fingerprint, mode);
+                let outcome = write_one(job, rendering, placement, mode);
                 bar.inc(1);
                 outcome
             })
@@ -127,46 +144,70 @@ pub fn write_all(
 
 fn write_one(
     job: Job<'_>,
-    settings: &FolderSettings,
-    render_fingerprint: &str,
+    rendering: Rendering<'_>,
+    placement: Placement<'_>,
     mode: Mode,
 ) -> Outcome {
-    let (lines, rendered) = render(settings, render_fingerprint, job.file, &job.targets);
+    let left = |position, warning| Outcome {
+        position,
+        done: Done::Left(warning),
+        region: None,
+        evidence: None,
+        moved: false,
+        warning: None,
+        late: None,
+    };
+    let (lines, _) = render(rendering, job.file, &job.targets);
     let mut late = None;
     let prepared = match job.prepared {
         Some(prepared) => prepared,
-        None => match prepare(job.file, &settings.section) {
-            Ok(prepared) => {
-                if job.expected_hash.is_some_and(|hash| hash != prepared.hash) {
-                    return Outcome {
-                        position: job.position,
-                        rendered,
-                        done: Done::Left(Warning::ChangedDuringRun {
-                            path: job.file.path.clone(),
-                        }),
-                        late: None,
-                    };
-                }
-                late.insert(prepared)
+        None => match prepare(job.file, placement, job.previous.as_ref()) {
+            Ok(prepared) if job.expected_hash.is_some_and(|hash| hash != prepared.hash) => {
+                let warning = Warning::ChangedDuringRun {
+                    path: job.file.path.clone(),
+                };
+                return left(job.position, warning);
             }
-            Err(err) => {
-                return Outcome {
-                    position: job.position,
-                    rendered,
-                    done: Done::Left(Warning::Skipped(err)),
-                    late: None,
-                }
-            }
+            Ok(prepared) => late.insert(prepared),
+            Err(err) => return left(job.position, Warning::Skipped(err)),
         },
     };
-    let new_text = match &settings.output {
-        Output::Section(_) => splice(
-            prepared.note.text(),
-            &prepared.parsed,
-            &settings.section,
-            &lines,
-        ),
-        Output::FrontMatter { key } => splice_front_matter(prepared.note.text(), key, &lines),
+    let previous = job
+        .previous
+        .as_ref()
+        .filter(|previous| &previous.region == rendering.region);
+    let Some((new_text, region)) = write_region(
+        &prepared.base,
+        &prepared.parsed,
+        rendering.region,
+        &lines,
+        previous,
+    ) else {
+        // No placement of the region would be found again; the note stays as it is.
+        return Outcome {
+            position: job.position,
+            done: Done::Current,
+            region: job.previous.clone(),
+            evidence: Some(prepared.parsed.link_style_evidence()),
+            moved: false,
+            warning: None,
+            late,
+        };
+    };
+    let moved = prepared.moved == Moved::Removed;
+    let warning = match prepared.moved {
+        Moved::Edited { line } => Some(Warning::RegionEdited {
+            path: job.file.path.clone(),
+            line,
+        }),
+        _ => None,
+    };
+    let evidence = if new_text == prepared.note.text() {
+        prepared.parsed.link_style_evidence()
+    } else {
+        closest_notes::parse(&new_text, placement.section)
+            .map(|parsed| parsed.link_style_evidence())
+            .unwrap_or_default()
     };
     let done = if new_text == prepared.note.text() {
         Done::Current
@@ -189,8 +230,11 @@ fn write_one(
     };
     Outcome {
         position: job.position,
-        rendered,
         done,
+        region: Some(region),
+        evidence: Some(evidence),
+        moved,
+        warning,
         late,
     }
 }

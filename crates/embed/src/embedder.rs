@@ -35,7 +35,7 @@ pub struct EmbedStats {
 /// Which forward pass runs the model.
 enum Encoder {
     /// The CPU in f32, or in bf16 where the CPU has AVX512_BF16: our kernels on plain
-    /// buffers (cpu.rs, bf16.rs).
+    /// buffers (`cpu/`, bf16.rs).
     Cpu(CpuBert),
     /// Everything else (GPUs, f16, bf16 without AVX512_BF16): candle tensor ops (bert.rs).
     Candle(Bert),

@@ -12,7 +12,7 @@ use crate::config::ModelConfig;
 use crate::cpu::{CpuBert, Precision};
 use crate::device::dtype_name;
 use crate::error::{Error, Result};
-use crate::registry::{hex, sha256_file};
+use crate::registry::sha256_file;
 use crate::resolve::ResolvedModel;
 
 /// How to embed a set of texts.
@@ -307,5 +307,5 @@ fn fingerprint_of(config: &ModelConfig, resolved: &ResolvedModel, dtype: DType) 
         )
         .as_bytes(),
     );
-    Ok(hex(&hasher.finalize())[..16].to_owned())
+    Ok(format!("{:x}", hasher.finalize())[..16].to_owned())
 }

@@ -193,8 +193,8 @@ impl Embedder {
             let rows: Vec<&Sequence> = batch.iter().map(|idx| &sequences[*idx]).collect();
             let vectors = self.forward_batch(&rows, &mut stats)?;
             for (sequence, vector) in rows.iter().zip(vectors) {
-                // Windows weigh by their tokens: a 15-token tail must not count as much as a
-                // full 256-token window (unweighted, it cost tldr 8 points of family agreement).
+                // Windows weigh by their tokens: a short tail must not count as much as a full
+                // window (weighing them equally lowered family agreement on the tldr benchmark).
                 // Truncation has one window per text, whose vector is kept as it is.
                 let weight = if options.long == LongPolicy::ChunkMean {
                     sequence.ids.len() as f32
@@ -285,7 +285,7 @@ fn fingerprint_of(config: &ModelConfig, resolved: &ResolvedModel, dtype: DType) 
     for name in ["config.json", "tokenizer.json", "model.safetensors"] {
         let path = resolved.dir.join(name);
         // Known models were verified against their pinned hashes; use those rather than
-        // hashing 90 MB again.
+        // hashing the weights again.
         let hash = match resolved
             .known
             .as_ref()

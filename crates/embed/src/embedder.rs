@@ -211,12 +211,10 @@ impl Embedder {
         for (vector, count) in sums.iter_mut().zip(window_tokens(&sequences, texts.len())) {
             if self.config.normalize {
                 normalize(vector);
-            } else {
-                if options.long == LongPolicy::ChunkMean {
-                    vector
-                        .iter_mut()
-                        .for_each(|value| *value /= count.max(1) as f32);
-                }
+            } else if options.long == LongPolicy::ChunkMean {
+                vector
+                    .iter_mut()
+                    .for_each(|value| *value /= count.max(1) as f32);
             }
         }
         if sums.iter().flatten().any(|value| !value.is_finite()) {
@@ -273,14 +271,12 @@ pub fn normalize(vector: &mut [f32]) {
         .for_each(|value| *value = (f64::from(*value) / norm) as f32);
 }
 
-/// The fingerprint `Embedder::fingerprint` would give, without loading the weights: callers use
-/// it to find stored vectors before deciding whether the model is needed at all.
+/// The model's fingerprint, with the configuration it read: a hash of its files and of every
+/// setting that changes its vectors (pooling, normalisation, maximum length, lower-casing,
+/// dtype). It needs no weights loaded, so callers find stored vectors before deciding whether
+/// the model is needed at all.
 pub fn model_fingerprint(resolved: &ResolvedModel, dtype: DType) -> Result<(String, ModelConfig)> {
     let config = ModelConfig::load(&resolved.dir, &resolved.name)?;
-    Ok((fingerprint_of(&config, resolved, dtype)?, config))
-}
-
-fn fingerprint_of(config: &ModelConfig, resolved: &ResolvedModel, dtype: DType) -> Result<String> {
     let mut hasher = Sha256::new();
     for name in ["config.json", "tokenizer.json", "model.safetensors"] {
         let path = resolved.dir.join(name);
@@ -307,5 +303,6 @@ fn fingerprint_of(config: &ModelConfig, resolved: &ResolvedModel, dtype: DType) 
         )
         .as_bytes(),
     );
-    Ok(format!("{:x}", hasher.finalize())[..16].to_owned())
+    let fingerprint = format!("{:x}", hasher.finalize())[..16].to_owned();
+    Ok((fingerprint, config))
 }

@@ -31,19 +31,23 @@ impl Strides {
         }
     }
 
-    /// Whether a slice of `len` elements holds a `rows` × `cols` matrix laid out this way, and
-    /// the strides fit gemm's signed offsets.
-    fn fits(self, rows: usize, cols: usize, len: usize) -> bool {
-        if rows == 0 || cols == 0 {
-            return true;
-        }
-        let last = (rows - 1)
-            .checked_mul(self.row)
-            .zip((cols - 1).checked_mul(self.col))
-            .and_then(|(down, across)| down.checked_add(across));
-        last.is_some_and(|last| last < len)
-            && isize::try_from(self.row).is_ok()
-            && isize::try_from(self.col).is_ok()
+    /// Panics unless a slice of `len` elements holds a `rows` × `cols` matrix laid out this
+    /// way, with strides that fit gemm's signed offsets. `operand` names it in the message.
+    fn assert_holds(self, rows: usize, cols: usize, len: usize, operand: &str) {
+        let fits = if rows == 0 || cols == 0 {
+            true
+        } else {
+            // The last element's index, if it does not overflow, must lie inside the slice.
+            (rows - 1)
+                .checked_mul(self.row)
+                .zip((cols - 1).checked_mul(self.col))
+                .and_then(|(down, across)| down.checked_add(across))
+                .is_some_and(|last| last < len)
+        };
+        assert!(
+            fits && isize::try_from(self.row).is_ok() && isize::try_from(self.col).is_ok(),
+            "gemm {operand}: {len} elements cannot hold {rows} × {cols} at {self:?}"
+        );
     }
 }
 
@@ -69,30 +73,12 @@ impl MatMul {
     /// When a slice is too short for its matrix as the strides lay it out.
     #[inline(always)]
     pub(super) fn run(&self, dst: &mut [f32], lhs: &[f32], rhs: &[f32]) {
-        assert!(
-            self.dst.fits(self.rows, self.cols, dst.len()),
-            "gemm destination: {} elements cannot hold {} × {} at {:?}",
-            dst.len(),
-            self.rows,
-            self.cols,
-            self.dst
-        );
-        assert!(
-            self.lhs.fits(self.rows, self.depth, lhs.len()),
-            "gemm left operand: {} elements cannot hold {} × {} at {:?}",
-            lhs.len(),
-            self.rows,
-            self.depth,
-            self.lhs
-        );
-        assert!(
-            self.rhs.fits(self.depth, self.cols, rhs.len()),
-            "gemm right operand: {} elements cannot hold {} × {} at {:?}",
-            rhs.len(),
-            self.depth,
-            self.cols,
-            self.rhs
-        );
+        self.dst
+            .assert_holds(self.rows, self.cols, dst.len(), "destination");
+        self.lhs
+            .assert_holds(self.rows, self.depth, lhs.len(), "left operand");
+        self.rhs
+            .assert_holds(self.depth, self.cols, rhs.len(), "right operand");
         // gemm computes dst := alpha·dst + beta·lhs·rhs, reading dst only when asked to.
         let alpha = if self.accumulate { 1.0 } else { 0.0 };
         // SAFETY: the asserts above put every element gemm touches through these pointers and

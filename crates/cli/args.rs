@@ -223,7 +223,8 @@ pub enum BenchCommand {
     Embed(BenchEmbedArgs),
     /// Index build, all-pairs, query latency and HNSW recall.
     Index(BenchIndexArgs),
-    /// A cold `update` of a copy of a notes folder, then incremental ones after changes.
+    /// A cold `update` of a copy of a notes folder, then the runs that follow edits: nothing
+    /// changed, `--check`, notes added, notes edited and deleted.
     Update(BenchUpdateArgs),
 }
 
@@ -272,9 +273,23 @@ pub struct BenchUpdateArgs {
     /// Notes folders to copy into one scratch folder (the originals are never touched).
     #[arg(long, required = true)]
     pub notes: Vec<PathBuf>,
-    /// Notes held back from the cold run and added before the incremental one.
+    /// Notes held back from the cold run and added before an incremental one.
     #[arg(long, default_value_t = 10)]
     pub add: usize,
+    /// Notes edited before the last incremental run.
+    #[arg(long, default_value_t = 10)]
+    pub edit: usize,
+    /// Notes deleted before the last incremental run.
+    #[arg(long, default_value_t = 10)]
+    pub delete: usize,
+    /// Run on the one `--notes` folder itself instead of a copy (for generated corpora too
+    /// large to copy); the benchmark adds, edits and deletes notes in it.
+    #[arg(long)]
+    pub in_place: bool,
+    /// Fill the store with synthetic vectors before the cold run instead of embedding every
+    /// note (the timed runs still embed what they add with the model).
+    #[arg(long)]
+    pub synthetic_vectors: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

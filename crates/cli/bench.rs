@@ -7,15 +7,13 @@ use std::time::Instant;
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use closest_embed::dtype_name;
-use closest_engine::{Engine, Mode, Model, UpdateOptions};
+use closest_engine::{Engine, Model};
 use closest_index::{ConcreteKind, HnswParams};
 use serde_json::json;
 
-use crate::args::{
-    BenchEmbedArgs, BenchIndexArgs, BenchUpdateArgs, FolderOptions, Format, ModelOptions,
-};
+use crate::args::{BenchEmbedArgs, BenchIndexArgs, FolderOptions, Format, ModelOptions};
 use crate::settings::folder_settings;
 use crate::ui::Ui;
 
@@ -34,7 +32,7 @@ pub fn peak_rss_bytes() -> u64 {
 }
 
 /// Every `.md` file under `dir`, sorted by path, as the Python anchor globs them.
-fn markdown_files(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn markdown_files(dir: &Path) -> Result<Vec<PathBuf>> {
     if !dir.is_dir() {
         bail!("notes folder `{}` does not exist", dir.display());
     }
@@ -173,86 +171,7 @@ pub fn index(args: &BenchIndexArgs, model: &ModelOptions, ui: &Ui) -> Result<Exi
     })
 }
 
-pub fn update(args: &BenchUpdateArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
-    let scratch = tempfile::tempdir().context("cannot create a scratch folder")?;
-    let root = scratch.path().join("notes");
-    let mut held_back = Vec::new();
-    for (source_idx, source) in args.notes.iter().enumerate() {
-        let files = markdown_files(source)?;
-        for path in files {
-            let relative = path.strip_prefix(source).unwrap_or(&path);
-            let target = root.join(format!("{source_idx}")).join(relative);
-            held_back.push((path.clone(), target));
-        }
-    }
-    // The last `add` notes (in a fixed order) are added between the two runs.
-    let split = held_back.len().saturating_sub(args.add);
-    let (first, later) = held_back.split_at(split);
-    for (from, to) in first {
-        copy(from, to)?;
-    }
-    let settings = folder_settings(
-        Some(&root),
-        &FolderOptions {
-            id_scheme: Some(closest_notes::IdScheme::RelativePath),
-            ..FolderOptions::default()
-        },
-        model,
-    )?;
-    let engine = Engine::open(settings, ui.shows_progress(), ui)?;
-    let write = UpdateOptions {
-        mode: Mode::Write,
-        full: false,
-    };
-    let cold_started = Instant::now();
-    let cold = engine.update(write, ui)?;
-    let cold_seconds = cold_started.elapsed().as_secs_f64();
-    for (from, to) in later {
-        copy(from, to)?;
-    }
-    let warm_started = Instant::now();
-    let warm = engine.update(write, ui)?;
-    let warm_seconds = warm_started.elapsed().as_secs_f64();
-    let report = json!({
-        "cold": { "notes": cold.notes, "embedded": cold.embedded, "written": cold.written, "seconds": cold_seconds },
-        "incremental": { "notes": warm.notes, "embedded": warm.embedded, "written": warm.written, "seconds": warm_seconds },
-        "index": warm.index,
-        "peak_rss_bytes": peak_rss_bytes(),
-    });
-    print_report(ui, &report, args.format, |out| {
-        writeln!(
-            out,
-            "cold:        {} notes, {} embedded, {} written in {:.2} s",
-            cold.notes, cold.embedded, cold.written, cold_seconds
-        )?;
-        writeln!(
-            out,
-            "incremental: {} notes, {} embedded, {} written in {:.2} s",
-            warm.notes, warm.embedded, warm.written, warm_seconds
-        )?;
-        writeln!(
-            out,
-            "index {}, peak memory {} MiB",
-            warm.index,
-            peak_rss_bytes() >> 20
-        )
-    })
-}
-
-fn copy(from: &Path, to: &Path) -> Result<()> {
-    if let Some(parent) = to.parent() {
-        fs_err::create_dir_all(parent)?;
-    }
-    fs_err::copy(from, to)?;
-    // Sources may be read-only (the shared data is); the scratch copies are notes to update.
-    let mut permissions = fs_err::metadata(to)?.permissions();
-    #[allow(clippy::permissions_set_readonly_false)]
-    permissions.set_readonly(false);
-    fs_err::set_permissions(to, permissions)?;
-    Ok(())
-}
-
-fn print_report(
+pub(crate) fn print_report(
     ui: &Ui,
     value: &serde_json::Value,
     format: Format,

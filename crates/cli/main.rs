@@ -5,6 +5,7 @@
 
 mod args;
 mod bench;
+mod bench_update;
 mod commands;
 mod settings;
 mod ui;
@@ -58,7 +59,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<ExitCode> {
         Command::Model(command) => commands::model(command, model, ui),
         Command::Bench(BenchCommand::Embed(args)) => bench::embed(args, model, ui),
         Command::Bench(BenchCommand::Index(args)) => bench::index(args, model, ui),
-        Command::Bench(BenchCommand::Update(args)) => bench::update(args, model, ui),
+        Command::Bench(BenchCommand::Update(args)) => bench_update::update(args, model, ui),
     }
 }
 

@@ -92,3 +92,59 @@ pub fn import_legacy(
     store.add_vectors(&mapped, &vectors.meta().entries())?;
     Ok(mapped.len())
 }
+
+/// Stores a vector made by `vector_of` for every note's text that has none, without the model:
+/// benchmarks fill a large folder this way (embedding a million notes takes hours here) and
+/// then time the real incremental runs. Returns how many texts were filled.
+pub fn prefill(
+    engine: &crate::Engine,
+    vector_of: &(dyn Fn(&str) -> Vec<f32> + Sync),
+    reporter: &dyn Reporter,
+) -> Result<usize> {
+    use rayon::prelude::*;
+
+    let settings = engine.settings();
+    let model = engine.model();
+    let _lock = crate::lock::FolderLock::acquire(&settings.state_dir, &|_| {})?;
+    let (mut store, _) = Store::open(&settings.state_dir)?;
+    let key = model.vector_key(settings.long);
+    let meta = crate::vectors::VectorMeta::from_entries(|name| store.meta(name).ok().flatten());
+    let (mut vectors, _) = VectorFile::open(&settings.state_dir, meta, &key, model.dim());
+    let walked = closest_notes::walk(&settings.root, &settings.walk_options())?;
+    let files: Vec<(&closest_notes::NoteFile, Option<closest_notes::WrittenRegion>)> =
+        walked.notes.iter().map(|file| (file, None)).collect();
+    let region = settings.region();
+    let placement = crate::prepare::Placement {
+        section: &settings.section,
+        region: &region,
+        migrate_from: None,
+    };
+    let (prepared, _) = crate::prepare::prepare_all(&files, placement, reporter);
+    let mut texts: Vec<(TextHash, &str)> = prepared
+        .iter()
+        .flatten()
+        .map(|p| (p.hash, p.text.as_str()))
+        .collect();
+    texts.sort_by_key(|item| item.0);
+    texts.dedup_by_key(|item| item.0);
+    let hashes: Vec<TextHash> = texts.iter().map(|(hash, _)| *hash).collect();
+    let known = store.slots(&hashes)?;
+    let missing: Vec<(TextHash, &str)> = texts
+        .into_iter()
+        .filter(|(hash, _)| !known.contains_key(hash))
+        .collect();
+    for chunk in missing.chunks(65_536) {
+        let rows: Vec<Vec<f32>> = chunk
+            .par_iter()
+            .map(|(_, text)| {
+                let mut vector = vector_of(text);
+                closest_embed::normalize(&mut vector);
+                vector
+            })
+            .collect();
+        let slots = vectors.append(&rows)?;
+        let mapped: Vec<(TextHash, u32)> = chunk.iter().map(|(hash, _)| *hash).zip(slots).collect();
+        store.add_vectors(&mapped, &vectors.meta().entries())?;
+    }
+    Ok(missing.len())
+}

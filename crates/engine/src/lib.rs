@@ -98,6 +98,16 @@ impl Engine {
         query::similar(self, query, k, reporter)
     }
 
+    /// Fills the store with vectors made by `vector_of` instead of the model, for every note
+    /// that has none (benchmarks of folders too large to embed here).
+    pub fn prefill_vectors(
+        &self,
+        vector_of: &(dyn Fn(&str) -> Vec<f32> + Sync),
+        reporter: &dyn Reporter,
+    ) -> Result<usize> {
+        embedding::prefill(self, vector_of, reporter)
+    }
+
     /// Every stored note's unit vector, in id order (for benchmarks and exports).
     pub fn stored_vectors(&self) -> Result<Vec<(String, Vec<f32>)>> {
         let stored = query::Stored::load(self)?;

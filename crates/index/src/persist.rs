@@ -236,6 +236,11 @@ fn check_and_build(
             let rows = RowStore::from_parts(header.dim, header.ids, data, live).map_err(invalid)?;
             Ok(Box::new(Hnsw::from_parts(params, rows, graph)))
         }
+        // `save` never writes one (the graph is rebuilt from the vectors each cold run), so
+        // such a header came from elsewhere: rebuild rather than guess.
+        ConcreteKind::Graph => {
+            Err("the index header names a k-nearest graph, which is never saved".to_owned())
+        }
     }
 }
 

@@ -2,8 +2,9 @@
 //! BENCHMARKS.md ("k-nearest graph") and the constants of `choose`.
 //!
 //! Usage: `cargo run --release -p closest-index --example knn_bench -- (--synthetic N | --npy FILE)
-//! [--methods graph,exact,hnsw] [--write-npy FILE] [--sample 2000] [--k 10] [--threads T]
-//! [--list-size L] [--trees T] [--leaf S] [--join-sample R] [--rounds N] [--delta D] [--seed S]`
+//! [--limit ROWS] [--methods graph,exact,hnsw] [--write-npy FILE] [--sample 2000] [--k 10] [--threads T]
+//! [--list-size L] [--max-list-size L] [--wide-below R] [--trees T] [--leaf S] [--join-sample R]
+//! [--rounds N] [--delta D] [--seed S]`
 //!
 //! `--synthetic N` is `synthetic_clustered(N, 384, 1000, 0.6, 0)`, the anchor recipe;
 //! `--write-npy` saves the rows as float32 .npy so `knn_anchor.py --npy` runs on the very same
@@ -26,7 +27,7 @@ type Failure = Box<dyn std::error::Error>;
 
 fn main() -> Result<(), Failure> {
     let mut args = std::env::args().skip(1);
-    let (mut synthetic, mut npy, mut write_npy) = (None, None, None);
+    let (mut synthetic, mut npy, mut write_npy, mut limit) = (None, None, None, None);
     let mut methods = "graph,exact".to_owned();
     let (mut sample, mut k, mut threads) = (2_000usize, 10usize, 0usize);
     let mut params = KnnParams {
@@ -39,11 +40,14 @@ fn main() -> Result<(), Failure> {
             "--synthetic" => synthetic = Some(value()?.parse::<usize>()?),
             "--npy" => npy = Some(value()?),
             "--write-npy" => write_npy = Some(value()?),
+            "--limit" => limit = Some(value()?.parse::<usize>()?),
             "--methods" => methods = value()?,
             "--sample" => sample = value()?.parse()?,
             "--k" => k = value()?.parse()?,
             "--threads" => threads = value()?.parse()?,
             "--list-size" => params.list_size = value()?.parse()?,
+            "--max-list-size" => params.max_list_size = value()?.parse()?,
+            "--wide-below" => params.wide_below = value()?.parse()?,
             "--trees" => params.n_trees = value()?.parse()?,
             "--leaf" => params.leaf_size = value()?.parse()?,
             "--join-sample" => params.sample = value()?.parse()?,
@@ -57,11 +61,14 @@ fn main() -> Result<(), Failure> {
         .num_threads(threads)
         .build_global()?;
     let started = Instant::now();
-    let (rows, dim) = match (synthetic, npy) {
+    let (mut rows, dim) = match (synthetic, npy) {
         (Some(n), None) => (synthetic_clustered(n, 384, 1_000, 0.6, 0), 384),
         (None, Some(path)) => read_npy(&path)?,
         _ => return Err("pass exactly one of --synthetic N and --npy FILE".into()),
     };
+    if let Some(limit) = limit {
+        rows.truncate(limit * dim);
+    }
     let n_rows = rows.len() / dim;
     eprintln!(
         "{n_rows} rows of {dim} in {:.1} s",

@@ -72,6 +72,29 @@ impl Lists {
         self.entries.len() / self.width.max(1)
     }
 
+    /// The same lists with room for `width` entries each, every entry marked new so the next
+    /// descent joins it again with the neighbours the wider lists will gain.
+    pub(super) fn widened(&self, width: usize) -> Self {
+        let mut wider = Lists::new(self.n_rows(), width);
+        for (to, from) in wider
+            .entries
+            .chunks_exact_mut(width)
+            .zip(self.entries.chunks_exact(self.width))
+        {
+            for (slot, entry) in to.iter_mut().zip(from) {
+                *slot = Entry {
+                    flag: if entry.is_vacant() {
+                        Flag::Old
+                    } else {
+                        Flag::New
+                    },
+                    ..*entry
+                };
+            }
+        }
+        wider
+    }
+
     #[inline]
     pub(super) fn of(&self, row: usize) -> &[Entry] {
         &self.entries[row * self.width..(row + 1) * self.width]

@@ -2,10 +2,11 @@
 //! `update` of a big folder, without the n² cost of the exact product.
 //!
 //! A stream of queries (HNSW) pays for a navigable structure nobody navigates afterwards; the
-//! graph is built directly instead. Random-projection trees cut the rows into leaves that are
-//! joined exactly with matrix products (`forest`), then NN-descent rounds improve every list
-//! from its neighbours' lists (`descent`), then every kept candidate is re-scored with the
-//! crate's one `dot` and ordered score first, id second, so the lists read exactly like
+//! graph is built directly instead. 2-means trees cut the rows into leaves that are joined
+//! exactly with matrix products (`forest`), then NN-descent rounds improve every list from its
+//! neighbours' lists (`descent`), widening the lists while a sampled recall check falls short
+//! of `target_recall`, then every kept candidate is re-scored with the crate's one `dot` and
+//! ordered score first, id second (`finish`), so the lists read exactly like
 //! Exact's, differing only where the graph missed a neighbour (recall is measured in tests and
 //! `BENCHMARKS.md`). Everything is seeded by position, never by thread timing, so the same rows
 //! and parameters give the same bytes on any number of threads.
@@ -19,122 +20,30 @@
 //! such data), the whole corpus is answered by Exact, at Exact's cost.
 
 mod descent;
+mod finish;
 mod forest;
 mod index;
 mod lists;
 mod packed;
+mod params;
 mod sets;
 
 use std::time::Instant;
 
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::error::{Error, Subject};
 use crate::exact::top_k_of_rows;
 use crate::recall::sample_rows;
 use crate::rows::{validate, RowsView, MAX_ROWS};
-use crate::topk::Candidate;
 use crate::Neighbours;
+use finish::{estimate_recall, finish};
 pub use index::KnnGraph;
-use lists::{filled, Lists};
+use lists::Lists;
 use packed::Packed;
-
-/// How the graph is built. The defaults were tuned on 100,000 rows of 384 dimensions (the
-/// synthetic clustered set and real sentence embeddings) for recall@10 ≥ 0.99; see
-/// `BENCHMARKS.md`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct KnnParams {
-    /// Seeds the trees; the same seed, rows and parameters give the same graph.
-    pub seed: u64,
-    /// Candidates kept per row while building (raised to k + 2): wider lists find more of the
-    /// true k at more cost, as pynndescent's `n_neighbors` above k does.
-    pub list_size: usize,
-    /// Random-projection trees whose leaves start the lists.
-    pub n_trees: usize,
-    /// Most rows in a leaf (raised to 2 × (list width + 1)); each leaf costs one gemm.
-    pub leaf_size: usize,
-    /// New (and old) entries per row taken into a round's local joins (NN-descent's ρK); each
-    /// row also takes up to twice as many reverse links of each kind.
-    pub sample: usize,
-    /// Most NN-descent rounds.
-    pub max_rounds: usize,
-    /// Stop when a round changes fewer than `delta` × rows × list width entries.
-    pub delta: f64,
-    /// Corpora of at most this many rows are answered by Exact, which is exact and, below
-    /// `AUTO_CROSSOVER_ROWS`, also faster.
-    pub exact_max_rows: usize,
-    /// Rows whose lists are checked against Exact after the build (their exact lists replace
-    /// the graph's), to estimate recall@k; 0 skips the check.
-    pub check_rows: usize,
-    /// If the estimated recall@k falls below this, the whole corpus is answered by Exact
-    /// instead: the documented fallback for data the graph serves badly (one dense cluster of
-    /// high intrinsic dimension). 0 never falls back.
-    pub min_recall: f64,
-}
-
-impl Default for KnnParams {
-    fn default() -> Self {
-        KnnParams {
-            seed: 0,
-            list_size: 32,
-            n_trees: 8,
-            leaf_size: 512,
-            sample: 16,
-            max_rounds: 10,
-            delta: 0.001,
-            exact_max_rows: 2_000,
-            check_rows: 256,
-            min_recall: 0.97,
-        }
-    }
-}
-
-impl KnnParams {
-    /// Checks the parameters that would make the build meaningless or unbounded.
-    pub fn validate(&self) -> Result<(), Error> {
-        let positive = [
-            ("list_size", self.list_size),
-            ("leaf_size", self.leaf_size),
-            ("sample", self.sample),
-        ];
-        for (name, value) in positive {
-            if value == 0 {
-                return Err(Error::InvalidGraphParameter {
-                    name,
-                    value: value.to_string(),
-                    expected: "at least 1",
-                });
-            }
-        }
-        if self.sample > MAX_SAMPLE {
-            return Err(Error::InvalidGraphParameter {
-                name: "sample",
-                value: self.sample.to_string(),
-                expected: "at most 4096",
-            });
-        }
-        if !(0.0..=1.0).contains(&self.min_recall) {
-            return Err(Error::InvalidGraphParameter {
-                name: "min_recall",
-                value: self.min_recall.to_string(),
-                expected: "between 0 and 1",
-            });
-        }
-        if !(0.0..=1.0).contains(&self.delta) {
-            return Err(Error::InvalidGraphParameter {
-                name: "delta",
-                value: self.delta.to_string(),
-                expected: "between 0 and 1",
-            });
-        }
-        Ok(())
-    }
-}
-
-/// Join sets hold up to 6 × sample rows counted in a `u16`.
-const MAX_SAMPLE: usize = 4_096;
+pub use params::KnnParams;
+use params::MAX_SAMPLE;
 
 /// What a build did, for benchmarks and logs.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -143,9 +52,14 @@ pub struct KnnReport {
     pub exact: bool,
     /// List entries changed by each NN-descent round.
     pub rounds: Vec<usize>,
+    /// Recall@k of the trees alone on the sampled rows.
+    pub forest_recall: Option<f64>,
+    /// List width of each descent stage (the lists widen while the sampled recall is short).
+    pub widths: Vec<usize>,
     /// Rows recomputed exactly because their candidates tied beyond the list width.
     pub exact_rows: usize,
-    /// Recall@k of the graph on `check_rows` sampled rows, before the fallback decision.
+    /// Recall@k of the graph on `check_rows` sampled rows after the last stage, before the
+    /// fallback decision.
     pub estimated_recall: Option<f64>,
     pub forest_seconds: f64,
     pub descent_seconds: f64,
@@ -276,35 +190,52 @@ pub(crate) fn build(
     );
     report.forest_seconds = started.elapsed().as_secs_f64();
 
+    // NN-descent at the starting width; while the sampled recall is short of the target, widen
+    // the lists (twice the width, twice the sample) and descend again from where it stopped.
     let started = Instant::now();
-    let stop_updates = (params.delta * (n_rows * width) as f64) as usize;
-    report.rounds = descent::descend(
-        &packed,
-        &ordered_ids,
-        &mut lists,
-        params.sample,
-        params.max_rounds,
-        stop_updates,
-    );
+    let checked = sample_rows(n_rows, params.check_rows, params.seed);
+    let checked_exact = top_k_of_rows(rows, &checked, k);
+    let mut sample = params.sample;
+    if !checked.is_empty() {
+        let recall = estimate_recall(rows, &order, &lists, &checked, &checked_exact, k);
+        report.forest_recall = Some(recall);
+        // Data the trees cut badly (no clean clusters) needs the wide lists anyway: widening
+        // later would repeat every join the narrow lists made.
+        let wider = params.max_list_size.max(lists.width);
+        if recall < params.wide_below && wider > lists.width {
+            sample = (sample * wider).div_ceil(lists.width).min(MAX_SAMPLE);
+            lists = lists.widened(wider);
+        }
+    }
+    loop {
+        let stop_updates = (params.delta * (n_rows * lists.width) as f64) as usize;
+        let rounds = descent::descend(
+            &packed,
+            &ordered_ids,
+            &mut lists,
+            sample,
+            params.max_rounds,
+            stop_updates,
+        );
+        report.rounds.extend(rounds);
+        report.widths.push(lists.width);
+        let recall = estimate_recall(rows, &order, &lists, &checked, &checked_exact, k);
+        report.estimated_recall = Some(recall);
+        let wider = (lists.width * 2).min(params.max_list_size);
+        if recall >= params.target_recall || checked.is_empty() || wider <= lists.width {
+            break;
+        }
+        sample = (sample * wider).div_ceil(lists.width).min(MAX_SAMPLE);
+        lists = lists.widened(wider);
+    }
     report.descent_seconds = started.elapsed().as_secs_f64();
     drop(packed);
 
     let started = Instant::now();
     let (mut finished, tied) = finish(rows, &order, &lists, k);
     report.exact_rows = tied.len();
-    let checked = sample_rows(n_rows, params.check_rows, params.seed);
-    if !checked.is_empty() {
-        let mut hits = 0;
-        let mut wanted = 0;
-        for (&row, exact) in checked.iter().zip(top_k_of_rows(rows, &checked, k)) {
-            wanted += exact.len();
-            hits += exact
-                .iter()
-                .filter(|n| finished[row].iter().any(|f| f.id == n.id))
-                .count();
-            finished[row] = exact;
-        }
-        report.estimated_recall = Some(hits as f64 / wanted.max(1) as f64);
+    for (&row, exact) in checked.iter().zip(checked_exact) {
+        finished[row] = exact;
     }
     let poor = report
         .estimated_recall
@@ -324,61 +255,4 @@ pub(crate) fn build(
 fn exact_all(rows: RowsView<'_>, k: usize) -> Vec<Neighbours> {
     let all: Vec<usize> = (0..rows.n_rows()).collect();
     top_k_of_rows(rows, &all, k)
-}
-
-/// How far below the k-th build-time score a candidate is still re-scored. Build-time scores
-/// come from f16 rows through gemm, within about 1e-4 of `dot` for unit rows; the window is
-/// ten times that.
-const RESCORE_WINDOW: f32 = 1e-3;
-
-/// Re-scores the kept candidates that could be among the k best with `dot`, orders them and
-/// keeps k. Also returns the rows
-/// whose answer the lists cannot settle: fewer than k candidates, or a tie at the k-th score
-/// that reaches the last kept candidate (more tied rows may exist beyond the list).
-fn finish(
-    rows: RowsView<'_>,
-    order: &[u32],
-    lists: &Lists,
-    k: usize,
-) -> (Vec<Neighbours>, Vec<usize>) {
-    let width = lists.width;
-    let mut finished: Vec<(Neighbours, bool)> = vec![(Vec::new(), false); rows.n_rows()];
-    let by_position: Vec<(Neighbours, bool)> = (0..rows.n_rows())
-        .into_par_iter()
-        .map(|position| {
-            let kept: Vec<&lists::Entry> = filled(lists.of(position)).collect();
-            if kept.len() < k {
-                return (Vec::new(), true);
-            }
-            // Only candidates whose build-time score is near the k-th can end in the top k.
-            let floor = kept[k - 1].score - RESCORE_WINDOW;
-            let near = kept.iter().take_while(|entry| entry.score >= floor).count();
-            let candidates: Vec<Candidate> = kept[..near]
-                .iter()
-                .map(|entry| {
-                    let row = order[entry.row as usize];
-                    Candidate {
-                        score: 0.0,
-                        id: rows.ids[row as usize],
-                        row,
-                    }
-                })
-                .collect();
-            let query = rows.row(order[position] as usize);
-            let mut neighbours = rows.rescore(candidates, query, width);
-            let unsettled = near == width && neighbours[k - 1].score == neighbours[width - 1].score;
-            neighbours.truncate(k);
-            (neighbours, unsettled)
-        })
-        .collect();
-    for (&row, result) in order.iter().zip(by_position) {
-        finished[row as usize] = result;
-    }
-    let tied = finished
-        .iter()
-        .enumerate()
-        .filter(|(_, (_, unsettled))| *unsettled)
-        .map(|(row, _)| row)
-        .collect();
-    (finished.into_iter().map(|(list, _)| list).collect(), tied)
 }

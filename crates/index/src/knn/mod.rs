@@ -16,8 +16,8 @@
 //! score (duplicates beyond the list width: the approximate lists cannot tell which ids win the
 //! tie), which are recomputed exactly; if that is more than a quarter of the rows, the whole
 //! corpus is (all-identical vectors). Every build also checks a sample of rows against Exact;
-//! if its recall falls below `min_recall` (one dense cluster of high intrinsic dimension is
-//! such data), the whole corpus is answered by Exact, at Exact's cost.
+//! if its recall falls below `min_recall` (0.9 by default), the whole corpus is answered by
+//! Exact, at Exact's cost.
 
 mod descent;
 mod finish;

@@ -1,8 +1,8 @@
 //! The rows again in half precision, for the candidate-finding steps of the graph build.
 //!
 //! Those steps are bound by reading scattered rows (a local join gathers some thirty rows of
-//! 1.5 KB for one small product), not by arithmetic, so halving the bytes read halves their
-//! time. Unit-length rows lose nothing that matters in f16: each element keeps 11 significant
+//! 1.5 KB for one small product; a profile put the gather first, ahead of the products), not
+//! by arithmetic, so the copy halves what they read. Unit-length rows lose nothing that matters in f16: each element keeps 11 significant
 //! bits, so a 384-term cosine moves by about 1e-5, far below the gaps that decide a neighbour,
 //! and every score that leaves the builder is recomputed from the f32 rows with `dot` anyway.
 

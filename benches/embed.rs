@@ -44,7 +44,7 @@ fn embed(c: &mut Criterion) {
         let embedder =
             Embedder::load_with(&model, &Device::Cpu, DType::F32, engine).expect("loads");
         let (_, stats) = embedder
-            .embed(&refs, None, EmbedOptions::default(), &mut |_, _| {})
+            .embed(&refs, None, EmbedOptions::default())
             .expect("embeds");
         group.throughput(Throughput::Elements(stats.tokens as u64));
         group.bench_function(
@@ -52,7 +52,7 @@ fn embed(c: &mut Criterion) {
             |b| {
                 b.iter(|| {
                     embedder
-                        .embed(&refs, None, EmbedOptions::default(), &mut |_, _| {})
+                        .embed(&refs, None, EmbedOptions::default())
                         .expect("embeds")
                 })
             },

@@ -137,14 +137,24 @@ fn hostile_notes_are_skipped_or_kept_exact() {
         .contains("## Closest"));
 }
 
-/// Two notes with the same id stop the run before anything is written, naming both files.
+/// With `id-scheme = "stem"`, two notes with the same id stop the run before anything is
+/// written, naming both files. (The default scheme gives them longer ids instead.)
 #[test]
 fn duplicate_ids_are_an_error_naming_both_files() {
     let scratch = Scratch::new();
     scratch.write("notes/a/same.md", "# One\n\nFirst.\n");
     scratch.write("notes/b/same.md", "# Two\n\nSecond.\n");
     let root = scratch.path().join("notes");
-    let output = closest(&["update", root.to_str().expect("path")], None, None);
+    let output = closest(
+        &[
+            "update",
+            root.to_str().expect("path"),
+            "--id-scheme",
+            "stem",
+        ],
+        None,
+        None,
+    );
     assert_eq!(output.status.code(), Some(2));
     let message = stderr(&output);
     assert!(

@@ -5,6 +5,9 @@ mod fixture;
 
 mod embed;
 mod hostile;
+mod incremental;
+mod links;
 mod model;
+mod regions;
 mod reliability;
 mod update;

@@ -311,8 +311,10 @@ fn options_shape_the_section() {
         None,
     ));
     let text = std::fs::read_to_string(root.join("sourdough-starter.md")).expect("read");
+    // Back to the default heading, the list moves: the `## Related` section written by the
+    // first run is taken out (issue 17), and no neighbour reaches 0.99, so the section is empty.
     assert!(
-        text.contains("## Closest\n\n## Related"),
+        text.ends_with("\n\n## Closest\n") && !text.contains("## Related"),
         "no neighbour reaches 0.99, so the section is empty: {text:?}"
     );
 }

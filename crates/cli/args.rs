@@ -1,9 +1,15 @@
-//! The command line as clap sees it. Nothing here is validated beyond clap's own parsing:
-//! `settings.rs` turns these into checked settings, so commands never see clap types.
+//! The command line as clap sees it. The options a notes folder can also set in `.closest.toml`
+//! are one type each (`FolderOptions`, `ModelOptions`) used for both, so a new setting is one
+//! field; `settings.rs` merges them (the flag wins) and validates the result, so commands
+//! never see clap types.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use closest_embed::{DType, DeviceChoice, LongPolicy};
+use closest_index::IndexKind;
+use closest_notes::{IdScheme, LinkStyle};
+use serde::Deserialize;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,20 +27,8 @@ pub struct Cli {
 /// Flags every command takes.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// Model: a folder, a known name (all-MiniLM-L6-v2) or a Hugging Face repo id.
-    #[arg(long, global = true, env = "CLOSEST_MODEL")]
-    pub model: Option<String>,
-    /// Where the model runs: auto, cpu, cuda or cuda:N.
-    #[arg(long, global = true)]
-    pub device: Option<String>,
-    /// Model precision: f32 (default on the CPU), f16 or bf16. bf16 on a CPU with AVX512_BF16
-    /// is our opt-in fast path (about 1.5x f32, cosine >= 0.9999 to it); vectors of each
-    /// precision are stored apart.
-    #[arg(long, global = true)]
-    pub dtype: Option<String>,
-    /// Tokens per embedding batch.
-    #[arg(long, global = true)]
-    pub batch_tokens: Option<usize>,
+    #[command(flatten)]
+    pub model: ModelOptions,
     /// Worker threads (default: all cores).
     #[arg(long, global = true)]
     pub threads: Option<usize>,
@@ -50,6 +44,84 @@ pub struct GlobalArgs {
     /// When to use colour.
     #[arg(long, global = true, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+}
+
+/// The model and where it runs: flags of every command, and keys of `.closest.toml`.
+#[derive(Debug, Args, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ModelOptions {
+    /// Model: a folder, a known name (all-MiniLM-L6-v2) or a Hugging Face repo id.
+    #[arg(long, global = true, env = "CLOSEST_MODEL")]
+    pub model: Option<String>,
+    /// Where the model runs: auto, cpu, cuda or cuda:N.
+    #[arg(long, global = true)]
+    #[serde(default, deserialize_with = "from_str")]
+    pub device: Option<DeviceChoice>,
+    /// Model precision: f32 (default on the CPU), f16 or bf16. bf16 on a CPU with AVX512_BF16
+    /// is our opt-in fast path (about 1.5x f32, cosine >= 0.9999 to it); vectors of each
+    /// precision are stored apart.
+    #[arg(long, global = true, value_parser = closest_embed::parse_dtype)]
+    #[serde(default, deserialize_with = "dtype")]
+    pub dtype: Option<DType>,
+    /// Tokens per embedding batch.
+    #[arg(long, global = true)]
+    pub batch_tokens: Option<usize>,
+}
+
+/// What shapes a folder's sections and what is compared: flags of the folder commands, and
+/// keys of `.closest.toml`.
+#[derive(Debug, Args, Clone, Default, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct FolderOptions {
+    /// Links per note.
+    #[arg(short = 'k', long = "k")]
+    pub k: Option<usize>,
+    /// Index: auto, exact or hnsw.
+    #[arg(long, value_enum)]
+    pub index: Option<IndexKind>,
+    /// Leave out neighbours scoring below this cosine similarity.
+    #[arg(long)]
+    pub min_score: Option<f32>,
+    /// Leave out notes the note already links to.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub exclude_linked: Option<bool>,
+    /// Heading text of the managed section.
+    #[arg(long)]
+    pub heading: Option<String>,
+    /// Heading level of the managed section (1-6).
+    #[arg(long)]
+    pub level: Option<u8>,
+    /// Link line: bullet, wiki, title-path, front-matter, or a line with {id} {title} {path}.
+    #[arg(long)]
+    pub template: Option<String>,
+    /// Note ids.
+    #[arg(long, value_enum)]
+    pub id_scheme: Option<IdScheme>,
+    /// Only notes matching these globs (relative to the notes root).
+    #[arg(long)]
+    pub include: Option<Vec<String>>,
+    /// Skip notes matching these globs.
+    #[arg(long)]
+    pub exclude: Option<Vec<String>>,
+    /// Long notes.
+    #[arg(long, value_enum)]
+    pub long: Option<LongPolicy>,
+    /// Follow symbolic links to notes.
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub follow_symlinks: Option<bool>,
+    /// Markdown links to notes end in `.md` or not (auto: the folder's convention).
+    #[arg(long, value_enum)]
+    pub link_style: Option<LinkStyle>,
+    /// Leave out the note-template folder Obsidian or Templater is configured with (default
+    /// true).
+    #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub exclude_template_folders: Option<bool>,
+    /// Take over another tool's section under this heading (same level), once, on purpose.
+    #[arg(long)]
+    pub migrate_from_heading: Option<String>,
+    /// Where the store, vectors and lock live (default: `<notes>/.closest`).
+    #[arg(long)]
+    pub state_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -74,8 +146,10 @@ pub enum Command {
     Similar(SimilarArgs),
     /// Embed JSON Lines `{"id", "text"}` from stdin to `{"id", "embedding"}` on stdout.
     Embed(EmbedArgs),
-    /// Summarise a notes folder and its store.
+    /// Summarise a notes folder and its store, and what the next update would do.
     Status(StatusArgs),
+    /// Report managed links that lead to no note, with the note and the line (exit 1 if any).
+    CheckLinks(StatusArgs),
     /// Measure embedding, index or update speed.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -84,59 +158,21 @@ pub enum Command {
     Model(ModelCommand),
 }
 
-/// Options that shape the managed section and what is embedded; shared by update and status.
-#[derive(Debug, Args, Default, Clone)]
-pub struct NotesArgs {
-    /// Links per note.
-    #[arg(short = 'k', long = "k")]
-    pub k: Option<usize>,
-    /// Index: auto, exact or hnsw.
-    #[arg(long)]
-    pub index: Option<String>,
-    /// Leave out neighbours scoring below this cosine similarity.
-    #[arg(long)]
-    pub min_score: Option<f32>,
-    /// Leave out notes the note already links to.
-    #[arg(long)]
-    pub exclude_linked: bool,
-    /// Heading text of the managed section.
-    #[arg(long)]
-    pub heading: Option<String>,
-    /// Heading level of the managed section (1-6).
-    #[arg(long)]
-    pub level: Option<u8>,
-    /// Link line: bullet, wiki, title-path, front-matter, or a line with {id} {title} {path}.
-    #[arg(long)]
-    pub template: Option<String>,
-    /// Note ids: stem or relative-path.
-    #[arg(long)]
-    pub id_scheme: Option<String>,
-    /// Only notes matching these globs (relative to the notes root).
-    #[arg(long)]
-    pub include: Vec<String>,
-    /// Skip notes matching these globs.
-    #[arg(long)]
-    pub exclude: Vec<String>,
-    /// Long notes: truncate or chunk-mean.
-    #[arg(long)]
-    pub long: Option<String>,
-    /// Follow symbolic links to notes.
-    #[arg(long)]
-    pub follow_symlinks: bool,
-}
-
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     /// Notes root (default: the current folder).
     pub dir: Option<PathBuf>,
     #[command(flatten)]
-    pub notes: NotesArgs,
+    pub folder: FolderOptions,
     /// Change nothing; exit 1 and name the notes whose section is stale.
     #[arg(long, conflicts_with = "dry_run")]
     pub check: bool,
     /// Change nothing; list the notes that would change.
     #[arg(long)]
     pub dry_run: bool,
+    /// Read every note and recompute every list, whatever the store says.
+    #[arg(long)]
+    pub full: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -155,19 +191,17 @@ pub struct SimilarArgs {
     /// Notes root (default: the current folder).
     #[arg(long)]
     pub notes: Option<PathBuf>,
-    #[arg(short = 'k', long = "k")]
-    pub k: Option<usize>,
-    #[arg(long)]
-    pub index: Option<String>,
+    #[command(flatten)]
+    pub folder: FolderOptions,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
 
 #[derive(Debug, Args)]
 pub struct EmbedArgs {
-    /// Long texts: truncate or chunk-mean.
-    #[arg(long, default_value = "truncate")]
-    pub long: String,
+    /// Long texts.
+    #[arg(long, value_enum, default_value_t)]
+    pub long: LongPolicy,
     /// Embed as queries (with the model's query prompt, if it has one).
     #[arg(long)]
     pub query: bool,
@@ -177,6 +211,8 @@ pub struct EmbedArgs {
 pub struct StatusArgs {
     /// Notes root (default: the current folder).
     pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub folder: FolderOptions,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -187,7 +223,7 @@ pub enum BenchCommand {
     Embed(BenchEmbedArgs),
     /// Index build, all-pairs, query latency and HNSW recall.
     Index(BenchIndexArgs),
-    /// A cold `update` of a copy of a notes folder, then an incremental one after adding notes.
+    /// A cold `update` of a copy of a notes folder, then incremental ones after changes.
     Update(BenchUpdateArgs),
 }
 
@@ -205,8 +241,8 @@ pub struct BenchEmbedArgs {
     /// Timed repetitions after a warm-up; the best is reported.
     #[arg(long, default_value_t = 2)]
     pub repeat: usize,
-    #[arg(long, default_value = "truncate")]
-    pub long: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub long: LongPolicy,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -251,4 +287,22 @@ pub enum ModelCommand {
     List,
     /// Describe a model: source, folder, dimensions, pooling, maximum length, prompts.
     Info { model: Option<String> },
+}
+
+/// Reads a `.closest.toml` value through the type's own parser (the one its flag uses).
+fn from_str<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let text = Option::<String>::deserialize(deserializer)?;
+    text.map(|text| text.parse().map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+fn dtype<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<DType>, D::Error> {
+    let text = Option::<String>::deserialize(deserializer)?;
+    text.map(|text| closest_embed::parse_dtype(&text).map_err(serde::de::Error::custom))
+        .transpose()
 }

@@ -5,15 +5,18 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use std::process::ExitCode;
+
 use anyhow::{bail, Context, Result};
-use closest_embed::{dtype_name, LongPolicy};
+use closest_embed::dtype_name;
+use closest_engine::{Engine, Mode, Model, UpdateOptions};
 use closest_index::{ConcreteKind, HnswParams};
 use serde_json::json;
 
-use crate::args::{BenchEmbedArgs, BenchIndexArgs, BenchUpdateArgs, Format, GlobalArgs, NotesArgs};
-use crate::model::ModelHandle;
-use crate::pipeline::{update, Mode};
-use crate::settings::{ModelSettings, NotesSettings};
+use crate::args::{
+    BenchEmbedArgs, BenchIndexArgs, BenchUpdateArgs, FolderOptions, Format, ModelOptions,
+};
+use crate::settings::folder_settings;
 use crate::ui::Ui;
 
 /// Peak resident memory of this process so far (Linux `VmHWM`), in bytes.
@@ -51,8 +54,8 @@ fn markdown_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-pub fn embed(args: &BenchEmbedArgs, settings: &ModelSettings, ui: &Ui) -> Result<()> {
-    let long = args.long.parse::<LongPolicy>()?;
+pub fn embed(args: &BenchEmbedArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+    let long = args.long;
     let files = markdown_files(&args.notes)?;
     let mut files: Vec<PathBuf> = files.into_iter().step_by(args.stride.max(1)).collect();
     if let Some(limit) = args.limit {
@@ -64,19 +67,19 @@ pub fn embed(args: &BenchEmbedArgs, settings: &ModelSettings, ui: &Ui) -> Result
         .map(|path| fs_err::read(path).map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
         .collect::<std::io::Result<_>>()?;
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
-    let model = ModelHandle::resolve(settings, ui)?;
+    let model = Model::resolve(&model.clone().resolve()?, ui.shows_progress(), ui)?;
     let embedder = model.embedder(ui)?;
     let options = model.options(long);
-    ui.note(format!(
+    ui.say(format!(
         "{} notes from `{}`; warming up",
         texts.len(),
         args.notes.display()
     ));
-    let (_, stats) = embedder.embed(&refs, None, options, &mut |_, _| {})?;
+    let (_, stats) = embedder.embed(&refs, None, options)?;
     let mut best = f64::INFINITY;
     for _ in 0..args.repeat.max(1) {
         let started = Instant::now();
-        embedder.embed(&refs, None, options, &mut |_, _| {})?;
+        embedder.embed(&refs, None, options)?;
         best = best.min(started.elapsed().as_secs_f64());
     }
     let report = json!({
@@ -86,7 +89,6 @@ pub fn embed(args: &BenchEmbedArgs, settings: &ModelSettings, ui: &Ui) -> Result
         "seconds": best,
         "notes_per_s": stats.texts as f64 / best,
         "tokens_per_s": stats.tokens as f64 / best,
-        "padding_ratio": stats.padding_ratio(),
         "peak_rss_bytes": peak_rss_bytes(),
         "device": format!("{:?}", embedder.device()),
         "dtype": dtype_name(embedder.dtype()),
@@ -94,7 +96,7 @@ pub fn embed(args: &BenchEmbedArgs, settings: &ModelSettings, ui: &Ui) -> Result
         "batch_tokens": options.limits.max_tokens,
         "long": long.to_string(),
     });
-    print_report(&report, args.format, |out| {
+    print_report(ui, &report, args.format, |out| {
         writeln!(
             out,
             "{} notes, {} tokens (after truncation, special tokens included)",
@@ -109,8 +111,7 @@ pub fn embed(args: &BenchEmbedArgs, settings: &ModelSettings, ui: &Ui) -> Result
         )?;
         writeln!(
             out,
-            "padding {:.1}%, peak memory {} MiB, {} threads, {}",
-            stats.padding_ratio() * 100.0,
+            "peak memory {} MiB, {} threads, {}",
             peak_rss_bytes() >> 20,
             rayon::current_num_threads(),
             dtype_name(embedder.dtype())
@@ -118,7 +119,7 @@ pub fn embed(args: &BenchEmbedArgs, settings: &ModelSettings, ui: &Ui) -> Result
     })
 }
 
-pub fn index(args: &BenchIndexArgs, global: &GlobalArgs, ui: &Ui) -> Result<()> {
+pub fn index(args: &BenchIndexArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     let (rows, dim, source) = if let Some(n) = args.synthetic {
         (
             closest_index::synthetic_clustered(n, args.dim, 1000.min(n.max(1)), 0.6, 7),
@@ -129,8 +130,9 @@ pub fn index(args: &BenchIndexArgs, global: &GlobalArgs, ui: &Ui) -> Result<()> 
         let mut rows = Vec::new();
         let mut dim = 0;
         for dir in &args.notes {
-            let settings = NotesSettings::load(Some(dir), &NotesArgs::default(), global)?;
-            for (_, vector) in crate::commands::stored_rows(&settings, ui)?.rows {
+            let settings = folder_settings(Some(dir), &FolderOptions::default(), model)?;
+            let engine = Engine::open(settings, ui.shows_progress(), ui)?;
+            for (_, vector) in engine.stored_vectors()? {
                 dim = vector.len();
                 rows.extend(vector);
             }
@@ -149,7 +151,7 @@ pub fn index(args: &BenchIndexArgs, global: &GlobalArgs, ui: &Ui) -> Result<()> 
         },
         ..closest_index::bench::BenchOptions::default()
     };
-    ui.note(format!("benchmarking on {source}"));
+    ui.say(format!("benchmarking on {source}"));
     let mut report = closest_index::bench::run(
         &rows,
         dim,
@@ -162,7 +164,7 @@ pub fn index(args: &BenchIndexArgs, global: &GlobalArgs, ui: &Ui) -> Result<()> 
     // The same figure under the name the other benches use.
     value["peak_rss_bytes"] = json!(peak);
     value["source"] = json!(source);
-    print_report(&value, args.format, |out| {
+    print_report(ui, &value, args.format, |out| {
         writeln!(
             out,
             "{}",
@@ -171,7 +173,7 @@ pub fn index(args: &BenchIndexArgs, global: &GlobalArgs, ui: &Ui) -> Result<()> 
     })
 }
 
-pub fn update_bench(args: &BenchUpdateArgs, global: &GlobalArgs, ui: &Ui) -> Result<()> {
+pub fn update(args: &BenchUpdateArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     let scratch = tempfile::tempdir().context("cannot create a scratch folder")?;
     let root = scratch.path().join("notes");
     let mut held_back = Vec::new();
@@ -189,22 +191,27 @@ pub fn update_bench(args: &BenchUpdateArgs, global: &GlobalArgs, ui: &Ui) -> Res
     for (from, to) in first {
         copy(from, to)?;
     }
-    let settings = NotesSettings::load(
+    let settings = folder_settings(
         Some(&root),
-        &NotesArgs {
-            id_scheme: Some("relative-path".to_owned()),
-            ..NotesArgs::default()
+        &FolderOptions {
+            id_scheme: Some(closest_notes::IdScheme::RelativePath),
+            ..FolderOptions::default()
         },
-        global,
+        model,
     )?;
+    let engine = Engine::open(settings, ui.shows_progress(), ui)?;
+    let write = UpdateOptions {
+        mode: Mode::Write,
+        full: false,
+    };
     let cold_started = Instant::now();
-    let cold = update(&settings, Mode::Write, ui)?;
+    let cold = engine.update(write, ui)?;
     let cold_seconds = cold_started.elapsed().as_secs_f64();
     for (from, to) in later {
         copy(from, to)?;
     }
     let warm_started = Instant::now();
-    let warm = update(&settings, Mode::Write, ui)?;
+    let warm = engine.update(write, ui)?;
     let warm_seconds = warm_started.elapsed().as_secs_f64();
     let report = json!({
         "cold": { "notes": cold.notes, "embedded": cold.embedded, "written": cold.written, "seconds": cold_seconds },
@@ -212,7 +219,7 @@ pub fn update_bench(args: &BenchUpdateArgs, global: &GlobalArgs, ui: &Ui) -> Res
         "index": warm.index,
         "peak_rss_bytes": peak_rss_bytes(),
     });
-    print_report(&report, args.format, |out| {
+    print_report(ui, &report, args.format, |out| {
         writeln!(
             out,
             "cold:        {} notes, {} embedded, {} written in {:.2} s",
@@ -246,14 +253,16 @@ fn copy(from: &Path, to: &Path) -> Result<()> {
 }
 
 fn print_report(
+    ui: &Ui,
     value: &serde_json::Value,
     format: Format,
     text: impl FnOnce(&mut dyn Write) -> std::io::Result<()>,
-) -> Result<()> {
-    let mut stdout = std::io::stdout().lock();
+) -> Result<ExitCode> {
+    let mut out = ui.out();
     match format {
-        Format::Json => writeln!(stdout, "{value}")?,
-        Format::Text => text(&mut stdout)?,
+        Format::Json => writeln!(out, "{value}")?,
+        Format::Text => text(&mut out)?,
     }
-    Ok(())
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,21 +1,210 @@
-//! The small commands: `embed`, `similar`, `status` and `model`. Each takes validated settings,
-//! writes its data to stdout and everything else through `Ui`.
+//! The commands: each turns its arguments into settings, calls the engine, and renders what
+//! comes back (data on stdout through `Ui::out`, everything else on stderr).
 
-use std::collections::HashMap;
 use std::io::{BufRead, Write};
+use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use closest_embed::{known_models, LongPolicy};
-use closest_index::{choose, persist, ConcreteKind, LoadOutcome, VectorIndex};
+use closest_embed::known_models;
+use closest_engine::{Engine, Mode, Model, Query, UpdateOptions, UpdateReport};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::args::{EmbedArgs, Format, ModelCommand, SimilarArgs};
-use crate::model::ModelHandle;
-use crate::pipeline::{fresh_index, row_key};
-use crate::settings::{ModelSettings, NotesSettings};
-use crate::store::{NoteRow, Store};
+use crate::args::{
+    EmbedArgs, Format, ModelCommand, ModelOptions, SimilarArgs, StatusArgs, UpdateArgs,
+};
+use crate::settings::folder_settings;
 use crate::ui::Ui;
+
+/// `closest update`.
+pub fn update(args: &UpdateArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+    let settings = folder_settings(args.dir.as_deref(), &args.folder, model)?;
+    let engine = Engine::open(settings, ui.shows_progress(), ui)?;
+    let mode = if args.check {
+        Mode::Check
+    } else if args.dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Write
+    };
+    let report = engine.update(
+        UpdateOptions {
+            mode,
+            full: args.full,
+        },
+        ui,
+    )?;
+    print_update(&report, mode, args.format, ui)?;
+    Ok(if report.failed > 0 {
+        ExitCode::from(2)
+    } else if mode == Mode::Check && !report.stale.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn print_update(report: &UpdateReport, mode: Mode, format: Format, ui: &Ui) -> Result<()> {
+    let mut out = ui.out();
+    match format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string(report)?)?,
+        Format::Text => {
+            let verb = match mode {
+                Mode::Check => Some("stale"),
+                Mode::DryRun => Some("would update"),
+                Mode::Write => None,
+            };
+            if let Some(verb) = verb {
+                for id in &report.stale {
+                    writeln!(out, "{verb}: {id}")?;
+                }
+            }
+            out.flush()?;
+            ui.say(format_args!(
+                "{} notes: {} embedded, {} unchanged, {} written, {} skipped, {} pruned ({} index, {}) in {:.2} s",
+                report.notes, report.embedded, report.unchanged, report.written, report.skipped, report.pruned, report.index, report.model, report.seconds
+            ));
+            if mode == Mode::Check && !report.stale.is_empty() {
+                ui.say(format_args!(
+                    "hint: run `closest update` to bring {} stale note(s) up to date",
+                    report.stale.len()
+                ));
+            }
+            if report.failed > 0 {
+                ui.say(format_args!(
+                    "error: {} note(s) could not be written (see the warnings above)",
+                    report.failed
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `closest similar`.
+pub fn similar(args: &SimilarArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+    let settings = folder_settings(args.notes.as_deref(), &args.folder, model)?;
+    let k = settings.k;
+    let engine = Engine::open(settings, ui.shows_progress(), ui)?;
+    let stdin_text;
+    let query = match (&args.note, &args.text, &args.stdin) {
+        (Some(id), _, _) => Query::Note(id),
+        (None, Some(text), _) => Query::Text(text),
+        (None, None, Some(dash)) if dash == "-" => {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
+                .context("cannot read standard input")?;
+            stdin_text = text;
+            Query::Text(&stdin_text)
+        }
+        _ => bail!(
+            "say what to search for: `--note ID`, `--text TEXT`, or `-` to read standard input"
+        ),
+    };
+    let hits = engine.similar(query, k, ui)?;
+    let mut out = ui.out();
+    for hit in hits {
+        match args.format {
+            Format::Text => writeln!(out, "{:.4}\t{}\t{}", hit.score, hit.id, hit.path)?,
+            Format::Json => writeln!(
+                out,
+                "{}",
+                json!({ "id": hit.id, "path": hit.path, "score": hit.score })
+            )?,
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `closest status`.
+pub fn status(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+    let settings = folder_settings(args.dir.as_deref(), &args.folder, model)?;
+    let engine = Engine::open(settings, ui.shows_progress(), ui)?;
+    let plan = engine.plan(ui)?;
+    let mut out = ui.out();
+    match args.format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string(&plan)?)?,
+        Format::Text => {
+            writeln!(
+                out,
+                "notes:     {} ({} unreadable)",
+                plan.notes, plan.unreadable
+            )?;
+            writeln!(out, "embedded:  {}", plan.embedded)?;
+            writeln!(
+                out,
+                "stale:     {} (changed or new since the last update)",
+                plan.stale
+            )?;
+            writeln!(
+                out,
+                "orphaned:  {} stored vectors no note uses",
+                plan.orphaned_rows
+            )?;
+            writeln!(
+                out,
+                "model:     {} ({})",
+                plan.model, plan.model_fingerprint
+            )?;
+            writeln!(out, "store:     {} KiB", plan.store_bytes / 1024)?;
+            for folder in &plan.template_folders {
+                writeln!(
+                    out,
+                    "templates: `{folder}` left out (note templates, not notes)"
+                )?;
+            }
+            writeln!(
+                out,
+                "next run:  reads {}, embeds {}, drops {}, updates {} lists{}",
+                plan.to_read,
+                plan.to_embed,
+                plan.departed,
+                plan.lists_to_update,
+                if plan.full_ranking {
+                    " (all of them)"
+                } else {
+                    ""
+                }
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `closest check-links`.
+pub fn check_links(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+    let settings = folder_settings(args.dir.as_deref(), &args.folder, model)?;
+    let engine = Engine::open(settings, ui.shows_progress(), ui)?;
+    let check = engine.check_links()?;
+    for warning in &check.warnings {
+        ui.warning(warning);
+    }
+    let mut out = ui.out();
+    for broken in &check.broken {
+        match args.format {
+            Format::Json => writeln!(out, "{}", serde_json::to_string(broken)?)?,
+            Format::Text => writeln!(
+                out,
+                "{}:{}: {} link `{}`",
+                broken.note, broken.line, broken.problem, broken.target
+            )?,
+        }
+    }
+    out.flush()?;
+    ui.say(format_args!(
+        "{} notes, {} managed links, {} broken",
+        check.notes,
+        check.links,
+        check.broken.len()
+    ));
+    Ok(if check.broken.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
 
 #[derive(Deserialize)]
 struct EmbedLine {
@@ -28,21 +217,19 @@ struct EmbedLine {
 const EMBED_CHUNK: usize = 1024;
 
 /// `closest embed`: JSON Lines in, JSON Lines out, in input order, ids carried through.
-pub fn embed(args: &EmbedArgs, settings: &ModelSettings, ui: &Ui) -> Result<()> {
-    let long = args.long.parse::<LongPolicy>()?;
-    let model = ModelHandle::resolve(settings, ui)?;
+pub fn embed(args: &EmbedArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+    let model = Model::resolve(&model.clone().resolve()?, ui.shows_progress(), ui)?;
     let embedder = model.embedder(ui)?;
     let prompt = if args.query {
         model.config.query_prompt()
     } else {
         model.config.document_prompt()
     };
-    let stdin = std::io::stdin().lock();
-    let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+    let mut out = ui.out();
     let mut pending: Vec<EmbedLine> = Vec::new();
     let flush = |pending: &mut Vec<EmbedLine>, out: &mut dyn Write| -> Result<()> {
         let texts: Vec<&str> = pending.iter().map(|line| line.text.as_str()).collect();
-        let (vectors, _) = embedder.embed(&texts, prompt, model.options(long), &mut |_, _| {})?;
+        let (vectors, _) = embedder.embed(&texts, prompt, model.options(args.long))?;
         for (line, vector) in pending.iter().zip(vectors) {
             let object = match &line.id {
                 Some(id) => json!({ "id": id, "embedding": vector }),
@@ -54,7 +241,7 @@ pub fn embed(args: &EmbedArgs, settings: &ModelSettings, ui: &Ui) -> Result<()> 
         pending.clear();
         Ok(())
     };
-    for (number, line) in stdin.lines().enumerate() {
+    for (number, line) in std::io::stdin().lock().lines().enumerate() {
         let line = line.context("cannot read standard input")?;
         if line.trim().is_empty() {
             continue;
@@ -63,263 +250,36 @@ pub fn embed(args: &EmbedArgs, settings: &ModelSettings, ui: &Ui) -> Result<()> 
             .with_context(|| format!("line {} of standard input is not a JSON object with a \"text\" string; expected {{\"id\": ..., \"text\": \"...\"}}", number + 1))?;
         pending.push(parsed);
         if pending.len() >= EMBED_CHUNK {
-            flush(&mut pending, &mut stdout)?;
+            flush(&mut pending, &mut out)?;
         }
     }
     if !pending.is_empty() {
-        flush(&mut pending, &mut stdout)?;
+        flush(&mut pending, &mut out)?;
     }
-    stdout.flush()?;
-    Ok(())
-}
-
-/// The last update's notes with their stored vectors, for `similar` and `bench index`.
-pub(crate) struct Stored {
-    pub model: ModelHandle,
-    pub notes: Vec<NoteRow>,
-    /// (index into `notes`, unit-length vector) for every note with a vector.
-    pub rows: Vec<(usize, Vec<f32>)>,
-}
-
-/// The last update's notes with their stored vectors (unit length) for the current model and
-/// preparation; an error when nothing is stored yet.
-pub(crate) fn stored_rows(settings: &NotesSettings, ui: &Ui) -> Result<Stored> {
-    let model = ModelHandle::resolve(&settings.model, ui)?;
-    let prep = model.prep_fingerprint(settings.long);
-    let store = Store::open_reporting(&settings.state_dir(), ui)?;
-    let notes = store.notes()?;
-    let hashes: Vec<&str> = notes.iter().map(|note| note.hash.as_str()).collect();
-    let vectors = store.vectors(&model.fingerprint, &prep, &hashes)?;
-    let rows: Vec<(usize, Vec<f32>)> = notes
-        .iter()
-        .enumerate()
-        .filter_map(|(index, note)| {
-            vectors
-                .get(&note.hash)
-                .map(|vector| (index, normalized(vector)))
-        })
-        .collect();
-    if rows.is_empty() {
-        bail!(
-            "no embedded notes in `{}`; run `closest update {}` first",
-            settings.root.display(),
-            settings.root.display()
-        );
-    }
-    Ok(Stored { model, notes, rows })
-}
-
-/// `closest similar`: the nearest notes to a note, a text or stdin, from the folder's store.
-pub fn similar(args: &SimilarArgs, settings: &NotesSettings, ui: &Ui) -> Result<()> {
-    let Stored { model, notes, rows } = stored_rows(settings, ui)?;
-    let (query, exclude) = match (&args.note, &args.text, &args.stdin) {
-        (Some(id), _, _) => {
-            let index = notes.iter().position(|note| &note.id == id).with_context(|| format!("no note with id `{id}` in the store; check the id with `closest status`, or run `closest update` first"))?;
-            let vector = rows
-                .iter()
-                .find(|(row, _)| *row == index)
-                .map(|(_, vector)| vector.clone())
-                .context("that note has no vector yet; run `closest update`")?;
-            (vector, Some(index))
-        }
-        (None, Some(text), _) => (query_vector(&model, text, settings.long, ui)?, None),
-        (None, None, Some(dash)) if dash == "-" => {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                .context("cannot read standard input")?;
-            (query_vector(&model, &text, settings.long, ui)?, None)
-        }
-        _ => bail!(
-            "say what to search for: `--note ID`, `--text TEXT`, or `-` to read standard input"
-        ),
-    };
-    let (index, keys) = similar_index(&model, &notes, &rows, settings, ui)?;
-    let note_of: HashMap<u64, usize> = keys
-        .iter()
-        .zip(&rows)
-        .map(|(key, (note, _))| (*key, *note))
-        .collect();
-    let mut found: Vec<(usize, f32)> = index
-        .search(&query, settings.k + 1)?
-        .into_iter()
-        .map(|neighbour| (note_of[&neighbour.id], neighbour.score))
-        .filter(|(note, _)| Some(*note) != exclude)
-        .collect();
-    found.truncate(settings.k);
-    let mut stdout = std::io::stdout().lock();
-    for (note, score) in found {
-        let note = &notes[note];
-        match args.format {
-            Format::Text => writeln!(stdout, "{score:.4}\t{}\t{}", note.id, note.path)?,
-            Format::Json => writeln!(
-                stdout,
-                "{}",
-                json!({ "id": note.id, "path": note.path, "score": score })
-            )?,
-        }
-    }
-    Ok(())
-}
-
-/// The index `similar` searches, with each row's key: for HNSW, the one the last `update` saved
-/// when it holds exactly the stored notes (so a query need not build a graph); otherwise one
-/// built for this query and not saved (`similar` never writes).
-fn similar_index(
-    model: &ModelHandle,
-    notes: &[NoteRow],
-    rows: &[(usize, Vec<f32>)],
-    settings: &NotesSettings,
-    ui: &Ui,
-) -> Result<(Box<dyn VectorIndex>, Vec<u64>)> {
-    let dim = rows[0].1.len();
-    let kind = choose(settings.index, rows.len());
-    if kind == ConcreteKind::Hnsw {
-        let keys: Vec<u64> = rows
-            .iter()
-            .map(|(note, _)| row_key(&notes[*note].id, &notes[*note].hash))
-            .collect();
-        let index_key = model.index_key(settings.long);
-        match persist::load(&settings.state_dir().join("index"), &index_key, dim) {
-            Ok(LoadOutcome::Loaded(index)) => {
-                let mut wanted = keys.clone();
-                wanted.sort_unstable();
-                if index.ids() == wanted {
-                    return Ok((index, keys));
-                }
-                ui.debug("the saved HNSW index is behind the store; building one for this query");
-            }
-            Ok(outcome) => ui.debug(format!("no saved HNSW index to reuse: {outcome:?}")),
-            Err(err) => ui.debug(format!("no saved HNSW index to reuse: {err}")),
-        }
-    }
-    let vectors: Vec<&[f32]> = rows.iter().map(|(_, vector)| vector.as_slice()).collect();
-    fresh_index(kind, &vectors)
-}
-
-fn normalized(vector: &[f32]) -> Vec<f32> {
-    let mut vector = vector.to_vec();
-    closest_embed::normalize(&mut vector);
-    vector
-}
-
-fn query_vector(model: &ModelHandle, text: &str, long: LongPolicy, ui: &Ui) -> Result<Vec<f32>> {
-    let embedder = model.embedder(ui)?;
-    let (mut vectors, _) = embedder.embed(
-        &[text],
-        model.config.query_prompt(),
-        model.options(long),
-        &mut |_, _| {},
-    )?;
-    Ok(normalized(&vectors.remove(0)))
-}
-
-/// `closest status`: notes, embedded, stale, orphaned rows, model and store size.
-pub fn status(settings: &NotesSettings, format: Format, ui: &Ui) -> Result<()> {
-    let walked = closest_notes::walk(&settings.root, &settings.walk_options())?;
-    let model = ModelHandle::resolve(&settings.model, ui)?;
-    let prep = model.prep_fingerprint(settings.long);
-    let store = Store::open_reporting(&settings.state_dir(), ui)?;
-    let stored = store.notes()?;
-    let stored_hash: std::collections::HashMap<&str, &str> = stored
-        .iter()
-        .map(|row| (row.id.as_str(), row.hash.as_str()))
-        .collect();
-    let mut unreadable = 0;
-    let mut stale = Vec::new();
-    let mut hashes = Vec::new();
-    for file in &walked.notes {
-        match closest_notes::read_note(file).and_then(|note| {
-            note.parse(&settings.section)
-                .map(|parsed| closest_notes::embed_text(&parsed))
-        }) {
-            Ok(text) => {
-                let hash = crate::pipeline::text_hash(&text);
-                if stored_hash.get(file.id.as_str()) != Some(&hash.as_str()) {
-                    stale.push(file.id.clone());
-                }
-                hashes.push(hash);
-            }
-            Err(_) => unreadable += 1,
-        }
-    }
-    let unique: Vec<&str> = hashes
-        .iter()
-        .map(String::as_str)
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .collect();
-    let found = store.vectors(&model.fingerprint, &prep, &unique)?;
-    let embedded = hashes
-        .iter()
-        .filter(|hash| found.contains_key(hash.as_str()))
-        .count();
-    let (total_rows, _) = store.vector_counts(&model.fingerprint, &prep)?;
-    let orphaned = total_rows - found.len();
-    let store_bytes: u64 = ["", "-wal"]
-        .iter()
-        .filter_map(|suffix| std::fs::metadata(format!("{}{suffix}", store.path().display())).ok())
-        .map(|meta| meta.len())
-        .sum();
-    let report = json!({
-        "root": settings.root.display().to_string(),
-        "notes": walked.notes.len(),
-        "unreadable": unreadable,
-        "embedded": embedded,
-        "stale": stale.len(),
-        "orphaned_rows": orphaned,
-        "model": model.resolved.name,
-        "model_fingerprint": model.fingerprint,
-        "store_bytes": store_bytes,
-    });
-    let mut stdout = std::io::stdout().lock();
-    match format {
-        Format::Json => writeln!(stdout, "{report}")?,
-        Format::Text => {
-            writeln!(
-                stdout,
-                "notes:     {} ({} unreadable)",
-                walked.notes.len(),
-                unreadable
-            )?;
-            writeln!(stdout, "embedded:  {embedded}")?;
-            writeln!(
-                stdout,
-                "stale:     {} (changed or new since the last update)",
-                stale.len()
-            )?;
-            writeln!(stdout, "orphaned:  {orphaned} stored vectors no note uses")?;
-            writeln!(
-                stdout,
-                "model:     {} ({})",
-                model.resolved.name, model.fingerprint
-            )?;
-            writeln!(
-                stdout,
-                "store:     `{}`, {} KiB",
-                store.path().display(),
-                store_bytes / 1024
-            )?;
-        }
-    }
-    Ok(())
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `closest model fetch|list|info`.
-pub fn model(command: &ModelCommand, settings: &ModelSettings, ui: &Ui) -> Result<()> {
-    let mut stdout = std::io::stdout().lock();
+pub fn model(command: &ModelCommand, options: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+    let with_model = |name: &Option<String>| -> Result<Model> {
+        let settings = ModelOptions {
+            model: name.clone().or_else(|| options.model.clone()),
+            ..options.clone()
+        }
+        .resolve()?;
+        Ok(Model::resolve(&settings, ui.shows_progress(), ui)?)
+    };
+    let mut out = ui.out();
     match command {
         ModelCommand::Fetch { model } => {
-            let settings = ModelSettings {
-                model: model.clone().or_else(|| settings.model.clone()),
-                ..settings.clone()
-            };
-            let handle = ModelHandle::resolve(&settings, ui)?;
+            let model = with_model(model)?;
             writeln!(
-                stdout,
+                out,
                 "{} ready in `{}` (from {}; every pinned file checked)",
-                handle.resolved.name,
-                handle.resolved.dir.display(),
-                handle.resolved.source
+                model.name(),
+                model.resolved.dir.display(),
+                model.resolved.source
             )?;
         }
         ModelCommand::List => {
@@ -335,23 +295,19 @@ pub fn model(command: &ModelCommand, settings: &ModelSettings, ui: &Ui) -> Resul
                 };
                 let default = if known.default { " (default)" } else { "" };
                 writeln!(
-                    stdout,
+                    out,
                     "{}{default}\t{}\t{} dims\t{}\t{}",
                     known.name, known.repo, known.dims, known.pooling, place
                 )?;
             }
         }
         ModelCommand::Info { model } => {
-            let settings = ModelSettings {
-                model: model.clone().or_else(|| settings.model.clone()),
-                ..settings.clone()
-            };
-            let handle = ModelHandle::resolve(&settings, ui)?;
-            let config = &handle.config;
+            let model = with_model(model)?;
+            let config = &model.config;
             let info = json!({
-                "name": handle.resolved.name,
-                "source": handle.resolved.source.to_string(),
-                "folder": handle.resolved.dir.display().to_string(),
+                "name": model.name(),
+                "source": model.resolved.source.to_string(),
+                "folder": model.resolved.dir.display().to_string(),
                 "dims": config.dim(),
                 "pooling": config.pooling.describe(),
                 "normalize": config.normalize,
@@ -360,10 +316,11 @@ pub fn model(command: &ModelCommand, settings: &ModelSettings, ui: &Ui) -> Resul
                 "layers": config.bert.num_hidden_layers,
                 "query_prompt": config.query_prompt(),
                 "document_prompt": config.document_prompt(),
-                "fingerprint": handle.fingerprint,
+                "fingerprint": model.fingerprint,
             });
-            writeln!(stdout, "{}", serde_json::to_string_pretty(&info)?)?;
+            writeln!(out, "{}", serde_json::to_string_pretty(&info)?)?;
         }
     }
-    Ok(())
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
 }

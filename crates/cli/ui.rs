@@ -1,16 +1,18 @@
-//! Terminal output of the binary: warnings, notes and progress bars on stderr. Progress bars are
-//! drawn only when stderr is a terminal and neither `-q` nor `--no-progress` was given; colour
-//! follows `--color`, `NO_COLOR` and whether stderr is a terminal.
+//! Terminal output of the binary, all of it: data on stdout, warnings, notes and progress bars
+//! on stderr. Progress bars are drawn only when stderr is a terminal and neither `-q` nor
+//! `--no-progress` was given; colour follows `--color`, `NO_COLOR` and whether stderr is a
+//! terminal. `Ui` is the engine's `Reporter`.
 
 use std::io::IsTerminal;
 use std::time::Duration;
 
+use closest_engine::{Bar, Reporter, Warning};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use owo_colors::OwoColorize;
 
 use crate::args::{ColorChoice, GlobalArgs};
 
-/// What the binary may print to stderr, decided once from the global flags.
+/// What the binary may print, decided once from the global flags.
 #[derive(Debug, Clone)]
 pub struct Ui {
     pub quiet: bool,
@@ -37,7 +39,17 @@ impl Ui {
         }
     }
 
-    pub fn warn(&self, message: impl std::fmt::Display) {
+    /// Standard output, where the data goes; buffered, flushed when dropped.
+    pub fn out(&self) -> std::io::BufWriter<std::io::StdoutLock<'static>> {
+        std::io::BufWriter::new(std::io::stdout().lock())
+    }
+
+    /// Whether external tools (pip) may draw their own progress.
+    pub fn shows_progress(&self) -> bool {
+        self.progress
+    }
+
+    pub fn warning(&self, message: impl std::fmt::Display) {
         if !self.quiet {
             if self.color {
                 eprintln!("{}: {message}", "warning".yellow().bold());
@@ -47,30 +59,56 @@ impl Ui {
         }
     }
 
-    pub fn note(&self, message: impl std::fmt::Display) {
+    /// A line for people on stderr (summaries, hints), unless `-q`.
+    pub fn say(&self, message: impl std::fmt::Display) {
         if !self.quiet {
             eprintln!("{message}");
         }
     }
 
-    pub fn debug(&self, message: impl std::fmt::Display) {
+    /// An error and its causes, then hints.
+    pub fn error(&self, err: &anyhow::Error) {
+        if self.color {
+            eprintln!("{}: {err}", "error".red().bold());
+        } else {
+            eprintln!("error: {err}");
+        }
+        for cause in err.chain().skip(1) {
+            eprintln!("  caused by: {cause}");
+        }
+    }
+}
+
+struct IndicatifBar(ProgressBar);
+
+impl Bar for IndicatifBar {
+    fn inc(&self, steps: u64) {
+        self.0.inc(steps);
+    }
+
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl Reporter for Ui {
+    fn warn(&self, warning: &Warning) {
+        self.warning(warning);
+    }
+
+    fn note(&self, message: &str) {
+        self.say(message);
+    }
+
+    fn debug(&self, message: &str) {
         if self.verbose > 0 && !self.quiet {
             eprintln!("{message}");
         }
     }
 
-    pub fn error(&self, message: impl std::fmt::Display) {
-        if self.color {
-            eprintln!("{}: {message}", "error".red().bold());
-        } else {
-            eprintln!("error: {message}");
-        }
-    }
-
-    /// A bar of `len` steps labelled `stage`; hidden when progress is off.
-    pub fn bar(&self, stage: &str, len: u64) -> ProgressBar {
+    fn bar(&self, stage: &'static str, len: u64) -> Box<dyn Bar> {
         if !self.progress {
-            return ProgressBar::hidden();
+            return Box::new(IndicatifBar(ProgressBar::hidden()));
         }
         let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
         let style = ProgressStyle::with_template(
@@ -79,8 +117,8 @@ impl Ui {
         .unwrap_or_else(|_| ProgressStyle::default_bar())
         .progress_chars("=> ");
         bar.set_style(style);
-        bar.set_prefix(stage.to_owned());
+        bar.set_prefix(stage);
         bar.enable_steady_tick(Duration::from_millis(200));
-        bar
+        Box::new(IndicatifBar(bar))
     }
 }

@@ -1,8 +1,9 @@
 //! Tokenisation and batch planning.
 //!
-//! Inputs are tokenised once, sorted by length and cut into batches by a budget of padded tokens,
-//! so each batch pads only to its own longest sequence. Results are put back in input order by
-//! the caller. Long texts are either truncated at the model's `max_seq_length` (what
+//! Inputs are tokenised once, sorted by length and cut into batches by a budget of tokens and
+//! rows. Nothing is padded: a batch's sequences are packed one after another, and sorting keeps
+//! equal lengths adjacent, as the candle forward pass needs. Results are put back in input order
+//! by the caller. Long texts are either truncated at the model's `max_seq_length` (what
 //! sentence-transformers does) or split into windows of that many tokens for `chunk-mean`.
 
 use std::path::Path;
@@ -12,7 +13,9 @@ use tokenizers::{Tokenizer, TruncationDirection, TruncationParams, TruncationStr
 use crate::error::{Error, Result};
 
 /// What to do with texts longer than the model's maximum sequence length.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum LongPolicy {
     /// Keep the first `max_seq_length` tokens, as sentence-transformers does.
     #[default]

@@ -85,7 +85,7 @@ impl ModelConfig {
             .unwrap_or_else(|| dir.join("1_Pooling"));
         let pooling_path = pooling_dir.join("config.json");
         let pooling = if pooling_path.is_file() {
-            Pooling::from_file(&pooling_path, bert.hidden_size)?
+            read_pooling(&pooling_path, bert.hidden_size)?
         } else if modules.is_empty() {
             // A bare transformers checkpoint: sentence-transformers falls back to mean pooling.
             Pooling::mean()
@@ -222,6 +222,60 @@ fn read_modules(dir: &Path) -> Result<Vec<Module>> {
     }
 }
 
+/// 1_Pooling/config.json: a `pooling_mode` string, or one boolean key per mode.
+#[derive(Debug, Deserialize)]
+struct PoolingFile {
+    word_embedding_dimension: Option<usize>,
+    pooling_mode: Option<String>,
+    #[serde(default)]
+    pooling_mode_cls_token: bool,
+    #[serde(default)]
+    pooling_mode_max_tokens: bool,
+    #[serde(default)]
+    pooling_mode_mean_tokens: bool,
+    #[serde(default)]
+    pooling_mode_mean_sqrt_len_tokens: bool,
+    #[serde(default)]
+    pooling_mode_weightedmean_tokens: bool,
+    #[serde(default)]
+    pooling_mode_lasttoken: bool,
+}
+
+/// Reads 1_Pooling/config.json: the `pooling_mode` string if present, else the boolean keys.
+fn read_pooling(path: &Path, hidden_dim: usize) -> Result<Pooling> {
+    let file: PoolingFile = read_json(path)?;
+    if let Some(dim) = file.word_embedding_dimension {
+        if dim != hidden_dim {
+            return Err(Error::DimensionMismatch {
+                pooling_path: path.to_owned(),
+                pooling_dim: dim,
+                hidden_dim,
+            });
+        }
+    }
+    let pooling = match file.pooling_mode.as_deref() {
+        Some(mode) => Pooling::from_mode(mode).ok_or_else(|| Error::UnknownPooling {
+            mode: mode.to_owned(),
+            path: path.to_owned(),
+        })?,
+        None => Pooling {
+            cls: file.pooling_mode_cls_token,
+            max: file.pooling_mode_max_tokens,
+            mean: file.pooling_mode_mean_tokens,
+            mean_sqrt_len: file.pooling_mode_mean_sqrt_len_tokens,
+            weighted_mean: file.pooling_mode_weightedmean_tokens,
+            last_token: file.pooling_mode_lasttoken,
+        },
+    };
+    if pooling == Pooling::default() {
+        return Err(Error::UnknownPooling {
+            mode: "(none enabled)".to_owned(),
+            path: path.to_owned(),
+        });
+    }
+    Ok(pooling)
+}
+
 #[derive(Debug, Default, Deserialize)]
 struct SentenceBertConfig {
     max_seq_length: Option<usize>,
@@ -238,7 +292,7 @@ struct PromptsConfig {
 }
 
 /// Reads a JSON file, naming it in any error.
-pub(crate) fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
     let text = fs::read_to_string(path).map_err(io_error(path))?;
     serde_json::from_str(&text).map_err(|err| Error::InvalidFile {
         path: path.to_owned(),

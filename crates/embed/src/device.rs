@@ -69,10 +69,7 @@ impl DeviceChoice {
 
 fn short_reason(err: &Error) -> String {
     match err {
-        Error::Device { reason, .. } if cfg!(not(feature = "cuda")) => {
-            let _ = reason;
-            "this build has no CUDA".to_owned()
-        }
+        Error::Device { .. } if cfg!(not(feature = "cuda")) => "this build has no CUDA".to_owned(),
         Error::Device { reason, .. } => reason.clone(),
         other => other.to_string(),
     }

@@ -12,7 +12,7 @@ use crate::config::ModelConfig;
 use crate::cpu::{CpuBert, Precision};
 use crate::device::dtype_name;
 use crate::error::{Error, Result};
-use crate::registry::{hex, sha256_file};
+use crate::registry::sha256_file;
 use crate::resolve::ResolvedModel;
 
 /// How to embed a set of texts.
@@ -23,31 +23,19 @@ pub struct EmbedOptions {
 }
 
 /// What one call to `embed` did, for benchmarks: tokens are counted after truncation, special
-/// tokens included; padded tokens are what the model actually computed.
+/// tokens included. Sequences are packed, so every token computed is a real one.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct EmbedStats {
     pub texts: usize,
     pub sequences: usize,
     pub tokens: usize,
-    pub padded_tokens: usize,
     pub batches: usize,
-}
-
-impl EmbedStats {
-    /// Share of computed tokens that were padding.
-    pub fn padding_ratio(&self) -> f64 {
-        if self.padded_tokens == 0 {
-            0.0
-        } else {
-            (self.padded_tokens - self.tokens) as f64 / self.padded_tokens as f64
-        }
-    }
 }
 
 /// Which forward pass runs the model.
 enum Encoder {
     /// The CPU in f32, or in bf16 where the CPU has AVX512_BF16: our kernels on plain
-    /// buffers (cpu.rs, bf16.rs).
+    /// buffers (`cpu/`, bf16.rs).
     Cpu(CpuBert),
     /// Everything else (GPUs, f16, bf16 without AVX512_BF16): candle tensor ops (bert.rs).
     Candle(Bert),
@@ -72,7 +60,6 @@ pub struct Embedder {
     encoder: Encoder,
     device: Device,
     dtype: DType,
-    fingerprint: String,
 }
 
 impl Embedder {
@@ -133,7 +120,6 @@ impl Embedder {
                 Bert::load(vb, &config.bert).map_err(|err| invalid(err.to_string()))?,
             ),
         };
-        let fingerprint = fingerprint_of(&config, resolved, dtype)?;
         Ok(Self {
             config,
             resolved: resolved.clone(),
@@ -141,7 +127,6 @@ impl Embedder {
             encoder,
             device: device.clone(),
             dtype,
-            fingerprint,
         })
     }
 
@@ -156,12 +141,6 @@ impl Embedder {
 
     pub fn device(&self) -> &Device {
         &self.device
-    }
-
-    /// Identifies everything that changes a vector: the model files' contents, pooling,
-    /// normalisation, maximum length and dtype.
-    pub fn fingerprint(&self) -> &str {
-        &self.fingerprint
     }
 
     /// Counts word pieces of `text` with special tokens, before truncation.
@@ -189,13 +168,12 @@ impl Embedder {
     }
 
     /// Embeds `texts` (with `prompt` prepended, if any) and returns one vector per text in input
-    /// order. `on_progress` is called with the number of texts' sequences done so far.
+    /// order.
     pub fn embed(
         &self,
         texts: &[&str],
         prompt: Option<&str>,
         options: EmbedOptions,
-        on_progress: &mut dyn FnMut(usize, usize),
     ) -> Result<(Vec<Vec<f32>>, EmbedStats)> {
         let prepared: Vec<String> = texts
             .iter()
@@ -211,13 +189,12 @@ impl Embedder {
         };
         let dim = self.dim();
         let mut sums = vec![vec![0f32; dim]; texts.len()];
-        let mut done = 0;
         for batch in &batches {
             let rows: Vec<&Sequence> = batch.iter().map(|idx| &sequences[*idx]).collect();
             let vectors = self.forward_batch(&rows, &mut stats)?;
             for (sequence, vector) in rows.iter().zip(vectors) {
-                // Windows weigh by their tokens: a 15-token tail must not count as much as a
-                // full 256-token window (unweighted, it cost tldr 8 points of family agreement).
+                // Windows weigh by their tokens: a short tail must not count as much as a full
+                // window (weighing them equally lowered family agreement on the tldr benchmark).
                 // Truncation has one window per text, whose vector is kept as it is.
                 let weight = if options.long == LongPolicy::ChunkMean {
                     sequence.ids.len() as f32
@@ -228,20 +205,16 @@ impl Embedder {
                     *sum += weight * value;
                 }
             }
-            done += rows.len();
-            on_progress(done, sequences.len());
         }
         // One window: the (weighted) sum is the vector up to scale. Several (chunk-mean): the
         // token-weighted mean of the window vectors, renormalised.
         for (vector, count) in sums.iter_mut().zip(window_tokens(&sequences, texts.len())) {
             if self.config.normalize {
                 normalize(vector);
-            } else {
-                if options.long == LongPolicy::ChunkMean {
-                    vector
-                        .iter_mut()
-                        .for_each(|value| *value /= count.max(1) as f32);
-                }
+            } else if options.long == LongPolicy::ChunkMean {
+                vector
+                    .iter_mut()
+                    .for_each(|value| *value /= count.max(1) as f32);
             }
         }
         if sums.iter().flatten().any(|value| !value.is_finite()) {
@@ -261,7 +234,6 @@ impl Embedder {
             .flat_map(|row| row.ids.iter().copied())
             .collect();
         stats.tokens += ids.len();
-        stats.padded_tokens += ids.len();
         let hidden_dim = self.config.bert.hidden_size;
         let values = match &self.encoder {
             Encoder::Cpu(bert) => bert
@@ -299,19 +271,17 @@ pub fn normalize(vector: &mut [f32]) {
         .for_each(|value| *value = (f64::from(*value) / norm) as f32);
 }
 
-/// The fingerprint `Embedder::fingerprint` would give, without loading the weights: callers use
-/// it to find stored vectors before deciding whether the model is needed at all.
+/// The model's fingerprint, with the configuration it read: a hash of its files and of every
+/// setting that changes its vectors (pooling, normalisation, maximum length, lower-casing,
+/// dtype). It needs no weights loaded, so callers find stored vectors before deciding whether
+/// the model is needed at all.
 pub fn model_fingerprint(resolved: &ResolvedModel, dtype: DType) -> Result<(String, ModelConfig)> {
     let config = ModelConfig::load(&resolved.dir, &resolved.name)?;
-    Ok((fingerprint_of(&config, resolved, dtype)?, config))
-}
-
-fn fingerprint_of(config: &ModelConfig, resolved: &ResolvedModel, dtype: DType) -> Result<String> {
     let mut hasher = Sha256::new();
     for name in ["config.json", "tokenizer.json", "model.safetensors"] {
         let path = resolved.dir.join(name);
         // Known models were verified against their pinned hashes; use those rather than
-        // hashing 90 MB again.
+        // hashing the weights again.
         let hash = match resolved
             .known
             .as_ref()
@@ -333,5 +303,6 @@ fn fingerprint_of(config: &ModelConfig, resolved: &ResolvedModel, dtype: DType) 
         )
         .as_bytes(),
     );
-    Ok(hex(&hasher.finalize())[..16].to_owned())
+    let fingerprint = format!("{:x}", hasher.finalize())[..16].to_owned();
+    Ok((fingerprint, config))
 }

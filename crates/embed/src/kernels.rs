@@ -1,11 +1,11 @@
 //! CPU kernels where candle's generic op is the bottleneck.
 //!
 //! candle's `gelu_erf` evaluates libm's `erf` one element at a time on one thread; on this
-//! model that was about a fifth of the forward pass (../shared/reference/anchors.md). `gelu_erf`
-//! here computes the same function, `0.5 x (1 + erf(x / √2))` as in
-//! `transformers.activations.GELUActivation`, with branch-free polynomial `exp` and `erf` that
-//! the compiler vectorises, split across the rayon pool. Absolute error stays below 3e-7, well
-//! inside the parity tolerance. Other devices and dtypes use candle's op.
+//! model that was a large share of the forward pass. `gelu_erf` here computes the same function,
+//! `0.5 x (1 + erf(x / √2))` as in `transformers.activations.GELUActivation`, with branch-free
+//! polynomial `exp` and `erf` that the compiler vectorises, split across the rayon pool. Its
+//! absolute error stays below the bound the tests check, well inside the parity tolerance.
+//! Other devices and dtypes use candle's op.
 
 use candle_core::{CpuStorage, CustomOp1, DType, Device, Layout, Shape, Tensor};
 use rayon::prelude::*;

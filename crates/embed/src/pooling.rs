@@ -4,13 +4,6 @@
 //! The modes and their output order (cls, max, mean, mean_sqrt_len, weightedmean, lasttoken,
 //! concatenated) follow that function, so a model with several modes gives the same layout.
 
-use std::path::Path;
-
-use serde::Deserialize;
-
-use crate::config::read_json;
-use crate::error::{Error, Result};
-
 /// The pooling modes a model asks for, in sentence-transformers' concatenation order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Pooling {
@@ -22,24 +15,6 @@ pub struct Pooling {
     pub last_token: bool,
 }
 
-#[derive(Debug, Deserialize)]
-struct PoolingFile {
-    word_embedding_dimension: Option<usize>,
-    pooling_mode: Option<String>,
-    #[serde(default)]
-    pooling_mode_cls_token: bool,
-    #[serde(default)]
-    pooling_mode_max_tokens: bool,
-    #[serde(default)]
-    pooling_mode_mean_tokens: bool,
-    #[serde(default)]
-    pooling_mode_mean_sqrt_len_tokens: bool,
-    #[serde(default)]
-    pooling_mode_weightedmean_tokens: bool,
-    #[serde(default)]
-    pooling_mode_lasttoken: bool,
-}
-
 impl Pooling {
     pub fn mean() -> Self {
         Self {
@@ -48,42 +23,8 @@ impl Pooling {
         }
     }
 
-    /// Reads 1_Pooling/config.json: the `pooling_mode` string if present, else the boolean keys.
-    pub fn from_file(path: &Path, hidden_dim: usize) -> Result<Self> {
-        let file: PoolingFile = read_json(path)?;
-        if let Some(dim) = file.word_embedding_dimension {
-            if dim != hidden_dim {
-                return Err(Error::DimensionMismatch {
-                    pooling_path: path.to_owned(),
-                    pooling_dim: dim,
-                    hidden_dim,
-                });
-            }
-        }
-        let pooling = match file.pooling_mode.as_deref() {
-            Some(mode) => Self::from_mode(mode).ok_or_else(|| Error::UnknownPooling {
-                mode: mode.to_owned(),
-                path: path.to_owned(),
-            })?,
-            None => Self {
-                cls: file.pooling_mode_cls_token,
-                max: file.pooling_mode_max_tokens,
-                mean: file.pooling_mode_mean_tokens,
-                mean_sqrt_len: file.pooling_mode_mean_sqrt_len_tokens,
-                weighted_mean: file.pooling_mode_weightedmean_tokens,
-                last_token: file.pooling_mode_lasttoken,
-            },
-        };
-        if pooling == Self::default() {
-            return Err(Error::UnknownPooling {
-                mode: "(none enabled)".to_owned(),
-                path: path.to_owned(),
-            });
-        }
-        Ok(pooling)
-    }
-
-    fn from_mode(mode: &str) -> Option<Self> {
+    /// The modes for a `pooling_mode` string of 1_Pooling/config.json.
+    pub(crate) fn from_mode(mode: &str) -> Option<Self> {
         let mut pooling = Self::default();
         match mode {
             "cls" => pooling.cls = true,
@@ -97,40 +38,28 @@ impl Pooling {
         Some(pooling)
     }
 
-    fn n_modes(&self) -> usize {
+    /// The modes that are on, by the names `pooling_mode` gives them, in concatenation order.
+    fn enabled(&self) -> impl Iterator<Item = &'static str> {
         [
-            self.cls,
-            self.max,
-            self.mean,
-            self.mean_sqrt_len,
-            self.weighted_mean,
-            self.last_token,
-        ]
-        .iter()
-        .filter(|on| **on)
-        .count()
-    }
-
-    pub fn output_dim(&self, hidden_dim: usize) -> usize {
-        hidden_dim * self.n_modes()
-    }
-
-    /// A short name for `closest model info`.
-    pub fn describe(&self) -> String {
-        let names = [
             (self.cls, "cls"),
             (self.max, "max"),
             (self.mean, "mean"),
             (self.mean_sqrt_len, "mean_sqrt_len"),
             (self.weighted_mean, "weightedmean"),
             (self.last_token, "lasttoken"),
-        ];
-        names
-            .iter()
-            .filter(|(on, _)| *on)
-            .map(|(_, name)| *name)
-            .collect::<Vec<_>>()
-            .join("+")
+        ]
+        .into_iter()
+        .filter(|(on, _)| *on)
+        .map(|(_, name)| name)
+    }
+
+    pub fn output_dim(&self, hidden_dim: usize) -> usize {
+        hidden_dim * self.enabled().count()
+    }
+
+    /// A short name for `closest model info`.
+    pub fn describe(&self) -> String {
+        self.enabled().collect::<Vec<_>>().join("+")
     }
 
     /// Pools packed hidden states: `hidden` holds (total tokens × `dim`) values in f32, sequence
@@ -216,7 +145,7 @@ mod tests {
             weighted_mean: true,
             last_token: true,
         };
-        // Two sequences packed: [1, 3] then [5, -1, 2, 0] with dim 1... use dim 2 for clarity.
+        // Two sequences of two tokens packed, dim 2: [(1, 10), (3, 30)] then [(5, 0), (-1, 2)].
         let hidden = [1.0, 10.0, 3.0, 30.0, 5.0, 0.0, -1.0, 2.0];
         let out = pooling.pool(&hidden, 2, &[2, 2]);
         assert_eq!(out.len(), 2);

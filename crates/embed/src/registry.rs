@@ -78,11 +78,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
         }
         hasher.update(&buffer[..n]);
     }
-    Ok(hex(&hasher.finalize()))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    Ok(format!("{:x}", hasher.finalize()))
 }
 
 /// Checks every pinned file of `model` inside `dir`. A missing file or a wrong hash is an error
@@ -122,5 +118,16 @@ mod tests {
         assert_eq!(default.dims, 384);
         assert!(default.files.contains_key("model.safetensors"));
         assert!(find_known("sentence-transformers/all-minilm-l6-v2").is_some());
+    }
+
+    #[test]
+    fn file_hashes_are_lowercase_hex() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("abc");
+        std::fs::write(&path, "abc").expect("write");
+        assert_eq!(
+            sha256_file(&path).expect("hash"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
     }
 }

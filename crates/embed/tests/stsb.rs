@@ -66,7 +66,7 @@ fn stsb_dev_spearman_matches_sentence_transformers() {
     let embedder = embedder(DType::F32);
     let embed = |texts: &[&str]| {
         embedder
-            .embed(texts, None, EmbedOptions::default(), &mut |_, _| {})
+            .embed(texts, None, EmbedOptions::default())
             .expect("embeds")
             .0
     };

@@ -13,7 +13,7 @@ use serde::Serialize;
 
 use crate::recall::sample_rows;
 use crate::{
-    recall_at_k, ConcreteKind, Error, Exact, Hnsw, HnswParams, KnnGraph, KnnParams, Neighbours,
+    recall_at_k, ConcreteKind, Error, Exact, HnswParams, Index, KnnGraph, KnnParams, Neighbours,
     VectorIndex,
 };
 
@@ -117,12 +117,11 @@ pub fn run(
     for &kind in kinds {
         let started = Instant::now();
         let cpu_started = process_cpu_seconds();
-        let index: Box<dyn VectorIndex> = match kind {
-            ConcreteKind::Exact => Box::new(Exact::new(dim)?),
-            ConcreteKind::Graph => Box::new(KnnGraph::new(dim, options.graph)?),
-            ConcreteKind::Hnsw => Box::new(Hnsw::new(dim, options.hnsw)?),
+        let mut index = match kind {
+            // The graph takes the caller's parameters; `new_index` builds it with the defaults.
+            ConcreteKind::Graph => Index::Graph(Box::new(KnnGraph::new(dim, options.graph)?)),
+            _ => crate::new_index(kind, dim, options.hnsw)?,
         };
-        let mut index = index;
         index.add(&batch)?;
         let build_seconds = started.elapsed().as_secs_f64();
         let build_cpu_seconds = cpu_since(cpu_started);
@@ -130,8 +129,8 @@ pub fn run(
 
         let mut all_pairs_seconds = None;
         let mut all_pairs_estimated_seconds = None;
-        match (kind, &index.as_any().downcast_ref::<Exact>()) {
-            (ConcreteKind::Exact, Some(exact)) if !full_exact => {
+        match &index {
+            crate::Index::Exact(exact) if !full_exact => {
                 let started = Instant::now();
                 let sampled = exact.neighbours_of_ids(&sample_ids, options.k)?;
                 let per_row = started.elapsed().as_secs_f64() / sample_ids.len().max(1) as f64;
@@ -149,8 +148,7 @@ pub fn run(
             }
         }
         let all_pairs_cpu_seconds = cpu_since(cpu_started);
-        let query_median_seconds =
-            median_query_seconds(index.as_ref(), &batch, &query_rows, options.k)?;
+        let query_median_seconds = median_query_seconds(&index, &batch, &query_rows, options.k)?;
         reports.push(KindReport {
             kind,
             build_seconds,

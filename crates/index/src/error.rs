@@ -108,9 +108,6 @@ pub enum Error {
 
     #[error("cannot save the HNSW graph under `{}`: {message}", path.display())]
     HnswDump { path: PathBuf, message: String },
-
-    #[error("cannot save this index: only the crate's own Exact and Hnsw indexes can be saved")]
-    UnsupportedIndex,
 }
 
 impl Error {

@@ -5,8 +5,6 @@
 //! blocks of rows against all rows with gemm (the same arithmetic numpy hands to BLAS) and keeps
 //! each row's best few with a partial selection, never sorting a full row of scores.
 
-use std::any::Any;
-
 use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
@@ -119,10 +117,6 @@ impl VectorIndex for Exact {
         let mut pairs: Vec<(u64, Neighbours)> = self.rows.ids.iter().copied().zip(lists).collect();
         pairs.sort_unstable_by_key(|(id, _)| *id);
         Ok(pairs)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }
 

@@ -7,8 +7,6 @@
 //! the graph failed to find, never in scores or tie order. Parameters are validated here because
 //! hnsw_rs exits the process on some bad values.
 
-use std::any::Any;
-
 use hnsw_rs::anndists::dist::Distance;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -169,6 +167,10 @@ impl Hnsw {
 
     pub(crate) fn rows(&self) -> &RowStore {
         &self.rows
+    }
+
+    pub(crate) fn rows_mut(&mut self) -> &mut RowStore {
+        &mut self.rows
     }
 
     pub(crate) fn graph(&self) -> &Graph {
@@ -424,9 +426,5 @@ impl VectorIndex for Hnsw {
                 },
             )
             .collect())
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

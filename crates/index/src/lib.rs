@@ -14,13 +14,13 @@ mod error;
 mod exact;
 mod hnsw;
 mod knn;
+pub mod lists;
 pub mod persist;
 pub mod recall;
 mod rows;
 mod storage;
 mod topk;
 
-use std::any::Any;
 use std::fmt;
 use std::str::FromStr;
 
@@ -32,9 +32,11 @@ pub use hnsw::{Hnsw, HnswParams};
 pub use knn::{
     exact_neighbours_of_rows, knn_graph, knn_graph_report, KnnGraph, KnnParams, KnnReport,
 };
+pub use lists::{patch, scan_lists, scan_query, ListSize, PatchStats};
 pub use persist::{load, save, LoadOutcome};
 pub use recall::{recall_at_k, sample_rows, synthetic_clustered};
 pub use rows::{MAX_ROWS, UNIT_TOLERANCE};
+pub use topk::dot;
 
 /// One neighbour of a row or query: the caller's id and the cosine similarity (for unit rows,
 /// the dot product), never an hnsw_rs distance.
@@ -84,17 +86,74 @@ pub trait VectorIndex: Send + Sync {
     }
     /// Every live row's k nearest other rows (itself excluded), sorted by row id.
     fn all_pairs(&self, k: usize) -> Result<Vec<(u64, Neighbours)>, Error>;
-    /// For `persist::save`, which needs the concrete type behind a `dyn VectorIndex`.
-    fn as_any(&self) -> &dyn Any;
+}
+
+/// An index of either kind, owned: what `new_index` builds and `persist::load` returns, and
+/// what `persist::save` takes apart without downcasting.
+#[derive(Debug)]
+pub enum Index {
+    Exact(Exact),
+    Graph(Box<KnnGraph>),
+    Hnsw(Box<Hnsw>),
+}
+
+impl Index {
+    fn inner(&self) -> &dyn VectorIndex {
+        match self {
+            Index::Exact(exact) => exact,
+            Index::Graph(graph) => graph.as_ref(),
+            Index::Hnsw(hnsw) => hnsw.as_ref(),
+        }
+    }
+
+    fn inner_mut(&mut self) -> &mut dyn VectorIndex {
+        match self {
+            Index::Exact(exact) => exact,
+            Index::Graph(graph) => graph.as_mut(),
+            Index::Hnsw(hnsw) => hnsw.as_mut(),
+        }
+    }
+}
+
+impl VectorIndex for Index {
+    fn kind(&self) -> ConcreteKind {
+        self.inner().kind()
+    }
+    fn dim(&self) -> usize {
+        self.inner().dim()
+    }
+    fn len(&self) -> usize {
+        self.inner().len()
+    }
+    fn ids(&self) -> Vec<u64> {
+        self.inner().ids()
+    }
+    fn vector(&self, id: u64) -> Option<&[f32]> {
+        self.inner().vector(id)
+    }
+    fn add(&mut self, rows: &[(u64, &[f32])]) -> Result<(), Error> {
+        self.inner_mut().add(rows)
+    }
+    fn remove(&mut self, ids: &[u64]) -> Result<(), Error> {
+        self.inner_mut().remove(ids)
+    }
+    fn search(&self, query: &[f32], k: usize) -> Result<Neighbours, Error> {
+        self.inner().search(query, k)
+    }
+    fn all_pairs(&self, k: usize) -> Result<Vec<(u64, Neighbours)>, Error> {
+        self.inner().all_pairs(k)
+    }
 }
 
 /// The kind a user asks for (`--index auto|exact|graph|hnsw`; `nndescent` is read as `graph`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum IndexKind {
     #[default]
     Auto,
     Exact,
+    #[cfg_attr(feature = "clap", value(alias = "nndescent"))]
     Graph,
     Hnsw,
 }
@@ -144,15 +203,11 @@ pub fn choose(kind: IndexKind, n_rows: usize) -> ConcreteKind {
 }
 
 /// An empty index of the given kind.
-pub fn new_index(
-    kind: ConcreteKind,
-    dim: usize,
-    params: HnswParams,
-) -> Result<Box<dyn VectorIndex>, Error> {
+pub fn new_index(kind: ConcreteKind, dim: usize, params: HnswParams) -> Result<Index, Error> {
     Ok(match kind {
-        ConcreteKind::Exact => Box::new(Exact::new(dim)?),
-        ConcreteKind::Graph => Box::new(KnnGraph::new(dim, KnnParams::default())?),
-        ConcreteKind::Hnsw => Box::new(Hnsw::new(dim, params)?),
+        ConcreteKind::Exact => Index::Exact(Exact::new(dim)?),
+        ConcreteKind::Graph => Index::Graph(Box::new(KnnGraph::new(dim, KnnParams::default())?)),
+        ConcreteKind::Hnsw => Index::Hnsw(Box::new(Hnsw::new(dim, params)?)),
     })
 }
 

@@ -26,7 +26,7 @@ use crate::error::Error;
 use crate::hnsw::{Hnsw, HnswParams};
 use crate::rows::RowStore;
 use crate::storage::{self, Checksum, FileRecord};
-use crate::{ConcreteKind, Exact, VectorIndex};
+use crate::{ConcreteKind, Exact, Index, VectorIndex};
 
 /// Bumped whenever the files change meaning; older or newer saves are rebuilt, not misread.
 pub const FORMAT_VERSION: u32 = 1;
@@ -58,19 +58,40 @@ struct VersionOnly {
 /// What `load` found.
 pub enum LoadOutcome {
     /// The saved index matches and is intact.
-    Loaded(Box<dyn VectorIndex>),
+    Loaded(Index),
     /// Nothing saved yet: build without a warning.
     Missing,
     /// Something saved but unusable: rebuild, and tell the user why.
     Rebuild { reason: String },
 }
 
-impl LoadOutcome {
-    /// The index, if one was loaded.
-    pub fn into_index(self) -> Option<Box<dyn VectorIndex>> {
-        match self {
-            LoadOutcome::Loaded(index) => Some(index),
-            LoadOutcome::Missing | LoadOutcome::Rebuild { .. } => None,
+/// A borrowed index of either kind, for `save`.
+#[derive(Clone, Copy)]
+pub enum IndexRef<'a> {
+    Exact(&'a Exact),
+    Hnsw(&'a Hnsw),
+}
+
+impl<'a> From<&'a Exact> for IndexRef<'a> {
+    fn from(index: &'a Exact) -> Self {
+        IndexRef::Exact(index)
+    }
+}
+
+impl<'a> From<&'a Hnsw> for IndexRef<'a> {
+    fn from(index: &'a Hnsw) -> Self {
+        IndexRef::Hnsw(index)
+    }
+}
+
+impl<'a> From<&'a Index> for IndexRef<'a> {
+    fn from(index: &'a Index) -> Self {
+        match index {
+            Index::Exact(exact) => IndexRef::Exact(exact),
+            // The graph itself is rebuilt from the vectors each cold run; what is worth saving
+            // is its rows, which reload as an Exact index.
+            Index::Graph(graph) => IndexRef::Exact(graph.exact()),
+            Index::Hnsw(hnsw) => IndexRef::Hnsw(hnsw.as_ref()),
         }
     }
 }
@@ -92,35 +113,46 @@ impl fmt::Debug for LoadOutcome {
 }
 
 /// Saves `index` under `dir` (created if needed), tagged with the caller's model fingerprint.
-pub fn save(index: &dyn VectorIndex, dir: &Path, fingerprint: &str) -> Result<(), Error> {
+pub fn save<'a>(
+    index: impl Into<IndexRef<'a>>,
+    dir: &Path,
+    fingerprint: &str,
+) -> Result<(), Error> {
     fs::create_dir_all(dir).map_err(|e| Error::io("create the index folder", dir, e))?;
     let generation = new_generation();
-    let any = index.as_any();
-    let (rows, hnsw, hnsw_basename, files) = if let Some(exact) = any.downcast_ref::<Exact>() {
-        let name = format!("exact-{generation}.f32");
-        let record = storage::write_rows(dir, &name, &exact.rows().data)?;
-        (exact.rows(), None, None, vec![record])
-    } else if let Some(hnsw) = any.downcast_ref::<Hnsw>() {
-        let (basename, files) = if hnsw.n_rows() == 0 {
-            // hnsw_rs cannot dump or reload an empty graph; the header alone describes it.
-            (None, Vec::new())
-        } else {
-            let used = storage::dump_graph(hnsw.graph(), dir, &format!("hnsw-{generation}"))?;
-            let files = vec![
-                storage::record_file(dir, &format!("{used}.hnsw.graph"))?,
-                storage::record_file(dir, &format!("{used}.hnsw.data"))?,
-            ];
-            (Some(used), files)
-        };
-        (hnsw.rows(), Some(hnsw.params()), basename, files)
-    } else {
-        return Err(Error::UnsupportedIndex);
+    let index = index.into();
+    let (rows, hnsw, hnsw_basename, files, kind) = match index {
+        IndexRef::Exact(exact) => {
+            let name = format!("exact-{generation}.f32");
+            let record = storage::write_rows(dir, &name, &exact.rows().data)?;
+            (exact.rows(), None, None, vec![record], ConcreteKind::Exact)
+        }
+        IndexRef::Hnsw(hnsw) => {
+            let (basename, files) = if hnsw.n_rows() == 0 {
+                // hnsw_rs cannot dump or reload an empty graph; the header alone describes it.
+                (None, Vec::new())
+            } else {
+                let used = storage::dump_graph(hnsw.graph(), dir, &format!("hnsw-{generation}"))?;
+                let files = vec![
+                    storage::record_file(dir, &format!("{used}.hnsw.graph"))?,
+                    storage::record_file(dir, &format!("{used}.hnsw.data"))?,
+                ];
+                (Some(used), files)
+            };
+            (
+                hnsw.rows(),
+                Some(hnsw.params()),
+                basename,
+                files,
+                ConcreteKind::Hnsw,
+            )
+        }
     };
     let retired_rows: Vec<usize> = (0..rows.n_rows()).filter(|&r| !rows.live[r]).collect();
     let header = Header {
         format_version: FORMAT_VERSION,
         fingerprint: fingerprint.to_owned(),
-        kind: index.kind(),
+        kind,
         dim: rows.dim,
         count: rows.n_live(),
         ids_checksum: ids_checksum(&rows.ids, &retired_rows),
@@ -164,7 +196,7 @@ fn check_and_build(
     bytes: &[u8],
     expected_fingerprint: &str,
     expected_dim: usize,
-) -> Result<Box<dyn VectorIndex>, String> {
+) -> Result<Index, String> {
     let damaged = |e: serde_json::Error| format!("the index header is damaged: {e}");
     let version: VersionOnly = serde_json::from_slice(bytes).map_err(damaged)?;
     if version.format_version != FORMAT_VERSION {
@@ -214,7 +246,7 @@ fn check_and_build(
                 return Err("the rows file does not match the header's row count".to_owned());
             }
             let rows = RowStore::from_parts(header.dim, header.ids, data, live).map_err(invalid)?;
-            Ok(Box::new(Exact::from_rows(rows)))
+            Ok(Index::Exact(Exact::from_rows(rows)))
         }
         ConcreteKind::Hnsw => {
             let params = header
@@ -223,7 +255,7 @@ fn check_and_build(
             params.validate().map_err(invalid)?;
             let Some(basename) = header.hnsw_basename.filter(|_| n_rows > 0) else {
                 let empty = Hnsw::new(header.dim, params).map_err(invalid)?;
-                return Ok(Box::new(empty));
+                return Ok(Index::Hnsw(Box::new(empty)));
             };
             if header.files.len() != 2 {
                 return Err("the index header does not name the two HNSW files".to_owned());
@@ -234,7 +266,7 @@ fn check_and_build(
             let graph = storage::load_graph(dir, &basename)?;
             let data = rows_from_graph(&graph, n_rows, header.dim)?;
             let rows = RowStore::from_parts(header.dim, header.ids, data, live).map_err(invalid)?;
-            Ok(Box::new(Hnsw::from_parts(params, rows, graph)))
+            Ok(Index::Hnsw(Box::new(Hnsw::from_parts(params, rows, graph))))
         }
         // `save` never writes one (the graph is rebuilt from the vectors each cold run), so
         // such a header came from elsewhere: rebuild rather than guess.
@@ -310,4 +342,166 @@ fn remove_stale_files(dir: &Path, keep: &[FileRecord]) {
             let _ = fs::remove_file(entry.path());
         }
     }
+}
+
+/// A saved HNSW index is rebuilt rather than patched once retired rows outnumber live ones:
+/// they still route searches, so they cost time and crowd results.
+const MAX_RETIRED_SHARE: f64 = 0.5;
+
+/// What `sync_hnsw` had to say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncWarning {
+    /// The saved index could not be used (damage, another model or format); built afresh.
+    Rebuilt(String),
+    /// The index could not be saved; the next run builds it again.
+    NotSaved(String),
+}
+
+/// The outcome of `sync_hnsw`.
+pub struct Synced {
+    /// Keyed by position (the index of each row in the caller's `rows`).
+    pub index: Index,
+    /// Rows inserted and retired when a saved index was patched; `None` when built afresh.
+    pub added: Option<usize>,
+    pub removed: Option<usize>,
+    pub warnings: Vec<SyncWarning>,
+}
+
+/// Brings the HNSW index saved in `dir` up to `rows`: a saved index names its rows by content
+/// key (`keys[i]` for `rows[i]`, a hash of what the row is, so any later run can match them),
+/// retires the rows no key names any more and inserts the new ones, or builds afresh when there
+/// is none, it does not fit (another fingerprint, damage: with a warning), or too many of its
+/// rows are retired. Saved again when `save` and it changed. The index returned is keyed by
+/// position, like every index a caller builds for a run, so ties break in the caller's order.
+pub fn sync_hnsw(
+    dir: &Path,
+    fingerprint: &str,
+    keys: &[u64],
+    rows: &[&[f32]],
+    params: HnswParams,
+    save_changes: bool,
+) -> Result<Synced, Error> {
+    let dim = rows.first().map_or(0, |row| row.len());
+    let mut warnings = Vec::new();
+    let position_of: std::collections::HashMap<u64, u64> = keys
+        .iter()
+        .enumerate()
+        .map(|(position, key)| (*key, position as u64))
+        .collect();
+    if position_of.len() != keys.len() {
+        // Two rows' keys collided (a 1 in 2^64 event per pair): build this run's index on
+        // positions and leave the saved one alone.
+        let mut index = Hnsw::new(dim, params)?;
+        index.add(&keyed(rows, |position| position as u64))?;
+        return Ok(Synced {
+            index: Index::Hnsw(Box::new(index)),
+            added: None,
+            removed: None,
+            warnings,
+        });
+    }
+    let loaded = match load(dir, fingerprint, dim) {
+        Ok(LoadOutcome::Loaded(Index::Hnsw(hnsw))) if hnsw.params() == params => Some(*hnsw),
+        Ok(LoadOutcome::Loaded(_)) | Ok(LoadOutcome::Missing) => None,
+        Ok(LoadOutcome::Rebuild { reason }) => {
+            warnings.push(SyncWarning::Rebuilt(reason));
+            None
+        }
+        Err(err) => {
+            warnings.push(SyncWarning::Rebuilt(err.to_string()));
+            None
+        }
+    };
+    let patched = loaded.and_then(|mut hnsw| {
+        let saved: std::collections::HashSet<u64> = hnsw.ids().into_iter().collect();
+        let removed: Vec<u64> = saved
+            .iter()
+            .copied()
+            .filter(|key| !position_of.contains_key(key))
+            .collect();
+        let added: Vec<(u64, &[f32])> = keys
+            .iter()
+            .zip(rows)
+            .filter(|(key, _)| !saved.contains(key))
+            .map(|(key, row)| (*key, *row))
+            .collect();
+        let retired = hnsw.n_rows() - hnsw.len() + removed.len();
+        if retired as f64 > MAX_RETIRED_SHARE * (hnsw.n_rows() + added.len()) as f64 {
+            return None;
+        }
+        match hnsw.remove(&removed).and_then(|()| hnsw.add(&added)) {
+            Ok(()) => Some((hnsw, added.len(), removed.len())),
+            Err(err) => {
+                warnings.push(SyncWarning::Rebuilt(err.to_string()));
+                None
+            }
+        }
+    });
+    let (mut hnsw, added, removed, changed) = match patched {
+        Some((hnsw, added, removed)) => (hnsw, Some(added), Some(removed), added + removed > 0),
+        None => {
+            let mut hnsw = Hnsw::new(dim, params)?;
+            hnsw.add(&keyed(rows, |position| keys[position]))?;
+            (hnsw, None, None, true)
+        }
+    };
+    if save_changes && changed {
+        if let Err(err) = save(&hnsw, dir, fingerprint) {
+            warnings.push(SyncWarning::NotSaved(err.to_string()));
+        }
+    }
+    hnsw.rows_mut().rekey(|key| position_of[&key]);
+    Ok(Synced {
+        index: Index::Hnsw(Box::new(hnsw)),
+        added,
+        removed,
+        warnings,
+    })
+}
+
+/// The saved HNSW index, keyed by position, when it holds exactly the rows named by `keys`
+/// (content keys by position); `None` when there is none or it is behind.
+pub fn load_hnsw_matching(
+    dir: &Path,
+    fingerprint: &str,
+    keys: &[u64],
+) -> Result<Option<Hnsw>, Error> {
+    let dim = match load_header_dim(dir) {
+        Some(dim) => dim,
+        None => return Ok(None),
+    };
+    let LoadOutcome::Loaded(Index::Hnsw(hnsw)) = load(dir, fingerprint, dim)? else {
+        return Ok(None);
+    };
+    let mut hnsw = *hnsw;
+    let mut wanted = keys.to_vec();
+    wanted.sort_unstable();
+    if hnsw.ids() != wanted {
+        return Ok(None);
+    }
+    let position_of: std::collections::HashMap<u64, u64> = keys
+        .iter()
+        .enumerate()
+        .map(|(position, key)| (*key, position as u64))
+        .collect();
+    hnsw.rows_mut().rekey(|key| position_of[&key]);
+    Ok(Some(hnsw))
+}
+
+fn load_header_dim(dir: &Path) -> Option<usize> {
+    #[derive(Deserialize)]
+    struct DimOnly {
+        dim: usize,
+    }
+    let bytes = fs::read(dir.join(HEADER_FILE)).ok()?;
+    serde_json::from_slice::<DimOnly>(&bytes)
+        .ok()
+        .map(|header| header.dim)
+}
+
+fn keyed<'a>(rows: &[&'a [f32]], key: impl Fn(usize) -> u64) -> Vec<(u64, &'a [f32])> {
+    rows.iter()
+        .enumerate()
+        .map(|(position, row)| (key(position), *row))
+        .collect()
 }

@@ -104,6 +104,19 @@ impl RowStore {
         self.ids.len()
     }
 
+    /// Renames every live row's id through `map` (retired rows keep theirs: they are never
+    /// returned). The caller guarantees the new ids are unique.
+    pub(crate) fn rekey(&mut self, map: impl Fn(u64) -> u64) {
+        self.row_of.clear();
+        for row in 0..self.ids.len() {
+            if self.live[row] {
+                let id = map(self.ids[row]);
+                self.ids[row] = id;
+                self.row_of.insert(id, row);
+            }
+        }
+    }
+
     pub(crate) fn n_live(&self) -> usize {
         self.row_of.len()
     }

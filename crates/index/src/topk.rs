@@ -78,7 +78,7 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
 
 /// The dot product every score in this crate comes from (cosine similarity for unit rows).
 #[inline]
-pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     debug_assert_eq!(a.len(), b.len());
     #[cfg(target_arch = "x86_64")]
     {

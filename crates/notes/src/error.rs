@@ -53,8 +53,11 @@ pub enum Error {
         reason: String,
     },
 
-    #[error("unknown id scheme `{name}`; use `stem` or `relative-path`")]
+    #[error("unknown id scheme `{name}`; use `shortest`, `stem` or `relative-path`")]
     InvalidIdScheme { name: String },
+
+    #[error("unknown link style `{name}`; use `auto`, `with-extension` or `without-extension`")]
+    InvalidLinkStyle { name: String },
 }
 
 /// A failure that concerns one note: the caller reports it and skips the note.
@@ -166,6 +169,13 @@ pub enum Warning {
 
     #[error("skipped `{}`: its name is not valid UTF-8, so it cannot have an id; rename it", path.display())]
     NonUtf8Name { path: PathBuf },
+
+    #[error(
+        "cannot read the template folder setting in `{}`: {reason}; \
+         its templates are walked as notes unless you exclude them",
+        path.display()
+    )]
+    TemplateSettings { path: PathBuf, reason: String },
 }
 
 impl Warning {
@@ -176,7 +186,8 @@ impl Warning {
             | Warning::SymlinkLoop { path, .. }
             | Warning::Unreadable { path, .. }
             | Warning::IgnoreFile { path, .. }
-            | Warning::NonUtf8Name { path } => path,
+            | Warning::NonUtf8Name { path }
+            | Warning::TemplateSettings { path, .. } => path,
         }
     }
 }

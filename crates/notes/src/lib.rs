@@ -1,11 +1,15 @@
-//! Markdown notes for `closest`: finding them, reading them, and rewriting one section.
+//! Markdown notes for `closest`: finding them, reading them, and rewriting one region.
 //!
 //! This crate is everything `closest` knows about notes as files and as markdown, and nothing
-//! about vectors or models: the binary asks it for the notes of a folder ([`walk`]), the text
-//! each should be embedded from ([`read_note`], [`parse`], [`embed_text`]), and, once it knows
-//! each note's neighbours, for the new text of the note ([`render_links`], [`splice`]) and a
-//! safe way to write it ([`write_atomic`]). Its rule is the one users care about most: every
-//! byte outside the managed section stays as it was, and running twice changes nothing.
+//! about vectors or models: the binary asks it for the notes of a folder and their ids
+//! ([`walk`], which leaves out editor template folders), the text each should be embedded from
+//! ([`read_note`], [`parse`], [`embed_text`]), and, once it knows each note's neighbours, for
+//! the new text of the note ([`render_links_with`], [`splice`], [`splice_front_matter`], or
+//! [`write_region`], which also says which bytes it wrote so that [`remove_region`] can move
+//! them when the settings change) and a safe way to write it ([`write_atomic`]). It also checks
+//! links the way renderers follow them ([`managed_links`], [`Resolver`]). Its rule is the one
+//! users care about most: every byte outside the managed region stays as it was, and running
+//! twice changes nothing, the text to embed included.
 //!
 //! One note's round trip, as the binary drives it:
 //!
@@ -37,22 +41,35 @@
 
 mod error;
 mod frontmatter;
+mod ids;
 mod lines;
+mod links;
 mod note;
 mod parse;
+mod region;
 mod render;
+mod resolve;
+mod scan;
 mod splice;
+mod templates;
 mod text;
 mod walk;
 mod write;
 
 pub use error::{Error, NoteError, Warning};
-pub use frontmatter::splice_front_matter;
+pub use frontmatter::{splice_front_matter, FrontMatterFormat};
+pub use ids::{ids_for, note_id, IdScheme};
 pub use lines::LineEnding;
+pub use links::{all_in_one_folder, linked_ids, LinkEvidence, LinkForm, LinkStyle};
 pub use note::{content_hash, read_note, Note};
 pub use parse::{parse, Parsed, Section, SectionSpec};
-pub use render::{linked_ids, render_links, LinkTarget, Template};
+pub use region::{remove_region, write_region, Region, RemoveOutcome, WrittenRegion};
+pub use render::{render_links, render_links_with, LinkTarget, Template};
+pub use resolve::{managed_links, LinkKind, ManagedLink, Resolved, Resolver};
 pub use splice::{section_is_current, splice, try_splice};
+pub use templates::{template_folders, TemplateFolder, TemplateSource};
 pub use text::{embed_text, EMBED_TEXT_VERSION};
-pub use walk::{note_id, walk, IdScheme, NoteFile, Walk, WalkOptions, IGNORE_FILE_NAME};
-pub use write::{write_atomic, WriteOutcome, TEMP_FILE_PREFIX};
+pub use walk::{walk, NoteFile, Walk, WalkOptions, IGNORE_FILE_NAME};
+pub use write::{
+    sync_folder, write_atomic, write_atomic_deferred, WriteOutcome, Written, TEMP_FILE_PREFIX,
+};

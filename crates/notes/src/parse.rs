@@ -1,22 +1,20 @@
 //! Finding a note's structure: front matter, the managed section, its title and its links.
 //!
-//! Whether a line is a heading depends on everything around it (a fence above it, a list item
-//! it belongs to, a paragraph it underlines), so the note is parsed with pulldown-cmark and its
-//! source offsets, never with line heuristics. Only headings at the top level of the document
-//! count for the managed section: a `## Closest` quoted in a block quote, a list or a code block
-//! is the user's text. Front matter is cut off first, by the usual `---` rule, so that nothing
-//! in it can look like a heading.
+//! Only headings at the top level of the document count for the managed section: a
+//! `## Closest` quoted in a block quote, a list or a code block is the user's text. Front matter
+//! is cut off first, by the rules static site generators use (`---` YAML, `+++` TOML, a JSON
+//! object), so that nothing in it can look like a heading. The event walk itself lives in
+//! `scan.rs`; this module holds what it finds, as [`Parsed`], and the spec of the section.
 
-use std::collections::HashMap;
 use std::ops::Range;
 
-use pulldown_cmark::{Event, LinkType, Options, Parser, Tag, TagEnd};
+use pulldown_cmark::{Options, Parser};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, NoteError};
-use crate::frontmatter;
+use crate::frontmatter::{self, FrontMatterFormat};
 use crate::lines::{self, LineEnding};
-use crate::splice;
+use crate::scan::{LinkRecord, Scan};
 
 /// Which heading marks the managed section.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -104,12 +102,16 @@ impl Section {
 #[derive(Debug, Clone)]
 pub struct Parsed {
     pub(crate) source: String,
+    /// The spec the section was looked for with; the text to embed needs it to know how a
+    /// section would be appended.
+    pub(crate) spec: SectionSpec,
     pub(crate) front_matter: Option<Range<usize>>,
+    pub(crate) front_matter_format: Option<FrontMatterFormat>,
     pub(crate) section: Option<Section>,
     line_ending: LineEnding,
     title: Option<String>,
-    /// Link destinations outside the managed section, with whether each was a wikilink.
-    links: Vec<(String, bool)>,
+    /// Every link of the note, the managed section's included, in source order.
+    pub(crate) links: Vec<LinkRecord>,
     /// Link and image syntax around link text, and reference definitions: the bytes
     /// `embed_text` leaves out besides front matter and section.
     pub(crate) link_syntax: Vec<Range<usize>>,
@@ -118,12 +120,19 @@ pub struct Parsed {
     /// A line that closes the last top-level block if that block can run to the end of the
     /// file (a fence, some HTML blocks), so a section appended after it is not swallowed.
     pub(crate) tail_closer: Option<String>,
+    /// Whether a link reference definition in effect lies in the managed section.
+    section_defines_references: bool,
 }
 
 impl Parsed {
     /// The text this was parsed from (after any BOM).
     pub fn source(&self) -> &str {
         &self.source
+    }
+
+    /// The section spec this note was parsed with.
+    pub fn spec(&self) -> &SectionSpec {
+        &self.spec
     }
 
     pub fn has_section(&self) -> bool {
@@ -134,9 +143,14 @@ impl Parsed {
         self.section.as_ref()
     }
 
-    /// The front matter block, `---` lines included, when the note has one.
+    /// The front matter block, delimiter lines included, when the note has one.
     pub fn front_matter(&self) -> Option<&str> {
         self.front_matter.clone().map(|range| &self.source[range])
+    }
+
+    /// The syntax of the front matter block, when the note has one.
+    pub fn front_matter_format(&self) -> Option<FrontMatterFormat> {
+        self.front_matter_format
     }
 
     /// The non-blank lines of the managed section's body, without line breaks: its links.
@@ -160,17 +174,43 @@ impl Parsed {
         self.line_ending
     }
 
+    /// Whether the managed section holds a link reference definition that links elsewhere in
+    /// the note may use (`[x]` in the text, `[x]: https://…` in the section). Only a person
+    /// writes one there (templates cannot), and replacing that section changes what those
+    /// links say, so the text to embed changes once; from then on it is a fixed point.
+    pub fn section_defines_references(&self) -> bool {
+        self.section_defines_references
+    }
+
     /// Destinations of the links in the note outside the managed section and front matter,
     /// in order, as written (wikilink targets included).
     pub fn linked_targets(&self) -> Vec<&str> {
-        self.links
-            .iter()
-            .map(|(target, _)| target.as_str())
+        self.outside_links()
+            .map(|link| link.dest.as_str())
             .collect()
     }
 
-    pub(crate) fn links_with_kind(&self) -> &[(String, bool)] {
-        &self.links
+    pub(crate) fn in_section(&self, offset: usize) -> bool {
+        self.section
+            .as_ref()
+            .is_some_and(|section| section.range().contains(&offset))
+    }
+
+    /// The links outside the managed section.
+    /// Destinations of the links outside the managed section and front matter (autolinks
+    /// excluded), each with whether it was a wikilink: what [`crate::Resolver::linked_ids_of`]
+    /// takes, so a caller can keep them without the parse.
+    pub fn links_with_kind(&self) -> Vec<(String, bool)> {
+        self.outside_links()
+            .filter(|link| !link.auto)
+            .map(|link| (link.dest.clone(), link.wiki))
+            .collect()
+    }
+
+    pub(crate) fn outside_links(&self) -> impl Iterator<Item = &LinkRecord> {
+        self.links
+            .iter()
+            .filter(|link| !self.in_section(link.offset))
     }
 }
 
@@ -188,7 +228,7 @@ fn options() -> Options {
 /// [`crate::Note::parse`] gives the same error with the file's path.
 pub fn parse(source: &str, spec: &SectionSpec) -> Result<Parsed, NoteError> {
     let front_matter = frontmatter::detect(source);
-    let body_start = front_matter.as_ref().map_or(0, |range| range.end);
+    let body_start = front_matter.as_ref().map_or(0, |block| block.range.end);
     let body = &source[body_start..];
 
     let mut scan = Scan::default();
@@ -197,219 +237,39 @@ pub fn parse(source: &str, spec: &SectionSpec) -> Result<Parsed, NoteError> {
         let range = range.start + body_start..range.end + body_start;
         scan.event(source, spec, event, range)?;
     }
+    let mut definitions = Vec::new();
     for (_, definition) in iter.reference_definitions().iter() {
         let span = definition.span.start + body_start..definition.span.end + body_start;
         scan.link_syntax.push(span.clone());
-        scan.definitions.push(span);
+        definitions.push(span);
     }
     let section = scan.section_heading.clone().map(|heading| Section {
         end: scan.section_end(source, heading.end),
         heading,
     });
-    let in_section = |offset: usize| {
-        section
-            .as_ref()
-            .is_some_and(|section| section.range().contains(&offset))
-    };
-    let title = scan
-        .headings
-        .into_iter()
-        .find(|(offset, _)| !in_section(*offset))
-        .map(|(_, text)| text);
-    let links = scan
-        .links
-        .into_iter()
-        .filter(|(offset, _, _)| !in_section(*offset))
-        .map(|(_, target, wiki)| (target, wiki))
-        .collect();
-    Ok(Parsed {
+    let section_defines_references = section.as_ref().is_some_and(|section| {
+        definitions
+            .iter()
+            .any(|span| section.range().contains(&span.start))
+    });
+    let mut parsed = Parsed {
         source: source.to_string(),
-        front_matter,
+        spec: spec.clone(),
+        front_matter_format: front_matter.as_ref().map(|block| block.format),
+        front_matter: front_matter.map(|block| block.range),
         section,
         line_ending: LineEnding::detect(source),
-        title,
-        links,
+        title: None,
+        links: scan.links,
         link_syntax: scan.link_syntax,
         web_targets: scan.web_targets,
         tail_closer: scan.tail_closer,
-    })
-}
-
-/// An open link or image: its outer range, the span of its inner events, and its web address
-/// when it has one worth keeping.
-type OpenLink = (Range<usize>, Option<Range<usize>>, Option<String>);
-
-/// State carried across the event stream.
-#[derive(Default)]
-struct Scan {
-    /// Open container and leaf blocks; a heading is top-level when nothing is open.
-    depth: usize,
-    /// The heading being read: its start offset, level, whether it is top-level, and its text.
-    heading: Option<(usize, u8, bool, String)>,
-    /// Every heading's start offset and text, for the title.
-    headings: Vec<(usize, String)>,
-    section_heading: Option<Range<usize>>,
-    section_end: Option<usize>,
-    /// Whether the heading that ends the section is a setext heading.
-    section_end_setext: bool,
-    /// Open links and images: outer range and the span of their inner events.
-    link_stack: Vec<OpenLink>,
-    /// Web addresses kept in the text to embed, each inserted at an offset of the source.
-    web_targets: Vec<(usize, String)>,
-    link_syntax: Vec<Range<usize>>,
-    /// Spans of link reference definitions.
-    definitions: Vec<Range<usize>>,
-    links: Vec<(usize, String, bool)>,
-    tail_closer: Option<String>,
-}
-
-impl Scan {
-    fn event(
-        &mut self,
-        source: &str,
-        spec: &SectionSpec,
-        event: Event<'_>,
-        range: Range<usize>,
-    ) -> Result<(), NoteError> {
-        // Every event inside a link widens the span of the link's text.
-        if let Some((_, inner, _)) = self.link_stack.last_mut() {
-            let ends_link = matches!(event, Event::End(TagEnd::Link | TagEnd::Image));
-            if !ends_link {
-                *inner = Some(match inner.take() {
-                    Some(span) => span.start.min(range.start)..span.end.max(range.end),
-                    None => range.clone(),
-                });
-            }
-        }
-        match event {
-            Event::Start(tag) => {
-                if self.depth == 0 {
-                    self.tail_closer = splice::closer_for(&tag, &source[range.clone()]);
-                }
-                match tag {
-                    Tag::Heading { level, .. } => {
-                        let top_level = self.depth == 0;
-                        self.heading = Some((range.start, level as u8, top_level, String::new()));
-                    }
-                    Tag::Link {
-                        link_type,
-                        dest_url,
-                        ..
-                    } => {
-                        let wiki = matches!(link_type, LinkType::WikiLink { .. });
-                        self.links.push((range.start, dest_url.to_string(), wiki));
-                        let web = (dest_url.starts_with("https://")
-                            || dest_url.starts_with("http://"))
-                            && !matches!(link_type, LinkType::Autolink);
-                        self.link_stack.push((
-                            range.clone(),
-                            None,
-                            web.then(|| dest_url.to_string()),
-                        ));
-                    }
-                    Tag::Image { .. } => self.link_stack.push((range.clone(), None, None)),
-                    _ => {}
-                }
-                self.depth += 1;
-            }
-            Event::End(tag) => {
-                self.depth = self.depth.saturating_sub(1);
-                match tag {
-                    TagEnd::Heading(_) => self.end_heading(source, spec, range)?,
-                    TagEnd::Link | TagEnd::Image => self.end_link(),
-                    _ => {}
-                }
-            }
-            Event::Text(text) | Event::Code(text) => self.heading_text(&text),
-            Event::SoftBreak | Event::HardBreak => self.heading_text(" "),
-            _ => {}
-        }
-        Ok(())
-    }
-
-    /// Where the section ends, once all events are seen. A setext heading's paragraph may
-    /// open with link reference definitions, which the parser strips from the heading but
-    /// which belong to its block: cutting between them and the heading would turn what follows
-    /// into different markdown, so they stay with the heading, outside the section.
-    fn section_end(&self, source: &str, section_body_start: usize) -> usize {
-        let Some(mut end) = self.section_end else {
-            return source.len();
-        };
-        if self.section_end_setext && !self.definitions.is_empty() {
-            // Keyed by the end of a definition's last line; a map keeps a note made of many
-            // definitions linear.
-            let starts_by_line_end: HashMap<usize, usize> = self
-                .definitions
-                .iter()
-                .map(|span| (lines::to_line_end(source, span.end), span.start))
-                .collect();
-            while let Some(&start) = starts_by_line_end.get(&end) {
-                if start < section_body_start || start >= end {
-                    break;
-                }
-                end = lines::line_start(source, start);
-            }
-        }
-        end
-    }
-
-    fn heading_text(&mut self, text: &str) {
-        if let Some((_, _, _, heading)) = &mut self.heading {
-            heading.push_str(text);
-        }
-    }
-
-    fn end_heading(
-        &mut self,
-        source: &str,
-        spec: &SectionSpec,
-        range: Range<usize>,
-    ) -> Result<(), NoteError> {
-        let Some((start, level, top_level, text)) = self.heading.take() else {
-            return Ok(());
-        };
-        let text = text.trim().to_string();
-        let line_start = lines::line_start(source, start);
-        if top_level {
-            // The first top-level heading of the same or a higher level ends the section.
-            if self.section_heading.is_some() && self.section_end.is_none() && level <= spec.level {
-                self.section_end = Some(line_start);
-                self.section_end_setext = !source[line_start..].trim_start().starts_with('#');
-            }
-            if level == spec.level && text == spec.heading.trim() {
-                if let Some(first) = &self.section_heading {
-                    return Err(NoteError::TwoSections {
-                        path: None,
-                        heading: spec.heading_line(),
-                        first_line: lines::line_number(source, first.start),
-                        second_line: lines::line_number(source, line_start),
-                    });
-                }
-                self.section_heading = Some(line_start..lines::to_line_end(source, range.end));
-            }
-        }
-        self.headings.push((line_start, text));
-        Ok(())
-    }
-
-    /// Records the syntax around a link's text (`[`, `](target)`, `![`, `[[target|`, `]]`) so
-    /// the text to embed keeps the words and drops the target. A web address is kept as words
-    /// after the link text: on the shared til notes, dropping them cost 1.4 points of topic
-    /// agreement (0.485 against 0.499 with them; BENCHMARKS.md), while links to other notes are
-    /// dropped so that links never feed back into similarity.
-    fn end_link(&mut self) {
-        let Some((outer, inner, web)) = self.link_stack.pop() else {
-            return;
-        };
-        match inner {
-            Some(inner) if outer.start <= inner.start && inner.end <= outer.end => {
-                self.link_syntax.push(outer.start..inner.start);
-                self.link_syntax.push(inner.end..outer.end);
-                if let Some(url) = web {
-                    self.web_targets.push((inner.end, url));
-                }
-            }
-            _ => self.link_syntax.push(outer),
-        }
-    }
+        section_defines_references,
+    };
+    parsed.title = scan
+        .headings
+        .into_iter()
+        .find(|(offset, _)| !parsed.in_section(*offset))
+        .map(|(_, text)| text);
+    Ok(parsed)
 }

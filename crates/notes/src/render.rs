@@ -1,42 +1,48 @@
-//! Link lines for the managed section, and reading the note's own links back as ids.
+//! Link lines for the managed section.
 //!
 //! Notes are read in many tools: plain markdown viewers want `[text](path)`, Obsidian and
 //! others want `[[id]]`, and the seed format links by bare id. The templates cover these, and a
-//! custom line covers the rest. Whatever goes into a link is escaped so that an odd file name
+//! custom line covers the rest. Every markdown link is a path relative to the note it is
+//! written in, so that it resolves in nested folders as well as flat ones, where it is exactly
+//! the seed's `[id](id)`. Whatever goes into a link is escaped so that an odd file name
 //! (spaces, brackets, `#`) still yields one working link on one line: a broken line would
-//! change how the section parses and so break the idempotence of `update`. Reading links back
-//! (for `--exclude-linked`) is the inverse: a link's destination resolved to the id it names.
+//! change how the section parses and so break the idempotence of `update`.
 
-use std::collections::BTreeSet;
-use std::path::{Component, Path, PathBuf};
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
+use pulldown_cmark::Parser;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
-use crate::parse::Parsed;
+use crate::ids::strip_md;
+use crate::links::{names, LinkForm};
 use crate::splice::closer_for;
-use crate::walk::{IdScheme, NoteFile};
+use crate::walk::NoteFile;
 
 /// How one link line of the managed section is written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Template {
-    /// `* [{id}]({id})`, the seed format.
+    /// `* [{id}]({link})`: the seed format, `* [id](id)`, in a flat folder without
+    /// extensions; a relative link elsewhere.
     #[default]
     Bullet,
     /// `- [[{id}]]`, wikilinks.
     Wiki,
-    /// `* [{title}]({path})`, a relative link with the target's title.
+    /// `* [{title}]({path})`, a relative link with `.md` and the target's title.
     TitlePath,
-    /// One line with `{id}`, `{title}` and `{path}` placeholders; build it with
-    /// [`Template::custom`] to have it checked.
+    /// One line with `{id}`, `{title}`, `{path}` (relative, with `.md`) and `{link}`
+    /// (relative, in the folder's link form) placeholders; build it with [`Template::custom`]
+    /// to have it checked.
     Custom(String),
 }
 
 impl Template {
-    /// A custom line, checked: one line, with a placeholder naming the target, and not the
-    /// start of a block (heading, fence, raw HTML) that would swallow or end the section.
+    /// A custom line, checked: one line, with a placeholder naming the target, not the start
+    /// of a block (heading, fence, raw HTML) that would swallow or end the section, and not a
+    /// link reference definition, which would change what links elsewhere in the note say
+    /// (and so the text the note is embedded from).
     pub fn custom(line: impl Into<String>) -> Result<Template, Error> {
         let line = line.into();
         let invalid = |reason: &str| Error::InvalidTemplate {
@@ -46,9 +52,12 @@ impl Template {
         if line.contains(['\n', '\r']) {
             return Err(invalid("a template is one line; remove the line break"));
         }
-        if !line.contains("{id}") && !line.contains("{path}") {
+        if !["{id}", "{path}", "{link}"]
+            .iter()
+            .any(|placeholder| line.contains(placeholder))
+        {
             return Err(invalid(
-                "it needs `{id}` or `{path}` to say which note it links to",
+                "it needs `{id}`, `{path}` or `{link}` to say which note it links to",
             ));
         }
         let opener = line.trim_start_matches(' ');
@@ -59,6 +68,15 @@ impl Template {
         if swallows {
             return Err(invalid(
                 "a line starting with `#`, a fence or raw HTML would break the section; \
+                 start it with `* ` or `- `",
+            ));
+        }
+        let sample = fill(&line, "note", "note", "note.md", "note");
+        let mut parser = Parser::new(&sample);
+        parser.by_ref().for_each(drop);
+        if parser.reference_definitions().iter().next().is_some() {
+            return Err(invalid(
+                "a line of the form `[label]: target` defines a link for the whole note; \
                  start it with `* ` or `- `",
             ));
         }
@@ -78,8 +96,8 @@ impl FromStr for Template {
             _ if text.contains('{') => Template::custom(text),
             _ => Err(Error::InvalidTemplate {
                 template: text.to_string(),
-                reason: "use `bullet`, `wiki`, `title-path` or a line with `{id}`, `{title}` \
-                         or `{path}` placeholders"
+                reason: "use `bullet`, `wiki`, `title-path` or a line with `{id}`, `{title}`, \
+                         `{path}` or `{link}` placeholders"
                     .to_string(),
             }),
         }
@@ -96,34 +114,51 @@ pub struct LinkTarget {
     pub rel_path: PathBuf,
 }
 
-/// The link lines for `targets`, in their order, as seen from the note `from`. `{path}` is the
-/// target's path relative to `from`'s folder, `/`-separated and percent-encoded where a
-/// character would end or split a link.
+/// The link lines for `targets`, in their order, as seen from the note `from`, with links in
+/// the form without `.md` (the seed's `[id](id)` in a flat folder); see
+/// [`render_links_with`].
 pub fn render_links(template: &Template, from: &NoteFile, targets: &[LinkTarget]) -> Vec<String> {
+    render_links_with(template, from, targets, LinkForm::WithoutExtension)
+}
+
+/// The link lines for `targets`, in their order, as seen from the note `from`. Links are
+/// paths relative to `from`'s folder, `/`-separated and percent-encoded where a character
+/// would end or split a link: `{path}` (and `title-path`) always with `.md`, `{link}` (and
+/// `bullet`) in `form`. A target whose name the renderer's rule could not complete (one not
+/// ending in `.md`, or whose stem does) keeps its full name.
+pub fn render_links_with(
+    template: &Template,
+    from: &NoteFile,
+    targets: &[LinkTarget],
+    form: LinkForm,
+) -> Vec<String> {
     targets
         .iter()
         .map(|target| {
-            let path = relative_link(&from.rel_path, &target.rel_path);
+            let path = relative_link(&from.rel_path, &target.rel_path, LinkForm::WithExtension);
+            let link = relative_link(&from.rel_path, &target.rel_path, form);
             let title = if target.title.trim().is_empty() {
                 &target.id
             } else {
                 &target.title
             };
             match template {
-                Template::Bullet => format!(
-                    "* [{}]({})",
-                    link_text(&target.id),
-                    encode(&one_line(&target.id))
-                ),
+                Template::Bullet => format!("* [{}]({link})", link_text(&target.id)),
                 Template::Wiki => format!("- [[{}]]", one_line(&target.id)),
                 Template::TitlePath => format!("* [{}]({})", link_text(title), path),
-                Template::Custom(line) => line
-                    .replace("{id}", &one_line(&target.id))
-                    .replace("{title}", &one_line(title))
-                    .replace("{path}", &path),
+                Template::Custom(line) => {
+                    fill(line, &one_line(&target.id), &one_line(title), &path, &link)
+                }
             }
         })
         .collect()
+}
+
+fn fill(line: &str, id: &str, title: &str, path: &str, link: &str) -> String {
+    line.replace("{id}", id)
+        .replace("{title}", title)
+        .replace("{path}", path)
+        .replace("{link}", link)
 }
 
 /// Control characters (a newline in a file name, say) would split the line.
@@ -167,19 +202,19 @@ fn encode(text: &str) -> String {
     encoded
 }
 
-fn names(path: &Path) -> Vec<String> {
-    path.components()
-        .filter_map(|component| match component {
-            Component::Normal(name) => Some(name.to_string_lossy().into_owned()),
-            _ => None,
-        })
-        .collect()
-}
-
 /// The path from the folder of `from` to `to`, both relative to the root, as a link.
-fn relative_link(from: &Path, to: &Path) -> String {
+fn relative_link(from: &Path, to: &Path, form: LinkForm) -> String {
     let from_folder = names(from.parent().unwrap_or(Path::new("")));
-    let to = names(to);
+    let mut to = names(to);
+    if let (LinkForm::WithoutExtension, Some(name)) = (form, to.last_mut()) {
+        // Renderers add `.md` to a name without it: drop exactly that, and only where adding
+        // it back gives this name.
+        if let Some(stem) = name.strip_suffix(".md") {
+            if strip_md(stem).len() == stem.len() {
+                *name = stem.to_string();
+            }
+        }
+    }
     let common = from_folder
         .iter()
         .zip(&to)
@@ -188,89 +223,4 @@ fn relative_link(from: &Path, to: &Path) -> String {
     let mut parts: Vec<String> = vec!["..".to_string(); from_folder.len() - common];
     parts.extend(to[common..].iter().map(|name| encode(name)));
     parts.join("/")
-}
-
-/// The ids of the notes that `parsed`, the note `from`, links to outside its managed section.
-/// Web links are skipped; a destination that names no note of the folder yields an id that
-/// matches nothing, so callers intersect with the ids they know.
-pub fn linked_ids(parsed: &Parsed, from: &NoteFile, scheme: IdScheme) -> BTreeSet<String> {
-    let folder = names(from.rel_path.parent().unwrap_or(Path::new("")));
-    parsed
-        .links_with_kind()
-        .iter()
-        .filter_map(|(target, wiki)| resolve(target, *wiki, &folder, scheme))
-        .collect()
-}
-
-fn resolve(target: &str, wiki: bool, folder: &[String], scheme: IdScheme) -> Option<String> {
-    let has_url_scheme = target.split_once(':').is_some_and(|(scheme, _)| {
-        scheme.starts_with(|c: char| c.is_ascii_alphabetic())
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
-    });
-    if has_url_scheme && !wiki {
-        return None;
-    }
-    let path = target.split(['#', '?']).next().unwrap_or("");
-    let path = if wiki {
-        path.to_string()
-    } else {
-        percent_decode(path)
-    };
-    let path = path.trim();
-    let path = match path.len().checked_sub(3) {
-        Some(cut) if path.is_char_boundary(cut) && path[cut..].eq_ignore_ascii_case(".md") => {
-            &path[..cut]
-        }
-        _ => path,
-    };
-    if path.is_empty() || path.ends_with('/') {
-        return None;
-    }
-    match scheme {
-        IdScheme::Stem => path.rsplit('/').next().map(str::to_string),
-        IdScheme::RelativePath => {
-            // Wikilinks and `/`-rooted links name a path from the root; others from the folder.
-            let mut parts: Vec<&str> = if wiki || path.starts_with('/') {
-                Vec::new()
-            } else {
-                folder.iter().map(String::as_str).collect()
-            };
-            for part in path.split('/') {
-                match part {
-                    "" | "." => {}
-                    ".." => {
-                        parts.pop()?;
-                    }
-                    name => parts.push(name),
-                }
-            }
-            Some(parts.join("/"))
-        }
-    }
-}
-
-fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        let hex = bytes
-            .get(index + 1..index + 3)
-            .filter(|pair| pair.iter().all(u8::is_ascii_hexdigit))
-            .and_then(|pair| std::str::from_utf8(pair).ok())
-            .and_then(|pair| u8::from_str_radix(pair, 16).ok());
-        match (bytes[index], hex) {
-            (b'%', Some(byte)) => {
-                decoded.push(byte);
-                index += 3;
-            }
-            (byte, _) => {
-                decoded.push(byte);
-                index += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&decoded).into_owned()
 }

@@ -9,6 +9,8 @@
 //! left open), the result is parsed again and, if needed, a line is added that ends the open
 //! block, so that the next run finds the section exactly where this one put it.
 
+use std::ops::Range;
+
 use pulldown_cmark::{CodeBlockKind, Tag};
 
 use crate::lines::{self, ends_with_blank_line, ends_with_break, strip_break};
@@ -41,78 +43,118 @@ pub fn try_splice(
     spec: &SectionSpec,
     links: &[String],
 ) -> Option<String> {
+    place(source, parsed, spec, links).map(|placed| placed.text)
+}
+
+/// A splice's result and where its section lies in it.
+pub(crate) struct Placed {
+    pub(crate) text: String,
+    /// The section as the next parse finds it.
+    pub(crate) section: Range<usize>,
+    /// Where the bytes added in front of the heading start (separator, closing line): the
+    /// end of the old text for an appended section, the heading itself otherwise.
+    pub(crate) lead_start: usize,
+    /// The closing line written before an appended section, if one was needed.
+    pub(crate) closer: Option<String>,
+}
+
+pub(crate) fn place(
+    source: &str,
+    parsed: &Parsed,
+    spec: &SectionSpec,
+    links: &[String],
+) -> Option<Placed> {
     // Offsets from another text would cut at the wrong places or panic; parse afresh instead.
     let reparsed;
-    let parsed = if parsed.source() == source {
+    let parsed = if parsed.source() == source && parsed.spec() == spec {
         parsed
     } else {
         reparsed = parse(source, spec).ok()?;
         &reparsed
     };
     let line_break = parsed.line_ending().as_str();
-    match parsed.section() {
-        Some(section) => {
-            let before = &source[..section.range().start];
-            let heading = strip_break(&source[section.heading_range()]);
-            let rest = &source[section.range().end..];
-            let build = |guard: bool| {
-                let mut out = String::with_capacity(source.len() + links.len() * 48);
-                out.push_str(before);
-                out.push_str(heading);
-                push_links(&mut out, links, line_break);
-                if !rest.is_empty() {
-                    out.push_str(line_break);
-                    out.push_str(line_break);
-                    if guard {
-                        out.push_str(LIST_END_GUARD);
-                        out.push_str(line_break);
-                    }
-                    out.push_str(rest);
-                } else if ends_with_break(source) {
-                    out.push_str(line_break);
-                }
-                out
-            };
-            let plain = build(false);
-            if section_lands(&plain, spec, before.len(), plain.len() - rest.len()) {
-                return Some(plain);
+    let Some(section) = parsed.section() else {
+        return append(source, parsed, spec, links);
+    };
+    let before = &source[..section.range().start];
+    let heading = strip_break(&source[section.heading_range()]);
+    let rest = &source[section.range().end..];
+    let build = |guard: bool| {
+        let mut out = String::with_capacity(source.len() + links.len() * 48);
+        out.push_str(before);
+        out.push_str(heading);
+        push_links(&mut out, links, line_break);
+        if !rest.is_empty() {
+            out.push_str(line_break);
+            out.push_str(line_break);
+            if guard {
+                out.push_str(LIST_END_GUARD);
+                out.push_str(line_break);
             }
-            let guarded = build(true);
-            section_lands(&guarded, spec, before.len(), guarded.len() - rest.len())
-                .then_some(guarded)
+            out.push_str(rest);
+        } else if ends_with_break(source) {
+            out.push_str(line_break);
         }
-        None => {
-            let build = |closer: Option<&str>| {
-                let mut out = String::with_capacity(source.len() + 16 + links.len() * 48);
-                out.push_str(source);
-                if !source.is_empty() {
-                    if !ends_with_break(source) {
-                        out.push_str(line_break);
-                    }
-                    if let Some(closer) = closer {
-                        out.push_str(closer);
-                        out.push_str(line_break);
-                        out.push_str(line_break);
-                    } else if !ends_with_blank_line(&out) {
-                        out.push_str(line_break);
-                    }
-                }
-                let heading_start = out.len();
-                out.push_str(&spec.heading_line());
-                push_links(&mut out, links, line_break);
-                if source.is_empty() || ends_with_break(source) {
-                    out.push_str(line_break);
-                }
-                (out, heading_start)
-            };
-            let (plain, heading_start) = build(None);
-            if section_lands(&plain, spec, heading_start, plain.len()) {
-                return Some(plain);
+        out
+    };
+    [false, true].into_iter().find_map(|guard| {
+        let text = build(guard);
+        let range = before.len()..text.len() - rest.len();
+        section_lands(&text, spec, &range).then_some(Placed {
+            text,
+            section: range,
+            lead_start: before.len(),
+            closer: None,
+        })
+    })
+}
+
+/// A section appended to a note without one: after a blank line, or after a line that closes
+/// the block the note ends in when that block would swallow the section otherwise.
+fn append(source: &str, parsed: &Parsed, spec: &SectionSpec, links: &[String]) -> Option<Placed> {
+    let line_break = parsed.line_ending().as_str();
+    let build = |closer: Option<&str>| {
+        let mut out = String::with_capacity(source.len() + 16 + links.len() * 48);
+        out.push_str(source);
+        if !source.is_empty() {
+            if !ends_with_break(source) {
+                out.push_str(line_break);
             }
-            let (closed, heading_start) = build(Some(parsed.tail_closer.as_deref()?));
-            section_lands(&closed, spec, heading_start, closed.len()).then_some(closed)
+            if let Some(closer) = closer {
+                out.push_str(closer);
+                out.push_str(line_break);
+                out.push_str(line_break);
+            } else if !ends_with_blank_line(&out) {
+                out.push_str(line_break);
+            }
         }
+        let heading_start = out.len();
+        out.push_str(&spec.heading_line());
+        push_links(&mut out, links, line_break);
+        if source.is_empty() || ends_with_break(source) {
+            out.push_str(line_break);
+        }
+        let section = heading_start..out.len();
+        section_lands(&out, spec, &section).then_some(Placed {
+            text: out,
+            section,
+            lead_start: source.len(),
+            closer: closer.map(str::to_string),
+        })
+    };
+    build(None).or_else(|| build(Some(parsed.tail_closer.as_deref()?)))
+}
+
+/// The line a section appended to this note would be preceded by, if it needs one: the text
+/// to embed counts it as part of the note, so that it is the same before and after the
+/// section is written. Whether a closer is needed does not depend on the links (they can only
+/// make a placement fail), so it is decided with none.
+pub(crate) fn appended_closer(parsed: &Parsed) -> Option<String> {
+    if parsed.has_section() {
+        return None;
     }
+    parsed.tail_closer.as_ref()?;
+    append(parsed.source(), parsed, parsed.spec(), &[])?.closer
 }
 
 /// Whether splicing would leave the note as it is, so that it need not be written.
@@ -136,12 +178,13 @@ fn push_links(out: &mut String, links: &[String], line_break: &str) {
     }
 }
 
-/// Whether `text` parses with its managed section at exactly `start..end`.
-fn section_lands(text: &str, spec: &SectionSpec, start: usize, end: usize) -> bool {
+/// Whether `text` parses with its managed section at exactly `range`.
+fn section_lands(text: &str, spec: &SectionSpec, range: &Range<usize>) -> bool {
     parse(text, spec)
         .ok()
         .and_then(|parsed| parsed.section().map(|section| section.range()))
-        == Some(start..end)
+        .as_ref()
+        == Some(range)
 }
 
 /// The line that ends a top-level block that would otherwise run to the end of the file and

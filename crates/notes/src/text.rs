@@ -6,17 +6,34 @@
 //! hashes) are noise to a sentence model, while link text is prose, so links keep their text
 //! and lose their targets. Everything else, markdown markup included, is kept as written,
 //! because the quality figures the project compares against were measured on raw notes.
+//!
+//! The text must also be a fixed point of `update`: the same before and after the section is
+//! written, or every run would embed the note anew and maybe rewrite it. Appending a section
+//! to a note that ends inside an open block (a fence, `<pre>`, an unclosed `<!--`) first writes
+//! the line that closes the block, and that line stays in the note. So the text of a note
+//! without a section is computed from the note as the splice will write it: with that closing
+//! line, decided by the very function that writes it. A note whose section is written anywhere
+//! else (or into front matter) never gets one, and a phantom line in its text is harmless,
+//! since it is the same on every run.
 
 use std::ops::Range;
 
+use crate::lines::ends_with_break;
 use crate::parse::Parsed;
+use crate::splice::appended_closer;
 
 /// Bumped whenever [`embed_text`] returns different text for the same note, so that stores
 /// keyed by a text-preparation fingerprint re-embed exactly when they must.
-pub const EMBED_TEXT_VERSION: u32 = 2;
+///
+/// Version 3: the closing line a section splice adds to a note ending in an open block is
+/// part of the text of the note without a section too; TOML (`+++`) and JSON front matter are
+/// left out like YAML.
+pub const EMBED_TEXT_VERSION: u32 = 3;
 
 /// The note's text without front matter and managed section, each link, image and reference
-/// link replaced by its text, reference definitions dropped, trimmed.
+/// link replaced by its text, reference definitions dropped, trimmed; for a note without a
+/// section that ends in an open block, followed by the line that closes it, as the section
+/// splice would write it.
 pub fn embed_text(parsed: &Parsed) -> String {
     let source = parsed.source();
     let mut cuts: Vec<Range<usize>> = parsed.link_syntax.clone();
@@ -42,6 +59,13 @@ pub fn embed_text(parsed: &Parsed) -> String {
     }
     if kept_from < source.len() {
         text.push_str(&source[kept_from..]);
+    }
+    if let Some(closer) = appended_closer(parsed) {
+        // The splice's bytes exactly: a line break first when the note lacks a final one.
+        if !ends_with_break(source) {
+            text.push_str(parsed.line_ending().as_str());
+        }
+        text.push_str(&closer);
     }
     text.trim().to_string()
 }
@@ -95,6 +119,29 @@ mod tests {
     fn markup_and_code_stay_as_written() {
         let source = "# T\n\n```rust\nlet x = [1](2);\n```\n\n> quote `code`\n";
         assert_eq!(prepared(source), source.trim());
+    }
+
+    #[test]
+    fn a_closing_line_is_part_of_the_text_before_and_after_the_section() {
+        let spec = SectionSpec::default();
+        let links = ["* [b](b)".to_string()];
+        for source in [
+            "# A\n\n~~~~python\ncode",
+            "<!-- open comment\n",
+            "text\r\n\r\n<script>\r\nlet x;\r\n",
+            "```\n```\n",
+        ] {
+            let before = prepared(source);
+            let parsed = parse(source, &spec).expect("parses");
+            let once = crate::splice(source, &parsed, &spec, &links);
+            assert_ne!(once, source);
+            assert_eq!(prepared(&once), before, "{once:?}");
+        }
+        assert_eq!(
+            prepared("# A\n\n~~~~python\ncode"),
+            "# A\n\n~~~~python\ncode\n~~~~"
+        );
+        assert_eq!(prepared("```\n```\n"), "```\n```");
     }
 
     #[test]

@@ -4,52 +4,29 @@
 //! metadata, and they already say what is not theirs to touch in `.gitignore` files. The walk
 //! therefore uses the `ignore` crate, the one ripgrep uses, so that `.gitignore` (even outside a
 //! git repository), `.ignore` and a tool-specific `.closestignore` all mean what users expect.
-//! Ids must be unique because links point at them; a clash is an error that names both files,
-//! never a silent pick of one.
+//! Ids must be unique because links point at them; where the scheme allows no fallback, a
+//! clash is an error that names both files, never a silent pick of one. Folders of note
+//! templates that an editor's settings name are left out by default (see `templates.rs`), and
+//! the walk says which, so that `status` can tell people why those notes have no section.
 
 use std::path::{Path, PathBuf};
-use std::str::FromStr;
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use ignore::WalkBuilder;
-use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Warning};
+use crate::ids::{ids_for, IdScheme};
+use crate::templates::{template_folders, TemplateFolder};
 
 /// The file name of the tool's own ignore file, read in every folder like `.gitignore`.
 pub const IGNORE_FILE_NAME: &str = ".closestignore";
-
-/// How a note's id is derived from its file name.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum IdScheme {
-    /// The file name without `.md`: `notes/a/271c.md` is `271c`. The seed format's links.
-    #[default]
-    Stem,
-    /// The path from the root without `.md`, `/`-separated: `notes/a/271c.md` is `a/271c`.
-    RelativePath,
-}
-
-impl FromStr for IdScheme {
-    type Err = Error;
-
-    fn from_str(name: &str) -> Result<Self, Error> {
-        match name {
-            "stem" => Ok(IdScheme::Stem),
-            "relative-path" | "path" => Ok(IdScheme::RelativePath),
-            _ => Err(Error::InvalidIdScheme {
-                name: name.to_string(),
-            }),
-        }
-    }
-}
 
 /// What to walk. The default takes every `.md` file that no ignore file excludes.
 ///
 /// Globs use `globset` syntax and are matched against the `/`-separated path relative to the
 /// root. As in `.gitignore` bodies, `*` also matches across folders, so `*.draft.md` skips
 /// drafts at any depth; an excluded folder is not entered at all.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WalkOptions {
     /// Globs matched against the path relative to the root; when not empty, a note must match
     /// one of them.
@@ -59,6 +36,20 @@ pub struct WalkOptions {
     pub exclude: Vec<String>,
     pub follow_symlinks: bool,
     pub id_scheme: IdScheme,
+    /// Whether to skip the template folders that Obsidian's settings name (on by default).
+    pub exclude_template_folders: bool,
+}
+
+impl Default for WalkOptions {
+    fn default() -> Self {
+        WalkOptions {
+            include: Vec::new(),
+            exclude: Vec::new(),
+            follow_symlinks: false,
+            id_scheme: IdScheme::default(),
+            exclude_template_folders: true,
+        }
+    }
 }
 
 /// One note file found by the walk.
@@ -76,14 +67,17 @@ pub struct NoteFile {
 pub struct Walk {
     pub notes: Vec<NoteFile>,
     pub warnings: Vec<Warning>,
+    /// The template folders that were left out, as the editors' settings name them.
+    pub template_folders: Vec<TemplateFolder>,
 }
 
 /// Walks `root` for `.md` notes.
 ///
 /// Hidden files and folders (`.git`, `.obsidian`, `.closest`) are skipped, as is whatever a
-/// `.gitignore`, `.ignore` or `.closestignore` excludes. Unreadable folders, symlinks that are
-/// not followed and symlink loops become warnings; only a missing root, a bad glob or two notes
-/// with one id are errors.
+/// `.gitignore`, `.ignore` or `.closestignore` excludes, and, unless turned off, the template
+/// folders Obsidian's settings name. Unreadable folders, symlinks that are not followed,
+/// symlink loops and unreadable template settings become warnings; only a missing root, a bad
+/// glob or two notes with one id (under a scheme without fallback) are errors.
 pub fn walk(root: &Path, options: &WalkOptions) -> Result<Walk, Error> {
     let metadata = std::fs::metadata(root).map_err(|source| Error::Root {
         path: root.to_path_buf(),
@@ -96,6 +90,17 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<Walk, Error> {
     }
     let include = glob_set(&options.include)?;
     let exclude = glob_set(&options.exclude)?;
+    let mut walk = Walk::default();
+    if options.exclude_template_folders {
+        let (folders, warnings) = template_folders(root);
+        walk.template_folders = folders;
+        walk.warnings.extend(warnings);
+    }
+    let templates: Vec<String> = walk
+        .template_folders
+        .iter()
+        .map(|folder| folder.path.to_string_lossy().into_owned())
+        .collect();
 
     let mut builder = WalkBuilder::new(root);
     builder
@@ -120,12 +125,12 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<Walk, Error> {
             return true;
         }
         match relative_text(&prune_root, entry.path()) {
-            Some(rel) => !prune.is_match(rel),
+            Some(rel) => !prune.is_match(&rel) && !templates.contains(&rel),
             None => true,
         }
     });
 
-    let mut walk = Walk::default();
+    let mut rels = Vec::new();
     for result in builder.build() {
         let entry = match result {
             Ok(entry) => entry,
@@ -165,10 +170,15 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<Walk, Error> {
             continue;
         }
         walk.notes.push(NoteFile {
-            id: note_id(&rel, options.id_scheme),
+            id: String::new(),
             path: entry.path().to_path_buf(),
             rel_path: PathBuf::from(&rel),
         });
+        rels.push(rel);
+    }
+    let rels: Vec<&str> = rels.iter().map(String::as_str).collect();
+    for (note, id) in walk.notes.iter_mut().zip(ids_for(&rels, options.id_scheme)) {
+        note.id = id;
     }
 
     walk.notes
@@ -181,29 +191,6 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<Walk, Error> {
         });
     }
     Ok(walk)
-}
-
-/// The id of the note at `rel`, a `/`-separated path relative to the root ending in `.md`.
-pub fn note_id(rel: &str, scheme: IdScheme) -> String {
-    let without_extension = &rel[..rel.len() - md_extension_len(rel)];
-    match scheme {
-        IdScheme::Stem => without_extension
-            .rsplit('/')
-            .next()
-            .unwrap_or(without_extension)
-            .to_string(),
-        IdScheme::RelativePath => without_extension.to_string(),
-    }
-}
-
-/// Length of a trailing `.md` (in any case), or 0.
-fn md_extension_len(name: &str) -> usize {
-    let bytes = name.as_bytes();
-    if bytes.len() >= 3 && bytes[bytes.len() - 3..].eq_ignore_ascii_case(b".md") {
-        3
-    } else {
-        0
-    }
 }
 
 fn has_md_extension(path: &Path) -> bool {

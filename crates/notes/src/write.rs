@@ -36,6 +36,29 @@ pub enum WriteOutcome {
 /// Replaces `note`'s file with `new_text` (the text after any BOM; the BOM is put back if the
 /// note had one), keeping the file's permissions, and on Unix its owner where allowed.
 pub fn write_atomic(note: &Note, new_text: &str) -> Result<WriteOutcome, NoteError> {
+    let (outcome, written) = write_atomic_deferred(note, new_text)?;
+    if let Some(written) = written {
+        sync_folder(&written.folder);
+    }
+    Ok(outcome)
+}
+
+/// What [`write_atomic_deferred`] wrote: the new file's metadata (taken from the written file
+/// before it replaced the note, so it describes exactly these bytes) and the folder whose
+/// entry changed.
+#[derive(Debug)]
+pub struct Written {
+    pub metadata: fs::Metadata,
+    pub folder: PathBuf,
+}
+
+/// [`write_atomic`] without the folder sync: a caller writing many notes syncs each folder once
+/// with [`sync_folder`] after all of them (the notes are complete either way; the sync makes the
+/// renames durable).
+pub fn write_atomic_deferred(
+    note: &Note,
+    new_text: &str,
+) -> Result<(WriteOutcome, Option<Written>), NoteError> {
     let path = note.path();
     let write_error = |source| NoteError::Write {
         path: path.to_path_buf(),
@@ -46,18 +69,20 @@ pub fn write_atomic(note: &Note, new_text: &str) -> Result<WriteOutcome, NoteErr
         source,
     };
     match current_hash(path).map_err(read_error)? {
-        None => return Ok(WriteOutcome::Deleted),
-        Some(hash) if hash != note.content_hash() => return Ok(WriteOutcome::ChangedDuringRun),
+        None => return Ok((WriteOutcome::Deleted, None)),
+        Some(hash) if hash != note.content_hash() => {
+            return Ok((WriteOutcome::ChangedDuringRun, None))
+        }
         Some(_) => {}
     }
     if new_text == note.text() {
-        return Ok(WriteOutcome::Unchanged);
+        return Ok((WriteOutcome::Unchanged, None));
     }
 
     let target = write_target(path).map_err(write_error)?;
     let metadata = fs::metadata(&target).map_err(read_error)?;
     if metadata.permissions().readonly() || !can_open_for_writing(&target) {
-        return Ok(WriteOutcome::ReadOnly);
+        return Ok((WriteOutcome::ReadOnly, None));
     }
     let folder = match target.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
@@ -76,11 +101,17 @@ pub fn write_atomic(note: &Note, new_text: &str) -> Result<WriteOutcome, NoteErr
     temp.write_all(&note.encode(new_text))
         .map_err(write_error)?;
     temp.as_file().sync_all().map_err(write_error)?;
+    let written = temp.as_file().metadata().map_err(write_error)?;
     // On failure the temporary file is removed when the error drops it; the note is untouched.
     temp.persist(&target)
         .map_err(|error| write_error(error.error))?;
-    sync_folder(&folder);
-    Ok(WriteOutcome::Written)
+    Ok((
+        WriteOutcome::Written,
+        Some(Written {
+            metadata: written,
+            folder,
+        }),
+    ))
 }
 
 /// The file to replace: a note reached through a symlink (followed on request) is written
@@ -121,7 +152,7 @@ fn keep_owner(_file: &File, _metadata: &fs::Metadata) {}
 
 /// Flushes the folder so the rename is on disk. Some file systems refuse to sync a folder;
 /// the note is complete either way, so that is not an error.
-fn sync_folder(folder: &Path) {
+pub fn sync_folder(folder: &Path) {
     #[cfg(unix)]
     if let Ok(handle) = File::open(folder) {
         let _ = handle.sync_all();

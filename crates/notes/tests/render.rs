@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 
 use closest_notes::{
-    linked_ids, parse, render_links, IdScheme, LinkTarget, NoteFile, SectionSpec, Template,
+    linked_ids, parse, render_links, render_links_with, IdScheme, LinkForm, LinkTarget, NoteFile,
+    SectionSpec, Template,
 };
 
 fn note(rel: &str, id: &str) -> NoteFile {
@@ -29,9 +30,10 @@ fn built_in_templates() {
         target("36708cd7", "First", "36708cd7.md"),
         target("my note", "", "a/b/my note.md"),
     ];
+    // Bullet links are relative to the note's folder (`from` is in `a/`).
     assert_eq!(
         render_links(&Template::Bullet, &from, &targets),
-        ["* [36708cd7](36708cd7)", "* [my note](my%20note)"]
+        ["* [36708cd7](../36708cd7)", "* [my note](b/my%20note)"]
     );
     assert_eq!(
         render_links(&Template::Wiki, &from, &targets),
@@ -89,6 +91,14 @@ fn templates_are_parsed_and_checked() {
     assert!(Template::custom("* {id}\n* {id}").is_err());
     let error = Template::custom("<!-- {id}").expect_err("html");
     assert!(error.to_string().contains("start it with"), "{error}");
+    // A reference definition would change what `[id]` means elsewhere in the note.
+    let error = Template::custom("[{id}]: {link}").expect_err("definition");
+    assert!(error.to_string().contains("defines a link"), "{error}");
+    assert!(
+        Template::custom("* [{id}]: {link}").is_err(),
+        "a definition in a list item"
+    );
+    assert!(Template::custom("- [{title}]({link})").is_ok());
 }
 
 #[test]
@@ -104,4 +114,36 @@ fn linked_ids_resolve_links_to_notes() {
         .into_iter()
         .collect();
     assert_eq!(paths, ["b", "dir/a", "dir/sub/my c", "root/f", "w/d"]);
+}
+
+#[test]
+fn links_are_relative_in_the_folder_form() {
+    let from = note("daily/2026-11-01.md", "2026-11-01");
+    let targets = [
+        target(
+            "sourdough-starter",
+            "Sourdough",
+            "projects/sourdough-starter.md",
+        ),
+        target("upper", "", "daily/upper.MD"),
+        target("twice.md", "", "twice.md.md"),
+    ];
+    let template: Template = "- {title}: {link}".parse().expect("valid");
+    assert_eq!(
+        render_links_with(&template, &from, &targets, LinkForm::WithoutExtension),
+        [
+            "- Sourdough: ../projects/sourdough-starter",
+            "- upper: upper.MD",
+            "- twice.md: ../twice.md.md",
+        ]
+    );
+    assert_eq!(
+        render_links_with(
+            &Template::Bullet,
+            &from,
+            &targets[..1],
+            LinkForm::WithExtension
+        ),
+        ["* [sourdough-starter](../projects/sourdough-starter.md)"]
+    );
 }

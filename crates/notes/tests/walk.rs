@@ -82,7 +82,12 @@ fn include_and_exclude_globs_match_the_relative_path() {
 #[test]
 fn duplicate_ids_name_both_files_and_the_fix() {
     let root = tree(&["a/same.md", "b/same.md"]);
-    let error = walk(root.path(), &WalkOptions::default()).expect_err("duplicate");
+    // The stem scheme refuses repeated names; the default tells them apart (below).
+    let stem = WalkOptions {
+        id_scheme: IdScheme::Stem,
+        ..WalkOptions::default()
+    };
+    let error = walk(root.path(), &stem).expect_err("duplicate");
     let message = error.to_string();
     assert!(matches!(error, Error::DuplicateId { ref id, .. } if id == "same"));
     assert!(
@@ -188,4 +193,79 @@ fn broken_ignore_file_line_is_a_warning() {
         "{:?}",
         walk.warnings
     );
+}
+
+#[test]
+fn repeated_names_get_path_suffixes_by_default() {
+    let root = tree(&[
+        "a/same.md",
+        "b/same.md",
+        "c/deep/same.md",
+        "unique.md",
+        "d/other.md",
+    ]);
+    let walk = walked(root.path(), &WalkOptions::default());
+    assert_eq!(
+        ids(&walk),
+        ["a/same", "b/same", "deep/same", "other", "unique"]
+    );
+}
+
+#[test]
+fn obsidian_template_folders_are_skipped_and_reported() {
+    let root = tree(&[
+        "n.md",
+        "templates/daily.md",
+        "Meta/Tpl/t.md",
+        "templatesX/kept.md",
+    ]);
+    fs::create_dir_all(root.path().join(".obsidian")).expect("mkdir");
+    fs::write(
+        root.path().join(".obsidian/templates.json"),
+        r#"{"folder": "templates/"}"#,
+    )
+    .expect("write");
+    let templater = root.path().join(".obsidian/plugins/templater-obsidian");
+    fs::create_dir_all(&templater).expect("mkdir");
+    fs::write(
+        templater.join("data.json"),
+        r#"{"templates_folder": "Meta/Tpl"}"#,
+    )
+    .expect("write");
+    let walk = walked(root.path(), &WalkOptions::default());
+    assert_eq!(ids(&walk), ["kept", "n"]);
+    let folders: Vec<&Path> = walk
+        .template_folders
+        .iter()
+        .map(|f| f.path.as_path())
+        .collect();
+    assert_eq!(folders, [Path::new("templates"), Path::new("Meta/Tpl")]);
+    assert!(walk.warnings.is_empty(), "{:?}", walk.warnings);
+
+    let keep = WalkOptions {
+        exclude_template_folders: false,
+        ..WalkOptions::default()
+    };
+    let walk = walked(root.path(), &keep);
+    assert_eq!(ids(&walk), ["daily", "kept", "n", "t"]);
+    assert!(walk.template_folders.is_empty());
+}
+
+#[test]
+fn broken_template_settings_are_a_warning() {
+    let root = tree(&["n.md", "templates/daily.md"]);
+    fs::create_dir_all(root.path().join(".obsidian")).expect("mkdir");
+    fs::write(
+        root.path().join(".obsidian/templates.json"),
+        "{folder: oops",
+    )
+    .expect("write");
+    let walk = walked(root.path(), &WalkOptions::default());
+    assert_eq!(ids(&walk), ["daily", "n"]);
+    assert!(
+        matches!(walk.warnings.as_slice(), [Warning::TemplateSettings { .. }]),
+        "{:?}",
+        walk.warnings
+    );
+    assert!(walk.warnings[0].to_string().contains("templates.json"));
 }

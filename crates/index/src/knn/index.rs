@@ -5,8 +5,6 @@
 //! k-nearest graph is built for all-pairs, not for navigation; `Hnsw` is the index for repeated
 //! queries on a saved large folder), and only `all_pairs` differs: it builds the graph.
 
-use std::any::Any;
-
 use super::{build, KnnParams, KnnReport};
 use crate::{ConcreteKind, Error, Exact, Neighbours, VectorIndex};
 
@@ -25,6 +23,11 @@ impl KnnGraph {
             exact: Exact::new(dim)?,
             params,
         })
+    }
+
+    /// The rows, as the Exact index that holds them (what `persist::save` writes).
+    pub fn exact(&self) -> &Exact {
+        &self.exact
     }
 
     pub fn params(&self) -> KnnParams {
@@ -76,9 +79,5 @@ impl VectorIndex for KnnGraph {
 
     fn all_pairs(&self, k: usize) -> Result<Vec<(u64, Neighbours)>, Error> {
         Ok(self.all_pairs_report(k).0)
-    }
-
-    fn as_any(&self) -> &dyn Any {
-        self
     }
 }

@@ -4,7 +4,7 @@ use closest_index::{
     new_index, ConcreteKind, Error, Exact, Hnsw, HnswParams, IndexKind, Subject, VectorIndex,
 };
 
-fn both(dim: usize) -> Vec<Box<dyn VectorIndex>> {
+fn both(dim: usize) -> Vec<closest_index::Index> {
     [ConcreteKind::Exact, ConcreteKind::Graph, ConcreteKind::Hnsw]
         .into_iter()
         .map(|kind| new_index(kind, dim, HnswParams::default()).expect("valid"))

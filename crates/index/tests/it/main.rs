@@ -6,6 +6,7 @@ mod errors;
 mod exact;
 mod hnsw;
 mod knn;
+mod lists;
 mod persist;
 
 use closest_index::{synthetic_clustered, Neighbours, VectorIndex};

@@ -5,13 +5,13 @@ use std::fs;
 use std::path::Path;
 
 use closest_index::persist::HEADER_FILE;
-use closest_index::{load, save, Exact, Hnsw, HnswParams, LoadOutcome, VectorIndex};
+use closest_index::{load, save, Exact, Hnsw, HnswParams, Index, LoadOutcome, VectorIndex};
 
 use crate::{batch, clustered, filled};
 
 const MODEL: &str = "all-MiniLM-L6-v2@abc123";
 
-fn loaded(dir: &Path, dim: usize) -> Box<dyn VectorIndex> {
+fn loaded(dir: &Path, dim: usize) -> Index {
     match load(dir, MODEL, dim).expect("readable") {
         LoadOutcome::Loaded(index) => index,
         other => panic!("expected a loaded index, got {other:?}"),
@@ -66,7 +66,9 @@ fn hnsw_round_trip_keeps_the_graph_and_retired_rows() {
     index.remove(&[3, 4, 5]).expect("remove");
     save(&index, dir.path(), MODEL).expect("save");
     let back = loaded(dir.path(), 16);
-    let hnsw = back.as_any().downcast_ref::<Hnsw>().expect("an Hnsw");
+    let Index::Hnsw(hnsw) = &back else {
+        panic!("an Hnsw")
+    };
     assert_eq!(hnsw.n_rows(), 1_500);
     assert_eq!(back.len(), 1_497);
     assert_eq!(
@@ -88,19 +90,16 @@ fn rows_added_to_a_reloaded_hnsw_extend_it() {
     let more = clustered(300, 16, 4, 1_000);
     back.add(&batch(&more)).expect("append");
     assert_eq!(back.len(), 1_300);
-    assert_eq!(
-        back.as_any()
-            .downcast_ref::<Hnsw>()
-            .expect("still an Hnsw")
-            .n_rows(),
-        1_300
-    );
+    let Index::Hnsw(hnsw) = &back else {
+        panic!("still an Hnsw")
+    };
+    assert_eq!(hnsw.n_rows(), 1_300);
     for (id, vector) in first.iter().step_by(37).chain(more.iter().step_by(29)) {
         let found = back.search(vector, 1).expect("search");
         assert_eq!(found[0].id, *id);
         assert!((found[0].score - 1.0).abs() < 1e-5);
     }
-    save(back.as_ref(), dir.path(), MODEL).expect("save again");
+    save(&back, dir.path(), MODEL).expect("save again");
     assert_eq!(loaded(dir.path(), 16).len(), 1_300);
     // The second save replaced the first generation's files.
     assert_eq!(
@@ -166,14 +165,14 @@ fn damaged_files_mean_rebuild() {
     for kind in ["exact", "hnsw"] {
         let dir = tempfile::tempdir().expect("tempdir");
         let rows = clustered(600, 16, 6, 0);
-        let index: Box<dyn VectorIndex> = match kind {
-            "exact" => Box::new(filled(Exact::new(16).expect("dim"), &rows)),
-            _ => Box::new(filled(
+        let index = match kind {
+            "exact" => Index::Exact(filled(Exact::new(16).expect("dim"), &rows)),
+            _ => Index::Hnsw(Box::new(filled(
                 Hnsw::new(16, HnswParams::default()).expect("params"),
                 &rows,
-            )),
+            ))),
         };
-        save(index.as_ref(), dir.path(), MODEL).expect("save");
+        save(&index, dir.path(), MODEL).expect("save");
         for name in data_files(dir.path()) {
             let path = dir.path().join(&name);
             let original = fs::read(&path).expect("read");

@@ -1,15 +1,13 @@
-//! One `closest update` per notes folder at a time: an exclusive lock on `.closest/lock`. A
-//! second run waits (saying so) up to a limit, then exits with a clear message. The lock is held
-//! by the open file, so a killed run releases it with its process.
+//! One run per notes folder at a time: an exclusive OS lock on `<state dir>/lock`. A second run
+//! waits (the caller says so once) up to a limit, then stops with a clear message. The lock is
+//! held by the open file, so a killed run releases it with its process.
 
 use std::fs::File;
 use std::io::Write;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Result};
-
-use crate::ui::Ui;
+use crate::error::{Error, Result};
 
 /// How long a second run waits for the first.
 const WAIT_LIMIT: Duration = Duration::from_secs(120);
@@ -19,17 +17,18 @@ pub struct FolderLock {
 }
 
 impl FolderLock {
-    pub fn acquire(state_dir: &Path, ui: &Ui) -> Result<Self> {
-        fs_err::create_dir_all(state_dir)?;
+    /// Takes the lock, calling `on_wait` once if another run holds it.
+    pub fn acquire(state_dir: &Path, on_wait: &dyn Fn(&Path)) -> Result<Self> {
+        std::fs::create_dir_all(state_dir)
+            .map_err(|source| Error::io("create the state folder", state_dir, source))?;
         let path = state_dir.join("lock");
-        let mut file = fs_err::OpenOptions::new()
+        let mut file = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .read(true)
             .write(true)
-            .open(&path)?
-            .into_parts()
-            .0;
+            .open(&path)
+            .map_err(|source| Error::io("open", &path, source))?;
         let started = Instant::now();
         let mut told = false;
         loop {
@@ -37,23 +36,19 @@ impl FolderLock {
                 Ok(()) => break,
                 Err(std::fs::TryLockError::WouldBlock) => {
                     if !told {
-                        ui.note(format!(
-                            "waiting for another closest run on this folder (lock `{}`)",
-                            path.display()
-                        ));
+                        on_wait(&path);
                         told = true;
                     }
                     if started.elapsed() > WAIT_LIMIT {
-                        bail!(
-                            "another closest run still holds `{}` after {} s; wait for it to finish, or stop it",
-                            path.display(),
-                            WAIT_LIMIT.as_secs()
-                        );
+                        return Err(Error::Locked {
+                            path,
+                            seconds: WAIT_LIMIT.as_secs(),
+                        });
                     }
                     std::thread::sleep(Duration::from_millis(100));
                 }
-                Err(std::fs::TryLockError::Error(err)) => {
-                    bail!("cannot lock `{}`: {err}", path.display())
+                Err(std::fs::TryLockError::Error(source)) => {
+                    return Err(Error::io("lock", path, source))
                 }
             }
         }

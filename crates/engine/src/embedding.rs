@@ -1,0 +1,94 @@
+//! Step three: a vector for every note, from the vector file when its text was embedded before
+//! with this model and preparation, else embedded now.
+//!
+//! Texts are deduplicated by hash, embedded in chunks, appended to the vector file and mapped in
+//! the store chunk by chunk, so a stopped run keeps what it embedded (the kill test relies on
+//! it) and a text shared by many notes is embedded once.
+
+use std::collections::HashMap;
+
+use closest_embed::LongPolicy;
+
+use crate::error::Result;
+use crate::hash::TextHash;
+use crate::model::Model;
+use crate::progress::Reporter;
+use crate::store::Store;
+use crate::vectors::VectorFile;
+
+/// Texts embedded and saved per round.
+const CHUNK: usize = 256;
+
+/// Finds or makes the vector of every text: `texts` are the (hash, text) of notes whose stored
+/// slot is unknown or stale. Returns the slot of each hash and how many texts were embedded.
+pub fn ensure_vectors(
+    texts: &[(TextHash, &str)],
+    model: &Model,
+    long: LongPolicy,
+    store: &mut Store,
+    vectors: &mut VectorFile,
+    reporter: &dyn Reporter,
+) -> Result<(HashMap<TextHash, u32>, usize)> {
+    let mut unique: Vec<(TextHash, &str)> = texts.to_vec();
+    unique.sort_by_key(|item| item.0);
+    unique.dedup_by(|a, b| a.0 == b.0);
+    let hashes: Vec<TextHash> = unique.iter().map(|(hash, _)| *hash).collect();
+    let mut slots = store.slots(&hashes)?;
+    slots.retain(|_, slot| (*slot as usize) < vectors.rows());
+    let missing: Vec<(TextHash, &str)> = unique
+        .into_iter()
+        .filter(|(hash, _)| !slots.contains_key(hash))
+        .collect();
+    if missing.is_empty() {
+        return Ok((slots, 0));
+    }
+    let bar = reporter.bar("embedding", missing.len() as u64);
+    for chunk in missing.chunks(CHUNK) {
+        let chunk_texts: Vec<&str> = chunk.iter().map(|(_, text)| *text).collect();
+        let mut embedded = model.embed_documents(&chunk_texts, long, reporter)?;
+        // Unit length is the index's contract; models without a Normalize module still
+        // compare by cosine.
+        embedded
+            .iter_mut()
+            .for_each(|vector| closest_embed::normalize(vector));
+        let new_slots = vectors.append(&embedded)?;
+        let mapped: Vec<(TextHash, u32)> =
+            chunk.iter().map(|(hash, _)| *hash).zip(new_slots).collect();
+        store.add_vectors(&mapped, &vectors.meta().entries())?;
+        slots.extend(mapped);
+        bar.inc(chunk.len() as u64);
+    }
+    bar.finish();
+    Ok((slots, missing.len()))
+}
+
+/// Copies the vectors a version-1 store kept into the vector file (once, on the first run
+/// after the migration).
+pub fn import_legacy(
+    model: &Model,
+    long: LongPolicy,
+    store: &mut Store,
+    vectors: &mut VectorFile,
+) -> Result<usize> {
+    let legacy = store.legacy_vectors(
+        &model.fingerprint,
+        &long.to_string(),
+        model.config.document_prompt().unwrap_or(""),
+    )?;
+    let usable: Vec<(TextHash, Vec<f32>)> = legacy
+        .into_iter()
+        .filter(|(_, vector)| vector.len() == vectors.dim())
+        .collect();
+    let rows: Vec<Vec<f32>> = usable
+        .iter()
+        .map(|(_, vector)| {
+            let mut vector = vector.clone();
+            closest_embed::normalize(&mut vector);
+            vector
+        })
+        .collect();
+    let slots = vectors.append(&rows)?;
+    let mapped: Vec<(TextHash, u32)> = usable.iter().map(|(hash, _)| *hash).zip(slots).collect();
+    store.add_vectors(&mapped, &vectors.meta().entries())?;
+    Ok(mapped.len())
+}

@@ -1,0 +1,150 @@
+//! What stops a run, and what a run steps over.
+//!
+//! An [`Error`] ends the command: a missing folder, a broken model, a store that cannot be
+//! created. A [`Warning`] is a note the run skipped or left alone on purpose (unreadable, two
+//! sections, changed while the run was writing); the run goes on and the binary prints it. Both
+//! name the file and say what to do, in the project's lowercase style.
+
+use std::path::PathBuf;
+
+use closest_notes::NoteError;
+
+/// A failure that stops the command.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error(transparent)]
+    Notes(#[from] closest_notes::Error),
+
+    #[error(transparent)]
+    Embed(Box<closest_embed::Error>),
+
+    #[error(transparent)]
+    Index(Box<closest_index::Error>),
+
+    #[error("cannot load model `{name}` from `{}`", dir.display())]
+    ModelLoad {
+        name: String,
+        dir: PathBuf,
+        #[source]
+        source: Box<closest_embed::Error>,
+    },
+
+    #[error("the store `{}` failed: {source}; if this persists, delete the folder and run again", path.display())]
+    Store {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    #[error("cannot {action} `{}`", path.display())]
+    Io {
+        action: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error(
+        "another closest run still holds `{}` after {seconds} s; wait for it to finish, or stop it",
+        path.display()
+    )]
+    Locked { path: PathBuf, seconds: u64 },
+
+    #[error("notes folder `{}` does not exist or is not a folder", path.display())]
+    NoFolder { path: PathBuf },
+
+    #[error("no embedded notes in `{root}`; run `closest update {root}` first")]
+    NothingStored { root: String },
+
+    #[error("no note with id `{id}` in the store; check the id with `closest status`, or run `closest update` first")]
+    UnknownNote { id: String },
+
+    #[error("invalid setting: {0}")]
+    Setting(String),
+
+    #[error("{0}")]
+    Invalid(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<closest_embed::Error> for Error {
+    fn from(err: closest_embed::Error) -> Self {
+        Error::Embed(Box::new(err))
+    }
+}
+
+impl From<closest_index::Error> for Error {
+    fn from(err: closest_index::Error) -> Self {
+        Error::Index(Box::new(err))
+    }
+}
+
+impl Error {
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Something a run stepped over or left alone; the run goes on.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Warning {
+    /// The walk skipped a file or folder (symlinks, unreadable folders, ignore-file lines).
+    #[error(transparent)]
+    Walk(#[from] closest_notes::Warning),
+
+    /// A note that cannot be read or parsed; left out and left alone.
+    #[error("skipped: {0}")]
+    Skipped(NoteError),
+
+    #[error("not written: {0}")]
+    NotWritten(NoteError),
+
+    #[error("`{}` changed while closest ran; left it alone, run again to update it", path.display())]
+    ChangedDuringRun { path: PathBuf },
+
+    #[error("`{}` was deleted while closest ran", path.display())]
+    DeletedDuringRun { path: PathBuf },
+
+    #[error("`{}` is read-only; left it alone (make it writable to update its section)", path.display())]
+    ReadOnly { path: PathBuf },
+
+    #[error("cannot remove `{}` left by an interrupted run: {reason}", path.display())]
+    TempFile { path: PathBuf, reason: String },
+
+    #[error("the store `{}` was unusable ({reason}); rebuilt it, every note will be embedded again", path.display())]
+    StoreRebuilt { path: PathBuf, reason: String },
+
+    #[error("{0}")]
+    Store(String),
+
+    #[error(
+        "`{}`: the list closest wrote before (line {line}) was edited, so it stays beside the new one; delete it if you no longer need it",
+        path.display()
+    )]
+    RegionEdited { path: PathBuf, line: usize },
+
+    #[error("rebuilding the HNSW index: {reason}")]
+    IndexRebuilt { reason: String },
+
+    #[error("the HNSW index was not saved, the next run builds it again: {reason}")]
+    IndexNotSaved { reason: String },
+}
+
+impl Warning {
+    /// Whether the warning means a note's new section could not be written: the run then
+    /// exits 2 after writing all the others.
+    pub fn is_write_failure(&self) -> bool {
+        matches!(self, Warning::NotWritten(_))
+    }
+}

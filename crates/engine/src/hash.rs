@@ -1,0 +1,42 @@
+//! The one way texts are hashed: a note's text to embed is identified by the first 16 bytes of
+//! its sha256 (128 bits: no two texts of a million-note folder collide in practice), which keys
+//! its stored vector and tells an edit that changes what is embedded from one that does not.
+
+use sha2::{Digest, Sha256};
+
+/// The hash of a text to embed.
+pub type TextHash = [u8; 16];
+
+pub fn text_hash(text: &str) -> TextHash {
+    let digest = Sha256::digest(text.as_bytes());
+    let mut hash = [0u8; 16];
+    hash.copy_from_slice(&digest[..16]);
+    hash
+}
+
+/// A hash of several strings, separated so that ("ab", "c") and ("a", "bc") differ.
+pub fn hash_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> TextHash {
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_le_bytes());
+        hasher.update(part.as_bytes());
+    }
+    let digest = hasher.finalize();
+    let mut hash = [0u8; 16];
+    hash.copy_from_slice(&digest[..16]);
+    hash
+}
+
+/// Lowercase hex of a version-1 store's sha256, back to bytes (the first 16).
+pub fn from_hex(hex: &str) -> Option<TextHash> {
+    let bytes = hex.as_bytes();
+    if bytes.len() < 32 {
+        return None;
+    }
+    let mut hash = [0u8; 16];
+    for (index, slot) in hash.iter_mut().enumerate() {
+        let pair = std::str::from_utf8(&bytes[2 * index..2 * index + 2]).ok()?;
+        *slot = u8::from_str_radix(pair, 16).ok()?;
+    }
+    Some(hash)
+}

@@ -1,0 +1,160 @@
+//! Step two: read and parse the notes the scan marked, in parallel, into what the rest of the
+//! run needs from each: its text to embed and that text's hash, its title, its links and its
+//! vote on the folder's link form. A note that cannot be read or parsed is a warning and is
+//! left out, and left alone.
+//!
+//! When the settings moved the managed region (another heading, level or front-matter key),
+//! the region the last run wrote is taken out first, if its bytes are still what was written,
+//! so that neither the text to embed nor the next write sees the old list. An old region a
+//! person edited stays, and the write step says so.
+
+use closest_notes::{
+    embed_text, parse, read_note, remove_region, Note, NoteError, NoteFile, Parsed, Region,
+    RemoveOutcome, SectionSpec, WrittenRegion,
+};
+use rayon::prelude::*;
+
+use crate::error::Warning;
+use crate::hash::{text_hash, TextHash};
+use crate::progress::Reporter;
+
+/// Where the managed region goes, and where it was.
+#[derive(Debug, Clone, Copy)]
+pub struct Placement<'a> {
+    pub section: &'a SectionSpec,
+    pub region: &'a Region,
+    /// Another tool's heading to take over once (`--migrate-from-heading`).
+    pub migrate_from: Option<&'a SectionSpec>,
+}
+
+/// What happened to a region the settings moved away from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Moved {
+    /// Nothing to move.
+    No,
+    /// The old region was taken out (its bytes were what the last run wrote).
+    Removed,
+    /// The old region was edited since it was written, so it stays; it starts on this line.
+    Edited { line: usize },
+}
+
+/// A note read and parsed.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    pub note: Note,
+    /// The note's text with a moved region taken out: what the new region is written into.
+    pub base: String,
+    /// `base` parsed.
+    pub parsed: Parsed,
+    pub moved: Moved,
+    /// The text to embed, kept so that a note needing a vector is not prepared twice.
+    pub text: String,
+    pub hash: TextHash,
+    pub title: String,
+    pub links: Vec<(String, bool)>,
+}
+
+/// Reads and parses one note; `previous` is the region the last run wrote into it.
+pub fn prepare(
+    file: &NoteFile,
+    placement: Placement<'_>,
+    previous: Option<&WrittenRegion>,
+) -> Result<Prepared, NoteError> {
+    let note = read_note(file)?;
+    let (base, moved) = take_out_old_region(note.text(), placement, previous);
+    let parsed = parse(&base, placement.section).map_err(|err| with_path(err, file))?;
+    let text = embed_text(&parsed);
+    let hash = text_hash(&text);
+    let title = parsed
+        .title()
+        .map_or_else(|| file.id.clone(), str::to_owned);
+    let links = parsed.links_with_kind();
+    Ok(Prepared {
+        note,
+        base,
+        parsed,
+        moved,
+        text,
+        hash,
+        title,
+        links,
+    })
+}
+
+fn take_out_old_region(
+    text: &str,
+    placement: Placement<'_>,
+    previous: Option<&WrittenRegion>,
+) -> (String, Moved) {
+    if let Some(previous) = previous.filter(|previous| &previous.region != placement.region) {
+        return match remove_region(text, previous) {
+            RemoveOutcome::Removed(text) => (text, Moved::Removed),
+            RemoveOutcome::Edited { line } => (text.to_owned(), Moved::Edited { line }),
+            RemoveOutcome::Absent => (text.to_owned(), Moved::No),
+        };
+    }
+    if let Some(from) = placement
+        .migrate_from
+        .filter(|from| *from != placement.section)
+    {
+        // Taken over on purpose: the other tool's section goes whatever its bytes.
+        if let Ok(Some(section)) = parse(text, from).map(|parsed| parsed.section().cloned()) {
+            let region = WrittenRegion {
+                region: Region::from(from),
+                hash: closest_notes::content_hash(text[section.range()].as_bytes()),
+            };
+            if let RemoveOutcome::Removed(text) = remove_region(text, &region) {
+                return (text, Moved::Removed);
+            }
+        }
+    }
+    (text.to_owned(), Moved::No)
+}
+
+fn with_path(err: NoteError, file: &NoteFile) -> NoteError {
+    match err {
+        NoteError::TwoSections {
+            heading,
+            first_line,
+            second_line,
+            ..
+        } => NoteError::TwoSections {
+            path: Some(file.path.clone()),
+            heading,
+            first_line,
+            second_line,
+        },
+        other => other,
+    }
+}
+
+/// Reads and parses `files` in parallel; returns one result per file, in order, and the
+/// warnings for the ones that failed.
+pub fn prepare_all(
+    files: &[(&NoteFile, Option<WrittenRegion>)],
+    placement: Placement<'_>,
+    reporter: &dyn Reporter,
+) -> (Vec<Option<Prepared>>, Vec<Warning>) {
+    let bar = reporter.bar("reading", files.len() as u64);
+    let results: Vec<Result<Prepared, NoteError>> = files
+        .par_iter()
+        .map(|(file, previous)| {
+            let prepared = prepare(file, placement, previous.as_ref());
+            bar.inc(1);
+            prepared
+        })
+        .collect();
+    bar.finish();
+    let mut warnings = Vec::new();
+    let prepared = results
+        .into_iter()
+        .map(|result| match result {
+            Ok(prepared) => Some(prepared),
+            Err(err) => {
+                warnings.push(Warning::Skipped(err));
+                None
+            }
+        })
+        .collect();
+    (prepared, warnings)
+}

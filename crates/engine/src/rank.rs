@@ -1,0 +1,209 @@
+//! Step four: every note's raw candidate list, the exact best k + margin other notes.
+//!
+//! Rows are the run's notes in id order, so an index's ties by row are ties by note id. A list
+//! is recomputed only where it must be: all of them on the first run, after a change of the
+//! ranking settings or the vectors, or when the changes are so many that one all-pairs pass is
+//! cheaper than patching (measured costs, below); otherwise the stored lists are patched with
+//! `closest_index::patch`, which costs (changed notes) × N and gives the same lists bit for bit.
+//!
+//! `--index hnsw` keeps an HNSW graph of the folder in `<state>/index/` for `similar`: it is
+//! patched every run (rows of departed and changed notes retired, new ones inserted), and its
+//! all-pairs walk makes the lists of a full ranking.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use closest_index::{
+    choose, new_index, patch, persist, ConcreteKind, HnswParams, ListSize, Neighbour, Neighbours,
+    PatchStats, VectorIndex,
+};
+
+use crate::error::{Result, Warning};
+use crate::progress::Reporter;
+
+/// Candidates kept beyond what a note shows, so that a few departures do not force a rescan.
+pub const MARGIN: usize = 8;
+
+/// Seconds per dot product of the incremental pass, and per row pair of a blocked all-pairs
+/// product, measured on the 2-vCPU build machine at 384 dimensions (BENCHMARKS.md, "Incremental
+/// update"): patching scans (changed + rescanned) × N pairs with the canonical dot, all-pairs
+/// computes N² / 2 pairs in matrix products plus rescoring.
+const PATCH_SECONDS_PER_PAIR: f64 = 60e-9;
+const ALL_PAIRS_SECONDS_PER_PAIR: f64 = 8.5e-9;
+
+/// How the lists of this run were made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    /// Every list computed afresh by the index.
+    Full(ConcreteKind),
+    /// Stored lists patched.
+    Patched,
+}
+
+/// The lists of every note of the run, by position.
+#[derive(Debug)]
+pub struct Ranked {
+    pub lists: Vec<Neighbours>,
+    /// Lists that differ from the stored ones (all of them after a full ranking).
+    pub touched: Vec<bool>,
+    pub method: Method,
+    pub rescanned: usize,
+    /// Rows the saved HNSW index gained and lost (`None`: built afresh, or no HNSW).
+    pub index_added: Option<usize>,
+    pub index_removed: Option<usize>,
+    pub warnings: Vec<Warning>,
+}
+
+/// What the ranking step needs to know about the run.
+pub struct RankInput<'a> {
+    /// Unit vectors by position.
+    pub rows: Vec<&'a [f32]>,
+    pub sizes: Vec<ListSize>,
+    /// Stored lists translated to positions (`None`: the note needs a fresh list).
+    pub stored: Vec<Option<Neighbours>>,
+    /// Positions whose vector or id is new to the stored lists.
+    pub changed: Vec<usize>,
+    /// Whether the stored lists can be used at all.
+    pub patchable: bool,
+    pub index: closest_index::IndexKind,
+    /// For the saved HNSW index: each position's content key, the folder and the key of
+    /// what its vectors were made with, and whether to save it.
+    pub saved: Option<SavedIndex<'a>>,
+}
+
+pub struct SavedIndex<'a> {
+    pub dir: &'a Path,
+    pub fingerprint: &'a str,
+    pub keys: Vec<u64>,
+    pub save: bool,
+}
+
+/// Ranks the run's notes.
+pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
+    let n = input.rows.len();
+    let kind = choose(input.index, n);
+    let mut warnings = Vec::new();
+    let (hnsw, index_added, index_removed) = match (&input.saved, kind) {
+        (Some(saved), ConcreteKind::Hnsw) if n > 0 => {
+            let synced = persist::sync_hnsw(
+                saved.dir,
+                saved.fingerprint,
+                &saved.keys,
+                &input.rows,
+                HnswParams::default(),
+                saved.save,
+            )?;
+            warnings.extend(synced.warnings.into_iter().map(|reason| match reason {
+                persist::SyncWarning::Rebuilt(reason) => Warning::IndexRebuilt { reason },
+                persist::SyncWarning::NotSaved(reason) => Warning::IndexNotSaved { reason },
+            }));
+            (Some(synced.index), synced.added, synced.removed)
+        }
+        _ => (None, None, None),
+    };
+
+    let patch_pairs = (input.changed.len() as f64
+        + input.stored.iter().filter(|l| l.is_none()).count() as f64)
+        * n as f64;
+    let full_pairs = n as f64 * n as f64 / 2.0;
+    let patch_cheaper =
+        patch_pairs * PATCH_SECONDS_PER_PAIR < full_pairs * ALL_PAIRS_SECONDS_PER_PAIR;
+    let bar = reporter.bar("ranking", 1);
+    let ranked = if input.patchable && patch_cheaper {
+        let mut lists: Vec<Neighbours> = Vec::with_capacity(n);
+        let mut changed = input.changed.clone();
+        for (position, stored) in input.stored.into_iter().enumerate() {
+            match stored {
+                Some(list) => lists.push(list),
+                None => {
+                    lists.push(Vec::new());
+                    changed.push(position);
+                }
+            }
+        }
+        changed.sort_unstable();
+        changed.dedup();
+        let PatchStats {
+            touched, rescanned, ..
+        } = patch(&input.rows, &mut lists, &changed, &input.sizes);
+        Ranked {
+            lists,
+            touched,
+            method: Method::Patched,
+            rescanned,
+            index_added,
+            index_removed,
+            warnings,
+        }
+    } else {
+        let keep = input.sizes.iter().map(|size| size.keep).max().unwrap_or(0);
+        let lists = match hnsw {
+            Some(index) => all_pairs(&index, keep, n)?,
+            None => all_pairs(&build(kind, &input.rows)?, keep, n)?,
+        };
+        let lists = lists
+            .into_iter()
+            .zip(&input.sizes)
+            .map(|(mut list, size)| {
+                list.truncate(size.keep);
+                list
+            })
+            .collect();
+        Ranked {
+            lists,
+            touched: vec![true; n],
+            method: Method::Full(kind),
+            rescanned: 0,
+            index_added,
+            index_removed,
+            warnings,
+        }
+    };
+    bar.finish();
+    Ok(ranked)
+}
+
+fn build(kind: ConcreteKind, rows: &[&[f32]]) -> Result<closest_index::Index> {
+    let dim = rows.first().map_or(1, |row| row.len());
+    let mut index = new_index(kind, dim, HnswParams::default())?;
+    let batch: Vec<(u64, &[f32])> = rows
+        .iter()
+        .enumerate()
+        .map(|(position, row)| (position as u64, *row))
+        .collect();
+    index.add(&batch)?;
+    Ok(index)
+}
+
+/// Every row's `keep` nearest others, by position; rows are keyed by position.
+fn all_pairs(index: &dyn VectorIndex, keep: usize, n: usize) -> Result<Vec<Neighbours>> {
+    let mut lists: Vec<Neighbours> = vec![Vec::new(); n];
+    if n < 2 {
+        return Ok(lists);
+    }
+    for (position, list) in index.all_pairs(keep.min(n - 1))? {
+        lists[position as usize] = list;
+    }
+    Ok(lists)
+}
+
+/// Translates a stored list (note rows) into positions, dropping notes that left or changed.
+/// `None` when it cannot be trusted (an entry this run does not know in any form).
+pub fn translate(
+    stored: &[(i64, f32)],
+    position_of_row: &HashMap<i64, usize>,
+    departed_rows: &std::collections::HashSet<i64>,
+) -> Option<Neighbours> {
+    let mut list = Vec::with_capacity(stored.len());
+    for &(row, score) in stored {
+        if departed_rows.contains(&row) {
+            continue;
+        }
+        let position = *position_of_row.get(&row)?;
+        list.push(Neighbour {
+            id: position as u64,
+            score,
+        });
+    }
+    Some(list)
+}

@@ -1,0 +1,172 @@
+//! The last step of `update`: count what the writes did, and record in the store what changed
+//! (notes whose stat, text, lines or state changed; departed notes; touched lists; vectors no
+//! note uses any more), in one transaction. Check and dry-run modes record nothing but the
+//! vectors they embedded.
+
+use std::collections::{HashMap, HashSet};
+
+use crate::error::Result;
+use crate::hash::TextHash;
+use crate::scan::rel_text;
+use crate::stamp;
+use crate::store::{Commit, NoteRecord, Stat};
+use crate::update::{Lists, Run};
+use crate::write::{Done, Mode, Outcome};
+
+impl Run<'_> {
+    pub(crate) fn record(
+        &mut self,
+        lists: Lists,
+        rendered_now: Vec<Option<TextHash>>,
+        outcomes: Vec<Outcome>,
+    ) -> Result<()> {
+        let settings = self.engine.settings();
+        let mut written: HashMap<usize, Stat> = HashMap::new();
+        let mut left: HashSet<usize> = HashSet::new();
+        let mut looked_at: HashSet<usize> = HashSet::new();
+        let mut late = HashMap::new();
+        let mut regions = HashMap::new();
+        let mut evidence = HashMap::new();
+        for outcome in outcomes {
+            looked_at.insert(outcome.position);
+            let id = self.notes[outcome.position].file.id.clone();
+            if outcome.moved {
+                self.report.moved.push(id.clone());
+            }
+            if let Some(warning) = outcome.warning {
+                self.reporter.warn(&warning);
+                self.report.warnings.push(warning);
+            }
+            if let Some(region) = outcome.region {
+                regions.insert(outcome.position, region);
+            }
+            if let Some(votes) = outcome.evidence {
+                evidence.insert(outcome.position, votes);
+            }
+            match outcome.done {
+                Done::Current => {}
+                Done::Written(stat, _) => {
+                    self.report.written += 1;
+                    self.report.stale.push(id);
+                    written.insert(outcome.position, stat);
+                }
+                Done::Stale => self.report.stale.push(id),
+                Done::Left(warning) => {
+                    if warning.is_write_failure() {
+                        self.report.failed += 1;
+                    }
+                    self.report.stale.push(id);
+                    left.insert(outcome.position);
+                    self.reporter.warn(&warning);
+                    self.report.warnings.push(warning);
+                }
+            }
+            if let Some(prepared) = outcome.late {
+                late.insert(outcome.position, prepared);
+            }
+        }
+        self.report.stale.sort();
+        self.report.moved.sort();
+        let n = self.notes.len();
+        if self.options.mode != Mode::Write {
+            self.report.unchanged = n - self.report.stale.len();
+            return Ok(());
+        }
+        self.report.unchanged = n - self.report.written - left.len();
+
+        // A stat taken in the same timestamp tick as a later change proves nothing: written
+        // notes are settled once the clock moved on; read notes not older than the scan are
+        // racy and read again next time.
+        let settled = stamp::settle(&settings.root, &written, |position| {
+            self.notes[position].file.path.clone()
+        });
+        let mut commit = Commit::default();
+        for (position, note) in self.notes.iter().enumerate() {
+            let record = note.record.as_ref();
+            let was_read = note.prepared.is_some() || late.contains_key(&position);
+            let stat = written
+                .get(&position)
+                .copied()
+                .or(note.stat)
+                .unwrap_or_default();
+            let racy = if written.contains_key(&position) {
+                !settled.contains(&position)
+            } else if was_read || record.is_none_or(|record| record.racy) {
+                self.stamp_before.is_none_or(|stamp| stat.mtime_ns >= stamp)
+            } else {
+                false
+            };
+            let rendered = if left.contains(&position) {
+                None
+            } else if looked_at.contains(&position) || rendered_now[position].is_some() {
+                rendered_now[position]
+            } else {
+                record.and_then(|record| record.rendered)
+            };
+            let updated = NoteRecord {
+                row: note.row,
+                path: rel_text(&note.file.rel_path),
+                id: note.file.id.clone(),
+                stat,
+                racy,
+                text_hash: note.hash,
+                slot: note.slot,
+                title: note.title.clone(),
+                links: note.links.clone(),
+                evidence: evidence.get(&position).copied().unwrap_or(note.evidence),
+                region: match regions.get(&position) {
+                    Some(region) => serde_json::to_string(region).ok(),
+                    None => record.and_then(|record| record.region.clone()),
+                },
+                rendered,
+                stale: left.contains(&position),
+            };
+            if record != Some(&updated) {
+                commit.upserts.push(updated);
+            }
+        }
+        commit.deletes = self.departed.iter().map(|record| record.row).collect();
+        commit.clear_lists = !self.patchable;
+        commit.lists = lists
+            .touched
+            .iter()
+            .enumerate()
+            .filter(|(_, &touched)| touched)
+            .filter_map(|(position, _)| {
+                let list = lists.lists[position].as_ref()?;
+                let stored = list
+                    .iter()
+                    .map(|neighbour| (self.notes[neighbour.id as usize].row, neighbour.score))
+                    .collect();
+                Some((self.notes[position].row, stored))
+            })
+            .collect();
+        // Vectors no note uses any more: the old texts of departed and edited notes.
+        let live: HashSet<TextHash> = self.notes.iter().map(|note| note.hash).collect();
+        let mut pruned: Vec<TextHash> = self
+            .departed
+            .iter()
+            .map(|record| record.text_hash)
+            .chain(
+                self.notes
+                    .iter()
+                    .filter_map(|note| note.record.as_ref().map(|record| record.text_hash)),
+            )
+            .filter(|hash| !live.contains(hash))
+            .collect();
+        pruned.sort_unstable();
+        pruned.dedup();
+        self.report.pruned = pruned.len();
+        commit.pruned = pruned;
+        commit.meta = vec![
+            ("text", settings.text_fingerprint()),
+            ("ranking", settings.ranking_fingerprint()),
+            ("render", settings.render_fingerprint(self.form)),
+            ("next_row", self.next_row.to_string()),
+        ];
+        self.store.commit(&commit)?;
+        let slots: Vec<u32> = self.notes.iter().map(|note| note.slot).collect();
+        crate::compact::maybe_compact(&mut self.store, &mut self.vectors, &slots)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,175 @@
+//! Step one of a run: what is on disk against what the store recorded.
+//!
+//! The walk lists the notes (ignore rules, globs, ids); each is `stat`ed in parallel and paired
+//! with its record by path. A note is read again only when its size, modification time or inode
+//! differ from the record, when the record's stat was racy (taken within the timestamp tick in
+//! which the file could still change unseen), or when a setting, the model or the stored
+//! vectors changed so that every note must be looked at again (`read_all`). Records whose file
+//! is gone are the departed notes.
+//!
+//! A note whose content changes while its size, modification time and inode stay the same (a
+//! clock set back, a tool that restores times) is not seen; `update --full` reads everything.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use closest_notes::{walk, NoteFile};
+use rayon::prelude::*;
+
+use crate::error::{Result, Warning};
+use crate::settings::FolderSettings;
+use crate::store::{NoteRecord, Stat};
+
+/// One note found on disk.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    pub file: NoteFile,
+    /// `None` when the file vanished between the walk and its stat.
+    pub stat: Option<Stat>,
+    pub record: Option<NoteRecord>,
+    /// Whether this run must read the note (new, changed, racy, or everything is re-read).
+    pub read: bool,
+}
+
+/// The outcome of the scan.
+#[derive(Debug, Default)]
+pub struct Scan {
+    /// The notes on disk, sorted by id.
+    pub entries: Vec<Entry>,
+    /// Records whose file is gone (or is no longer a note: excluded, renamed).
+    pub departed: Vec<NoteRecord>,
+    /// Temporary files a killed run left beside notes.
+    pub temp_files: Vec<PathBuf>,
+    /// Note-template folders the walk left out.
+    pub template_folders: Vec<closest_notes::TemplateFolder>,
+    pub warnings: Vec<Warning>,
+}
+
+impl Scan {
+    pub fn to_read(&self) -> usize {
+        self.entries.iter().filter(|entry| entry.read).count()
+    }
+}
+
+/// Walks the folder and pairs each note with its record. `read_all` forces every note to be
+/// read (a changed setting, model or vector file, or `--full`).
+pub fn scan(settings: &FolderSettings, records: Vec<NoteRecord>, read_all: bool) -> Result<Scan> {
+    let walked = walk(&settings.root, &settings.walk_options())?;
+    let mut by_path: HashMap<String, NoteRecord> = records
+        .into_iter()
+        .map(|record| (record.path.clone(), record))
+        .collect();
+    let stats: Vec<Option<Stat>> = walked
+        .notes
+        .par_iter()
+        .map(|file| stat_of(&file.path))
+        .collect();
+    let mut entries = Vec::with_capacity(walked.notes.len());
+    for (file, stat) in walked.notes.into_iter().zip(stats) {
+        let record = by_path.remove(&rel_text(&file.rel_path));
+        let read = read_all
+            || match (&record, &stat) {
+                (Some(record), Some(stat)) => record.racy || record.stat != *stat || record.stale,
+                _ => true,
+            };
+        entries.push(Entry {
+            file,
+            stat,
+            record,
+            read,
+        });
+    }
+    let mut departed: Vec<NoteRecord> = by_path.into_values().collect();
+    departed.sort_by(|a, b| a.path.cmp(&b.path));
+    let temp_files = temp_files(&entries);
+    Ok(Scan {
+        entries,
+        departed,
+        temp_files,
+        template_folders: walked.template_folders,
+        warnings: walked.warnings.into_iter().map(Warning::from).collect(),
+    })
+}
+
+/// A note's path relative to the root as the store keeps it: `/`-separated text.
+pub fn rel_text(rel_path: &Path) -> String {
+    rel_path
+        .components()
+        .map(|component| component.as_os_str().to_string_lossy())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// The file's size, modification time and inode (following a symlink to its note).
+pub fn stat_of(path: &Path) -> Option<Stat> {
+    std::fs::metadata(path)
+        .ok()
+        .map(|metadata| stat_from(&metadata))
+}
+
+pub fn stat_from(metadata: &std::fs::Metadata) -> Stat {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Stat {
+            size: metadata.len(),
+            mtime_ns: metadata.mtime() * 1_000_000_000 + metadata.mtime_nsec(),
+            inode: metadata.ino(),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let mtime_ns = metadata
+            .modified()
+            .ok()
+            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |duration| duration.as_nanos() as i64);
+        Stat {
+            size: metadata.len(),
+            mtime_ns,
+            inode: 0,
+        }
+    }
+}
+
+/// Temporary files of interrupted writes in the folders that hold notes. Holding the folder
+/// lock, no other run can be writing them.
+fn temp_files(entries: &[Entry]) -> Vec<PathBuf> {
+    let mut folders: Vec<&Path> = entries
+        .iter()
+        .filter_map(|entry| entry.file.path.parent())
+        .collect();
+    folders.sort();
+    folders.dedup();
+    let mut found = Vec::new();
+    for folder in folders {
+        let Ok(read) = std::fs::read_dir(folder) else {
+            continue;
+        };
+        for item in read.flatten() {
+            if item
+                .file_name()
+                .to_string_lossy()
+                .starts_with(closest_notes::TEMP_FILE_PREFIX)
+            {
+                found.push(item.path());
+            }
+        }
+    }
+    found
+}
+
+/// Removes leftover temporary files; each one that cannot be removed is a warning.
+pub fn sweep(temp_files: &[PathBuf]) -> Vec<Warning> {
+    temp_files
+        .iter()
+        .filter_map(|path| match std::fs::remove_file(path) {
+            Ok(()) => None,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => None,
+            Err(err) => Some(Warning::TempFile {
+                path: path.clone(),
+                reason: err.to_string(),
+            }),
+        })
+        .collect()
+}

@@ -1,0 +1,579 @@
+//! The store: what the last run saw and wrote, in `<state dir>/store.sqlite`.
+//!
+//! Per note: its path, id, file size, modification time and inode as last seen (so an unchanged
+//! note is not read again), the hash of its text to embed and the slot of that text's vector,
+//! its title and links, the managed region it last wrote and a hash of the links in it, and its
+//! raw candidate list (the exact best k + margin other notes with scores). Vectors themselves
+//! live in a flat file beside it (`vectors.rs`); this database maps text hashes to their slots.
+//!
+//! It is a cache with a schema version. A store of an older version is migrated keeping its
+//! vectors; a damaged one or one of an unknown version is set aside and rebuilt with a warning.
+//! Every run commits in one transaction, touching only the rows of notes that changed.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use rusqlite::{params, Connection, OptionalExtension, Transaction};
+
+use closest_notes::LinkEvidence;
+
+use crate::error::{Error, Result};
+use crate::hash::TextHash;
+
+/// Bumped whenever the tables change meaning; `migrate` knows every older version.
+pub const SCHEMA_VERSION: i64 = 2;
+pub const STORE_FILE: &str = "store.sqlite";
+
+/// A file's identity as `stat` reports it: a note whose size, modification time and inode all
+/// match what the store recorded is not read again (git's index works the same way).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Stat {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub inode: u64,
+}
+
+/// One note as the last run left it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NoteRecord {
+    /// Stable key of the note while its path stays the same; lists refer to notes by it.
+    pub row: i64,
+    pub path: String,
+    pub id: String,
+    pub stat: Stat,
+    /// The stat was taken while the file could still change within the same timestamp tick,
+    /// so it proves nothing: the next run reads the note again.
+    pub racy: bool,
+    pub text_hash: TextHash,
+    pub slot: u32,
+    pub title: String,
+    /// Links outside the managed region, as `(target, wikilink)`, JSON in the table.
+    pub links: Vec<(String, bool)>,
+    /// The note's vote on the folder's link form (its links to notes with and without `.md`).
+    pub evidence: LinkEvidence,
+    /// The managed region last written, as JSON; `None` when closest never wrote the note.
+    pub region: Option<String>,
+    /// Hash of the link lines last written; `None` when the note has not been written.
+    pub rendered: Option<TextHash>,
+    /// The last run could not write the note's section.
+    pub stale: bool,
+}
+
+/// A note's raw candidate list: (row of the other note, score), best first.
+pub type StoredList = Vec<(i64, f32)>;
+
+/// Everything one run changes, committed at once.
+#[derive(Debug, Default)]
+pub struct Commit {
+    pub upserts: Vec<NoteRecord>,
+    /// Rows of notes that are gone.
+    pub deletes: Vec<i64>,
+    /// New lists by note row (`None`: keep the stored one).
+    pub lists: Vec<(i64, StoredList)>,
+    /// Lists of notes whose lists are to be dropped (all of them after a full rank).
+    pub clear_lists: bool,
+    pub vectors: Vec<(TextHash, u32)>,
+    pub pruned: Vec<TextHash>,
+    pub meta: Vec<(&'static str, String)>,
+}
+
+pub struct Store {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl Store {
+    /// Opens (or creates) the store in `state_dir`, migrating an older schema. A store that
+    /// cannot be used is removed and recreated; the returned reason says why.
+    pub fn open(state_dir: &Path) -> Result<(Self, Option<String>)> {
+        std::fs::create_dir_all(state_dir)
+            .map_err(|source| Error::io("create the state folder", state_dir, source))?;
+        let path = state_dir.join(STORE_FILE);
+        match Self::try_open(&path) {
+            Ok(store) => Ok((store, None)),
+            Err(reason) => {
+                for suffix in ["", "-wal", "-shm", "-journal"] {
+                    let file = PathBuf::from(format!("{}{suffix}", path.display()));
+                    match std::fs::remove_file(&file) {
+                        Ok(()) => {}
+                        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(err) => return Err(Error::io("remove", file, err)),
+                    }
+                }
+                let store = Self::try_open(&path).map_err(|reason| {
+                    Error::Invalid(format!(
+                        "cannot create the store `{}`: {reason}",
+                        path.display()
+                    ))
+                })?;
+                Ok((store, Some(reason)))
+            }
+        }
+    }
+
+    fn try_open(path: &Path) -> std::result::Result<Self, String> {
+        let text = |err: rusqlite::Error| err.to_string();
+        let conn = Connection::open(path).map_err(text)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(text)?;
+        // WAL keeps the database consistent if we are killed mid-transaction, and lets
+        // `status` and `serve` read while an update writes.
+        let _: String = conn
+            .query_row("PRAGMA journal_mode=WAL", [], |row| row.get(0))
+            .map_err(text)?;
+        conn.execute_batch("PRAGMA synchronous=NORMAL;")
+            .map_err(text)?;
+        let check: String = conn
+            .query_row("PRAGMA quick_check", [], |row| row.get(0))
+            .map_err(text)?;
+        if check != "ok" {
+            return Err(format!("integrity check failed: {check}"));
+        }
+        let has_meta: bool = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+                [],
+                |row| row.get::<_, i64>(0),
+            )
+            .map_err(text)?
+            > 0;
+        let mut store = Self {
+            conn,
+            path: path.to_owned(),
+        };
+        if !has_meta {
+            store.create().map_err(text)?;
+            return Ok(store);
+        }
+        let version: Option<String> = store
+            .conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(text)?;
+        match version.as_deref().and_then(|v| v.parse::<i64>().ok()) {
+            Some(SCHEMA_VERSION) => Ok(store),
+            Some(1) => {
+                crate::migrate::from_v1(&mut store.conn).map_err(text)?;
+                Ok(store)
+            }
+            _ => Err(format!(
+                "schema version {} where {SCHEMA_VERSION} is expected",
+                version.unwrap_or_else(|| "none".to_owned())
+            )),
+        }
+    }
+
+    fn create(&mut self) -> rusqlite::Result<()> {
+        let tx = self.conn.transaction()?;
+        create_tables(&tx)?;
+        tx.commit()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+        self.conn
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
+                row.get(0)
+            })
+            .optional()
+            .map_err(|source| self.error(source))
+    }
+
+    /// Every note the last run recorded, in no particular order.
+    pub fn notes(&self) -> Result<Vec<NoteRecord>> {
+        let run = || -> rusqlite::Result<Vec<NoteRecord>> {
+            let mut statement = self.conn.prepare(
+                "SELECT row, path, id, size, mtime_ns, inode, racy, text_hash, slot, title, links, region, rendered, stale, links_md, links_bare FROM notes",
+            )?;
+            let rows = statement.query_map([], |row| {
+                let links: String = row.get(10)?;
+                Ok(NoteRecord {
+                    row: row.get(0)?,
+                    path: row.get(1)?,
+                    id: row.get(2)?,
+                    stat: Stat {
+                        size: row.get::<_, i64>(3)? as u64,
+                        mtime_ns: row.get(4)?,
+                        inode: row.get::<_, i64>(5)? as u64,
+                    },
+                    racy: row.get(6)?,
+                    text_hash: blob_hash(row.get_ref(7)?.as_blob()?),
+                    slot: row.get::<_, i64>(8)? as u32,
+                    title: row.get(9)?,
+                    links: serde_json::from_str(&links).unwrap_or_default(),
+                    region: row.get(11)?,
+                    rendered: row.get_ref(12)?.as_blob_or_null()?.map(blob_hash),
+                    stale: row.get(13)?,
+                    evidence: LinkEvidence {
+                        with_extension: row.get::<_, i64>(14)? as usize,
+                        without_extension: row.get::<_, i64>(15)? as usize,
+                    },
+                })
+            })?;
+            rows.collect()
+        };
+        run().map_err(|source| self.error(source))
+    }
+
+    /// Every stored candidate list, by note row.
+    pub fn lists(&self) -> Result<HashMap<i64, StoredList>> {
+        let run = || -> rusqlite::Result<HashMap<i64, StoredList>> {
+            let mut statement = self.conn.prepare("SELECT row, candidates FROM lists")?;
+            let rows = statement.query_map([], |row| {
+                Ok((
+                    row.get::<_, i64>(0)?,
+                    decode_list(row.get_ref(1)?.as_blob()?),
+                ))
+            })?;
+            rows.collect()
+        };
+        run().map_err(|source| self.error(source))
+    }
+
+    /// The vector slots stored for these text hashes.
+    pub fn slots(&self, hashes: &[TextHash]) -> Result<HashMap<TextHash, u32>> {
+        let run = || -> rusqlite::Result<HashMap<TextHash, u32>> {
+            let mut statement = self
+                .conn
+                .prepare_cached("SELECT slot FROM vectors WHERE hash = ?1")?;
+            let mut found = HashMap::new();
+            for hash in hashes {
+                let slot: Option<i64> = statement
+                    .query_row([&hash[..]], |row| row.get(0))
+                    .optional()?;
+                if let Some(slot) = slot {
+                    found.insert(*hash, slot as u32);
+                }
+            }
+            Ok(found)
+        };
+        run().map_err(|source| self.error(source))
+    }
+
+    /// How many vectors the store maps.
+    pub fn vector_count(&self) -> Result<usize> {
+        self.conn
+            .query_row("SELECT count(*) FROM vectors", [], |row| {
+                row.get::<_, i64>(0)
+            })
+            .map(|count| count as usize)
+            .map_err(|source| self.error(source))
+    }
+
+    /// Every (hash, slot) pair, for compacting the vector file.
+    pub fn all_slots(&self) -> Result<Vec<(TextHash, u32)>> {
+        let run = || -> rusqlite::Result<Vec<(TextHash, u32)>> {
+            let mut statement = self.conn.prepare("SELECT hash, slot FROM vectors")?;
+            let rows = statement.query_map([], |row| {
+                Ok((
+                    blob_hash(row.get_ref(0)?.as_blob()?),
+                    row.get::<_, i64>(1)? as u32,
+                ))
+            })?;
+            rows.collect()
+        };
+        run().map_err(|source| self.error(source))
+    }
+
+    /// Vectors a version-1 store kept for this model, long-note policy and prompt.
+    pub fn legacy_vectors(
+        &self,
+        model: &str,
+        long: &str,
+        prompt: &str,
+    ) -> Result<Vec<(TextHash, Vec<f32>)>> {
+        crate::migrate::v1_vectors(&self.conn, model, long, prompt)
+            .map_err(|source| self.error(source))
+    }
+
+    /// Maps freshly written vectors (the vector file is synced before this is called), so a
+    /// stopped run keeps what it embedded. Drops what a version-1 store left.
+    pub fn add_vectors(
+        &mut self,
+        vectors: &[(TextHash, u32)],
+        meta: &[(&str, String)],
+    ) -> Result<()> {
+        let run = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            tx.execute_batch(crate::migrate::DROP_V1)?;
+            insert_vectors(&tx, vectors)?;
+            set_meta(&tx, meta)?;
+            tx.commit()
+        };
+        run(&mut self.conn).map_err(|source| Error::Store {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Replaces every vector mapping (after the vector file was compacted or reset).
+    pub fn replace_vectors(
+        &mut self,
+        vectors: &[(TextHash, u32)],
+        meta: &[(&str, String)],
+    ) -> Result<()> {
+        let run = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            tx.execute_batch(crate::migrate::DROP_V1)?;
+            tx.execute("DELETE FROM vectors", [])?;
+            insert_vectors(&tx, vectors)?;
+            let mut update =
+                tx.prepare_cached("UPDATE notes SET slot = ?2 WHERE text_hash = ?1")?;
+            for (hash, slot) in vectors {
+                update.execute(params![&hash[..], i64::from(*slot)])?;
+            }
+            drop(update);
+            set_meta(&tx, meta)?;
+            tx.commit()
+        };
+        run(&mut self.conn).map_err(|source| Error::Store {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// Records a run: changed notes, lists and vectors, in one transaction.
+    pub fn commit(&mut self, commit: &Commit) -> Result<()> {
+        let run = |conn: &mut Connection| -> rusqlite::Result<()> {
+            let tx = conn.transaction()?;
+            {
+                let mut delete_note = tx.prepare_cached("DELETE FROM notes WHERE row = ?1")?;
+                let mut delete_list = tx.prepare_cached("DELETE FROM lists WHERE row = ?1")?;
+                for row in &commit.deletes {
+                    delete_note.execute([row])?;
+                    delete_list.execute([row])?;
+                }
+                if commit.clear_lists {
+                    tx.execute("DELETE FROM lists", [])?;
+                }
+                let mut upsert = tx.prepare_cached(
+                    "INSERT INTO notes (row, path, id, size, mtime_ns, inode, racy, text_hash, slot, title, links, region, rendered, stale, links_md, links_bare)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                     ON CONFLICT(row) DO UPDATE SET path = excluded.path, id = excluded.id, size = excluded.size,
+                       mtime_ns = excluded.mtime_ns, inode = excluded.inode, racy = excluded.racy,
+                       text_hash = excluded.text_hash, slot = excluded.slot, title = excluded.title,
+                       links = excluded.links, region = excluded.region, rendered = excluded.rendered,
+                       stale = excluded.stale, links_md = excluded.links_md,
+                       links_bare = excluded.links_bare",
+                )?;
+                for note in &commit.upserts {
+                    upsert.execute(params![
+                        note.row,
+                        note.path,
+                        note.id,
+                        note.stat.size as i64,
+                        note.stat.mtime_ns,
+                        note.stat.inode as i64,
+                        note.racy,
+                        &note.text_hash[..],
+                        i64::from(note.slot),
+                        note.title,
+                        serde_json::to_string(&note.links).unwrap_or_else(|_| "[]".to_owned()),
+                        note.region,
+                        note.rendered.as_ref().map(|hash| &hash[..]),
+                        note.stale,
+                        note.evidence.with_extension as i64,
+                        note.evidence.without_extension as i64,
+                    ])?;
+                }
+                let mut put_list = tx.prepare_cached(
+                    "INSERT OR REPLACE INTO lists (row, candidates) VALUES (?1, ?2)",
+                )?;
+                for (row, list) in &commit.lists {
+                    put_list.execute(params![row, encode_list(list)])?;
+                }
+                let mut prune = tx.prepare_cached("DELETE FROM vectors WHERE hash = ?1")?;
+                for hash in &commit.pruned {
+                    prune.execute([&hash[..]])?;
+                }
+            }
+            insert_vectors(&tx, &commit.vectors)?;
+            set_meta(&tx, &commit.meta)?;
+            tx.commit()
+        };
+        run(&mut self.conn).map_err(|source| Error::Store {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    /// The next free note row: one past the largest ever used, so a row is never reused
+    /// within a store's life (a list entry cannot silently point at another note).
+    pub fn next_row(&self) -> Result<i64> {
+        let stored: Option<String> = self.meta("next_row")?;
+        let from_meta = stored
+            .and_then(|value| value.parse::<i64>().ok())
+            .unwrap_or(1);
+        let max: i64 = self
+            .conn
+            .query_row("SELECT coalesce(max(row), 0) FROM notes", [], |row| {
+                row.get(0)
+            })
+            .map_err(|source| self.error(source))?;
+        Ok(from_meta.max(max + 1))
+    }
+
+    fn error(&self, source: rusqlite::Error) -> Error {
+        Error::Store {
+            path: self.path.clone(),
+            source,
+        }
+    }
+}
+
+pub(crate) fn create_tables(tx: &Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute_batch(&format!(
+        "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+         INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}');
+         CREATE TABLE notes (
+             row INTEGER PRIMARY KEY,
+             path TEXT NOT NULL UNIQUE,
+             id TEXT NOT NULL,
+             size INTEGER NOT NULL, mtime_ns INTEGER NOT NULL, inode INTEGER NOT NULL,
+             racy INTEGER NOT NULL,
+             text_hash BLOB NOT NULL,
+             slot INTEGER NOT NULL,
+             title TEXT NOT NULL,
+             links TEXT NOT NULL,
+             region TEXT,
+             rendered BLOB,
+             stale INTEGER NOT NULL,
+             links_md INTEGER NOT NULL,
+             links_bare INTEGER NOT NULL);
+         CREATE TABLE vectors (hash BLOB PRIMARY KEY, slot INTEGER NOT NULL) WITHOUT ROWID;
+         CREATE TABLE lists (row INTEGER PRIMARY KEY, candidates BLOB NOT NULL);"
+    ))
+}
+
+fn insert_vectors(tx: &Transaction<'_>, vectors: &[(TextHash, u32)]) -> rusqlite::Result<()> {
+    let mut insert =
+        tx.prepare_cached("INSERT OR REPLACE INTO vectors (hash, slot) VALUES (?1, ?2)")?;
+    for (hash, slot) in vectors {
+        insert.execute(params![&hash[..], i64::from(*slot)])?;
+    }
+    Ok(())
+}
+
+fn set_meta(tx: &Transaction<'_>, meta: &[(&str, String)]) -> rusqlite::Result<()> {
+    let mut put = tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?;
+    for (key, value) in meta {
+        put.execute(params![key, value])?;
+    }
+    Ok(())
+}
+
+fn blob_hash(blob: &[u8]) -> TextHash {
+    let mut hash = [0u8; 16];
+    let n = blob.len().min(16);
+    hash[..n].copy_from_slice(&blob[..n]);
+    hash
+}
+
+/// A list as bytes: per entry the other note's row (u32) and the score (f32), little-endian.
+fn encode_list(list: &StoredList) -> Vec<u8> {
+    let mut bytes = Vec::with_capacity(list.len() * 8);
+    for (row, score) in list {
+        bytes.extend_from_slice(&(*row as u32).to_le_bytes());
+        bytes.extend_from_slice(&score.to_le_bytes());
+    }
+    bytes
+}
+
+fn decode_list(bytes: &[u8]) -> StoredList {
+    bytes
+        .chunks_exact(8)
+        .map(|entry| {
+            let row = u32::from_le_bytes([entry[0], entry[1], entry[2], entry[3]]);
+            let score = f32::from_le_bytes([entry[4], entry[5], entry[6], entry[7]]);
+            (i64::from(row), score)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn garbage_store_is_rebuilt_with_a_warning() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::write(
+            dir.path().join(STORE_FILE),
+            b"this is not an sqlite database at all, not even close......",
+        )
+        .expect("write");
+        let (store, warning) = Store::open(dir.path()).expect("opens");
+        assert!(warning.is_some());
+        assert!(store.notes().expect("reads").is_empty());
+    }
+
+    #[test]
+    fn another_schema_version_is_rebuilt() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        drop(Store::open(dir.path()).expect("opens"));
+        let conn = Connection::open(dir.path().join(STORE_FILE)).expect("raw open");
+        conn.execute(
+            "UPDATE meta SET value = '0' WHERE key = 'schema_version'",
+            [],
+        )
+        .expect("downgrade");
+        drop(conn);
+        let (_, warning) = Store::open(dir.path()).expect("opens");
+        assert!(warning.expect("warned").contains("schema version 0"));
+    }
+
+    #[test]
+    fn notes_lists_and_vectors_round_trip() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut store, _) = Store::open(dir.path()).expect("opens");
+        let note = NoteRecord {
+            row: 3,
+            path: "a/b.md".into(),
+            id: "b".into(),
+            stat: Stat {
+                size: 10,
+                mtime_ns: 1_700_000_000_123_456_789,
+                inode: 42,
+            },
+            racy: false,
+            text_hash: [7; 16],
+            slot: 5,
+            title: "B".into(),
+            links: vec![("c".into(), true)],
+            region: Some("{}".into()),
+            rendered: Some([9; 16]),
+            stale: false,
+            evidence: LinkEvidence {
+                with_extension: 2,
+                without_extension: 1,
+            },
+        };
+        store
+            .commit(&Commit {
+                upserts: vec![note.clone()],
+                lists: vec![(3, vec![(4, 0.5), (9, 0.25)])],
+                vectors: vec![([7; 16], 5)],
+                meta: vec![("next_row", "4".into())],
+                ..Commit::default()
+            })
+            .expect("commit");
+        drop(store);
+        let (store, warning) = Store::open(dir.path()).expect("reopens");
+        assert!(warning.is_none());
+        let notes = store.notes().expect("notes");
+        assert_eq!(notes.len(), 1);
+        assert_eq!(notes[0].stat, note.stat);
+        assert_eq!(notes[0].links, note.links);
+        assert_eq!(notes[0].rendered, note.rendered);
+        assert_eq!(store.lists().expect("lists")[&3], vec![(4, 0.5), (9, 0.25)]);
+        assert_eq!(store.slots(&[[7; 16], [8; 16]]).expect("slots").len(), 1);
+        assert_eq!(store.next_row().expect("next"), 4);
+    }
+}

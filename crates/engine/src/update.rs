@@ -1,0 +1,637 @@
+//! `update`: the steps of a run put together.
+//!
+//! lock → open the store and the vector file → scan (stat against the store) → read the notes
+//! that changed → vectors (stored, or embedded now) → rank (patch the stored lists, compute them
+//! all, or leave them when nothing that ranks changed) → render and write the notes whose lines
+//! changed → record what changed (`record.rs`). Every step returns its results; nothing here
+//! prints.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use closest_index::{ListSize, Neighbours};
+use closest_notes::{
+    LinkEvidence, LinkTarget, NoteFile, Region, Resolver, SectionSpec, WrittenRegion,
+};
+use serde::Serialize;
+use sha2::Digest;
+
+use crate::embedding::{ensure_vectors, import_legacy};
+use crate::error::{Result, Warning};
+use crate::hash::TextHash;
+use crate::lock::FolderLock;
+use crate::prepare::{prepare_all, Placement, Prepared};
+use crate::progress::Reporter;
+use crate::rank::{rank, translate, Method, RankInput, SavedIndex, MARGIN};
+use crate::scan::{scan, sweep};
+use crate::stamp;
+use crate::store::{NoteRecord, Stat, Store};
+use crate::vectors::{Reset, VectorFile, VectorMeta};
+use crate::write::{render, write_all, Job, Mode, Rendering};
+use crate::Engine;
+
+/// What `update` is asked to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UpdateOptions {
+    pub mode: Mode,
+    /// Read every note and recompute every list, whatever the store says.
+    pub full: bool,
+}
+
+/// The summary of a run (`--format json` prints it as one object).
+#[derive(Debug, Default, Serialize)]
+pub struct UpdateReport {
+    pub notes: usize,
+    pub embedded: usize,
+    pub unchanged: usize,
+    pub written: usize,
+    pub pruned: usize,
+    pub skipped: usize,
+    /// Notes whose section is (or, in write mode, was) out of date, by id.
+    pub stale: Vec<String>,
+    pub index: String,
+    /// For a saved HNSW index: rows added to it and removed from it this run (`None` when it
+    /// was built from scratch or the index is exact).
+    pub index_added: Option<usize>,
+    pub index_removed: Option<usize>,
+    pub model: String,
+    pub seconds: f64,
+    /// Notes read this run (the others were unchanged on disk).
+    pub read: usize,
+    /// Lists that changed.
+    pub lists_updated: usize,
+    /// `full` (every list computed), `patched` (stored lists patched) or `kept` (nothing that
+    /// ranks changed).
+    pub ranking: &'static str,
+    /// Notes whose section could not be written (the run exits 2).
+    pub failed: usize,
+    /// Notes whose list moved to the region the settings now name (or would, with `--check`
+    /// and `--dry-run`), by id.
+    pub moved: Vec<String>,
+    /// Note-template folders left out (Obsidian's, Templater's).
+    pub template_folders: Vec<String>,
+    /// Seconds per step.
+    pub timings: Timings,
+    #[serde(skip)]
+    pub warnings: Vec<Warning>,
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct Timings {
+    pub scan: f64,
+    pub embed: f64,
+    pub rank: f64,
+    pub write: f64,
+}
+
+/// One note of the run, in id order.
+pub(crate) struct RunNote {
+    pub file: NoteFile,
+    pub stat: Option<Stat>,
+    pub record: Option<NoteRecord>,
+    pub prepared: Option<Prepared>,
+    pub hash: TextHash,
+    pub row: i64,
+    pub title: String,
+    pub links: Vec<(String, bool)>,
+    pub evidence: LinkEvidence,
+    pub slot: u32,
+}
+
+impl RunNote {
+    /// Whether the stored lists know this note as it is now (same text, same id).
+    fn known_to_lists(&self) -> bool {
+        self.record
+            .as_ref()
+            .is_some_and(|record| record.text_hash == self.hash && record.id == self.file.id)
+    }
+}
+
+/// Everything a run carries from step to step.
+pub(crate) struct Run<'a> {
+    pub engine: &'a Engine,
+    pub options: UpdateOptions,
+    pub reporter: &'a dyn Reporter,
+    pub report: UpdateReport,
+    pub store: Store,
+    pub vectors: VectorFile,
+    pub notes: Vec<RunNote>,
+    pub departed: Vec<NoteRecord>,
+    pub next_row: i64,
+    /// The file system's time before the scan (write mode): stats not older are racy.
+    pub stamp_before: Option<i64>,
+    pub patchable: bool,
+    pub render_all: bool,
+    pub region: Region,
+    pub migrate_from: Option<SectionSpec>,
+    /// The link form of this run.
+    pub form: closest_notes::LinkForm,
+}
+
+/// The region a record says the last run wrote.
+pub(crate) fn previous_region(record: Option<&NoteRecord>) -> Option<WrittenRegion> {
+    record
+        .and_then(|record| record.region.as_deref())
+        .and_then(|json| serde_json::from_str(json).ok())
+}
+
+pub(crate) fn update(
+    engine: &Engine,
+    options: UpdateOptions,
+    reporter: &dyn Reporter,
+) -> Result<UpdateReport> {
+    let started = Instant::now();
+    let settings = engine.settings();
+    let _lock = FolderLock::acquire(&settings.state_dir, &|path| {
+        reporter.note(&format!(
+            "waiting for another closest run on this folder (lock `{}`)",
+            path.display()
+        ))
+    })?;
+    let mut run = Run::begin(engine, options, reporter)?;
+    run.ensure_vectors()?;
+    let rank_started = Instant::now();
+    let lists = run.rank()?;
+    run.report.timings.rank = rank_started.elapsed().as_secs_f64();
+    let write_started = Instant::now();
+    let (jobs_rendered, outcomes) = run.write(&lists);
+    run.report.timings.write = write_started.elapsed().as_secs_f64();
+    run.record(lists, jobs_rendered, outcomes)?;
+    run.report.seconds = started.elapsed().as_secs_f64();
+    Ok(run.report)
+}
+
+/// The lists a run ends with, by position.
+pub(crate) struct Lists {
+    /// `None` for positions whose list was not needed this run (it stays as stored).
+    pub lists: Vec<Option<Neighbours>>,
+    pub touched: Vec<bool>,
+}
+
+impl<'a> Run<'a> {
+    /// Opens the store and the vector file, scans the folder and reads what changed.
+    fn begin(
+        engine: &'a Engine,
+        options: UpdateOptions,
+        reporter: &'a dyn Reporter,
+    ) -> Result<Self> {
+        let settings = engine.settings();
+        let model = engine.model();
+        let mut report = UpdateReport {
+            model: model.name().to_owned(),
+            ..UpdateReport::default()
+        };
+        let (mut store, rebuilt) = Store::open(&settings.state_dir)?;
+        if let Some(reason) = rebuilt {
+            let warning = Warning::StoreRebuilt {
+                path: store.path().to_owned(),
+                reason,
+            };
+            reporter.warn(&warning);
+            report.warnings.push(warning);
+        }
+        // The vector file: a new model or preparation means embedding every note again.
+        let key = model.vector_key(settings.long);
+        let meta = VectorMeta::from_entries(|name| store.meta(name).ok().flatten());
+        let had_vectors = !meta.key.is_empty();
+        let (mut vectors, reset) = VectorFile::open(&settings.state_dir, meta, &key, model.dim());
+        match &reset {
+            Some(Reset::KeyChanged) if had_vectors => reporter.note(&format!(
+                "model or settings changed (now {}): embedding every note again",
+                model.name()
+            )),
+            Some(Reset::Damaged(reason)) => {
+                let warning = Warning::Store(format!("{reason}; embedding every note again"));
+                reporter.warn(&warning);
+                report.warnings.push(warning);
+            }
+            _ => {}
+        }
+        if reset.is_some() {
+            import_legacy(model, settings.long, &mut store, &mut vectors)?;
+        }
+
+        let scan_started = Instant::now();
+        let stamp_before = (options.mode == Mode::Write)
+            .then(|| stamp::now(&settings.root))
+            .flatten();
+        let text_changed =
+            store.meta("text")?.as_deref() != Some(settings.text_fingerprint().as_str());
+        let region = settings.region();
+        let migrate_from = settings.migrate_from();
+        let read_all = options.full || reset.is_some() || text_changed || migrate_from.is_some();
+        let scanned = scan(settings, store.notes()?, read_all)?;
+        report.template_folders = scanned
+            .template_folders
+            .iter()
+            .map(|folder| folder.path.display().to_string())
+            .collect();
+        let mut warnings = scanned.warnings;
+        warnings.extend(sweep(&scanned.temp_files));
+        let to_read: Vec<(&NoteFile, Option<WrittenRegion>)> = scanned
+            .entries
+            .iter()
+            .filter(|entry| entry.read)
+            .map(|entry| (&entry.file, previous_region(entry.record.as_ref())))
+            .collect();
+        report.read = to_read.len();
+        let placement = Placement {
+            section: &settings.section,
+            region: &region,
+            migrate_from: migrate_from.as_ref(),
+        };
+        let (prepared, read_warnings) = prepare_all(&to_read, placement, reporter);
+        drop(to_read);
+        report.skipped = read_warnings.len();
+        warnings.extend(read_warnings);
+        for warning in warnings {
+            reporter.warn(&warning);
+            report.warnings.push(warning);
+        }
+        report.timings.scan = scan_started.elapsed().as_secs_f64();
+
+        // The run's notes, in id order; a note that could not be read leaves the run.
+        let mut next_row = store.next_row()?;
+        let mut departed = scanned.departed;
+        let mut notes = Vec::with_capacity(scanned.entries.len());
+        let mut prepared = prepared.into_iter();
+        for entry in scanned.entries {
+            let prepared = if entry.read {
+                match prepared.next().flatten() {
+                    Some(prepared) => Some(prepared),
+                    None => {
+                        departed.extend(entry.record);
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            let (hash, title, links, evidence, slot) = match (&prepared, &entry.record) {
+                (Some(p), record) => (
+                    p.hash,
+                    p.title.clone(),
+                    p.links.clone(),
+                    p.parsed.link_style_evidence(),
+                    record.as_ref().map_or(u32::MAX, |r| r.slot),
+                ),
+                (None, Some(record)) => (
+                    record.text_hash,
+                    record.title.clone(),
+                    record.links.clone(),
+                    record.evidence,
+                    record.slot,
+                ),
+                (None, None) => unreachable!("a note without a record is always read"),
+            };
+            let row = match &entry.record {
+                Some(record) => record.row,
+                None => {
+                    next_row += 1;
+                    next_row - 1
+                }
+            };
+            notes.push(RunNote {
+                file: entry.file,
+                stat: entry.stat,
+                record: entry.record,
+                prepared,
+                hash,
+                row,
+                title,
+                links,
+                evidence,
+                slot,
+            });
+        }
+        report.notes = notes.len();
+        let patchable = reset.is_none()
+            && !options.full
+            && store.meta("ranking")?.as_deref() == Some(settings.ranking_fingerprint().as_str());
+        let form = link_form(settings, &notes);
+        let render_all =
+            store.meta("render")?.as_deref() != Some(settings.render_fingerprint(form).as_str());
+        Ok(Run {
+            engine,
+            options,
+            reporter,
+            report,
+            store,
+            vectors,
+            notes,
+            departed,
+            next_row,
+            stamp_before,
+            patchable,
+            render_all,
+            region,
+            migrate_from,
+            form,
+        })
+    }
+
+    pub(crate) fn placement(&self) -> Placement<'_> {
+        Placement {
+            section: &self.engine.settings().section,
+            region: &self.region,
+            migrate_from: self.migrate_from.as_ref(),
+        }
+    }
+
+    /// Gives every note a vector slot: stored, or embedded now.
+    fn ensure_vectors(&mut self) -> Result<()> {
+        let started = Instant::now();
+        let rows = self.vectors.rows();
+        let needs_vector: Vec<(TextHash, &str)> = self
+            .notes
+            .iter()
+            .filter(|note| {
+                note.record.as_ref().is_none_or(|record| {
+                    record.text_hash != note.hash || record.slot as usize >= rows
+                })
+            })
+            .filter_map(|note| note.prepared.as_ref().map(|p| (note.hash, p.text.as_str())))
+            .collect();
+        let settings = self.engine.settings();
+        let (slots, embedded) = ensure_vectors(
+            &needs_vector,
+            self.engine.model(),
+            settings.long,
+            &mut self.store,
+            &mut self.vectors,
+            self.reporter,
+        )?;
+        for note in &mut self.notes {
+            if let Some(&slot) = slots.get(&note.hash) {
+                note.slot = slot;
+            }
+        }
+        self.report.embedded = embedded;
+        self.report.timings.embed = started.elapsed().as_secs_f64();
+        Ok(())
+    }
+
+    /// The lists of this run: kept when nothing that ranks changed, else patched or computed.
+    fn rank(&mut self) -> Result<Lists> {
+        let settings = self.engine.settings();
+        let n = self.notes.len();
+        let position_of_row: HashMap<i64, usize> = self
+            .notes
+            .iter()
+            .enumerate()
+            .map(|(position, note)| (note.row, position))
+            .collect();
+        let mut dropped: HashSet<i64> = self.departed.iter().map(|record| record.row).collect();
+        let mut changed = Vec::new();
+        for (position, note) in self.notes.iter().enumerate() {
+            if !note.known_to_lists() {
+                changed.push(position);
+                dropped.insert(note.row);
+            }
+        }
+        let hnsw = closest_index::choose(settings.index, n) == closest_index::ConcreteKind::Hnsw;
+        let nothing_ranks = self.patchable && changed.is_empty() && dropped.is_empty() && !hnsw;
+        self.report.index = closest_index::choose(settings.index, n).to_string();
+        if nothing_ranks {
+            let wanted: Vec<bool> = (0..n).map(|position| self.must_render(position)).collect();
+            let lists = self.stored_lists(&wanted, &position_of_row, &dropped)?;
+            // A note that must be rendered but has no usable stored list is ranked below.
+            if lists
+                .iter()
+                .zip(&wanted)
+                .all(|(list, &wanted)| list.is_some() || !wanted)
+            {
+                self.report.ranking = "kept";
+                return Ok(Lists {
+                    lists,
+                    touched: vec![false; n],
+                });
+            }
+        }
+        let stored_lists = if self.patchable {
+            self.store.lists()?
+        } else {
+            HashMap::new()
+        };
+        // Lists that lost an entry to a departure changed even if nothing enters them.
+        let mut shrunk = vec![false; n];
+        let stored: Vec<Option<Neighbours>> = self
+            .notes
+            .iter()
+            .enumerate()
+            .map(|(position, note)| {
+                if dropped.contains(&note.row) {
+                    return None;
+                }
+                let list = stored_lists.get(&note.row)?;
+                let translated = translate(list, &position_of_row, &dropped)?;
+                shrunk[position] = translated.len() != list.len();
+                Some(translated)
+            })
+            .collect();
+        drop(stored_lists);
+        let sizes: Vec<ListSize> = self
+            .notes
+            .iter()
+            .map(|note| list_size(settings, note))
+            .collect();
+        let rows: Vec<&[f32]> = self
+            .notes
+            .iter()
+            .map(|note| self.vectors.row(note.slot))
+            .collect();
+        let keys: Vec<u64> = self
+            .notes
+            .iter()
+            .map(|note| content_key(&note.file.id, &note.hash))
+            .collect();
+        let index_dir = settings.state_dir.join("index");
+        let key = self.engine.model().vector_key(settings.long);
+        let ranked = rank(
+            RankInput {
+                rows,
+                sizes,
+                stored,
+                changed,
+                patchable: self.patchable,
+                index: settings.index,
+                saved: Some(SavedIndex {
+                    dir: &index_dir,
+                    fingerprint: &key,
+                    keys,
+                    save: self.options.mode == Mode::Write,
+                }),
+            },
+            self.reporter,
+        )?;
+        for warning in ranked.warnings {
+            self.reporter.warn(&warning);
+            self.report.warnings.push(warning);
+        }
+        self.report.ranking = match ranked.method {
+            Method::Full(kind) => {
+                self.report.index = kind.to_string();
+                "full"
+            }
+            Method::Patched => "patched",
+        };
+        self.report.index_added = ranked.index_added;
+        self.report.index_removed = ranked.index_removed;
+        let touched: Vec<bool> = ranked
+            .touched
+            .iter()
+            .zip(&shrunk)
+            .map(|(&touched, &shrunk)| touched || shrunk)
+            .collect();
+        self.report.lists_updated = touched.iter().filter(|&&touched| touched).count();
+        Ok(Lists {
+            lists: ranked.lists.into_iter().map(Some).collect(),
+            touched,
+        })
+    }
+
+    /// Whether a note's lines must be rendered although its list did not change.
+    fn must_render(&self, position: usize) -> bool {
+        let note = &self.notes[position];
+        self.render_all
+            || note.prepared.is_some()
+            || note
+                .record
+                .as_ref()
+                .is_none_or(|record| record.stale || record.rendered.is_none())
+    }
+
+    /// The stored lists of the wanted positions, translated.
+    fn stored_lists(
+        &self,
+        wanted: &[bool],
+        position_of_row: &HashMap<i64, usize>,
+        dropped: &HashSet<i64>,
+    ) -> Result<Vec<Option<Neighbours>>> {
+        if !wanted.contains(&true) {
+            return Ok(vec![None; wanted.len()]);
+        }
+        let stored = self.store.lists()?;
+        Ok(self
+            .notes
+            .iter()
+            .zip(wanted)
+            .map(|(note, &wanted)| {
+                if !wanted {
+                    return None;
+                }
+                stored
+                    .get(&note.row)
+                    .and_then(|list| translate(list, position_of_row, dropped))
+            })
+            .collect())
+    }
+
+    /// Renders the notes whose lines may have changed and writes those whose bytes do.
+    /// Returns the rendered hash of every note rendered, and the write outcomes.
+    fn write(&self, lists: &Lists) -> (Vec<Option<TextHash>>, Vec<crate::write::Outcome>) {
+        let settings = self.engine.settings();
+        let fingerprint = settings.render_fingerprint(self.form);
+        let rendering = Rendering {
+            settings,
+            region: &self.region,
+            form: self.form,
+            fingerprint: &fingerprint,
+        };
+        let targets: Vec<LinkTarget> = self
+            .notes
+            .iter()
+            .map(|note| LinkTarget {
+                id: note.file.id.clone(),
+                title: note.title.clone(),
+                rel_path: note.file.rel_path.clone(),
+            })
+            .collect();
+        let resolver = settings.exclude_linked.then(|| {
+            let files: Vec<NoteFile> = self.notes.iter().map(|note| note.file.clone()).collect();
+            Resolver::new(&files)
+        });
+        let mut jobs = Vec::new();
+        let mut rendered_now: Vec<Option<TextHash>> = vec![None; self.notes.len()];
+        for (position, note) in self.notes.iter().enumerate() {
+            let Some(list) = &lists.lists[position] else {
+                continue;
+            };
+            if !lists.touched[position] && !self.must_render(position) {
+                continue;
+            }
+            let linked = resolver
+                .as_ref()
+                .map(|resolver| resolver.linked_ids_of(&note.links, &note.file))
+                .unwrap_or_default();
+            let chosen: Vec<LinkTarget> = list
+                .iter()
+                .filter(|neighbour| {
+                    neighbour.score >= settings.min_score
+                        && !linked.contains(&self.notes[neighbour.id as usize].file.id)
+                })
+                .take(settings.k)
+                .map(|neighbour| targets[neighbour.id as usize].clone())
+                .collect();
+            let (_, rendered) = render(rendering, &note.file, &chosen);
+            rendered_now[position] = Some(rendered);
+            let record = note.record.as_ref();
+            let unchanged_since_written = note.prepared.is_none()
+                && record.is_some_and(|record| record.rendered == Some(rendered) && !record.stale);
+            if unchanged_since_written {
+                continue;
+            }
+            jobs.push(Job {
+                position,
+                file: &note.file,
+                prepared: note.prepared.as_ref(),
+                expected_hash: record.map(|record| record.text_hash),
+                previous: previous_region(record),
+                targets: chosen,
+            });
+        }
+        let outcomes = write_all(
+            jobs,
+            rendering,
+            self.placement(),
+            self.options.mode,
+            self.reporter,
+        );
+        (rendered_now, outcomes)
+    }
+}
+
+/// The link form of this run: the setting, or the folder's convention (every note's vote).
+fn link_form(settings: &crate::FolderSettings, notes: &[RunNote]) -> closest_notes::LinkForm {
+    let evidence: LinkEvidence = notes.iter().map(|note| note.evidence).sum();
+    settings
+        .link_style
+        .resolve(evidence, notes.iter().map(|note| &note.file))
+}
+
+/// How many candidates a note's list needs and keeps.
+fn list_size(settings: &crate::FolderSettings, note: &RunNote) -> ListSize {
+    let need = settings.k
+        + if settings.exclude_linked {
+            note.links.len()
+        } else {
+            0
+        };
+    ListSize {
+        need,
+        keep: need + MARGIN,
+    }
+}
+
+/// The key a saved index knows a note by: its id and the hash of its text, so an edited note
+/// is a new row and a saved index can be matched to any later run.
+pub(crate) fn content_key(id: &str, hash: &TextHash) -> u64 {
+    let digest = sha2::Sha256::new()
+        .chain_update(id.as_bytes())
+        .chain_update([0])
+        .chain_update(hash)
+        .finalize();
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&digest[..8]);
+    u64::from_le_bytes(key)
+}

@@ -1,0 +1,176 @@
+//! A note's id: the name links and the store know it by.
+//!
+//! The seed format links by bare file stem, and most folders are flat, so a stem is the id
+//! wherever it is unique. Nested folders repeat names (`README.md`, `index.md`, a
+//! `github-pages.md` under two topics), and stopping there would make the tool unusable on
+//! them; Obsidian's answer is the shortest path suffix that tells the notes apart, and that is
+//! the default here too. The stricter schemes stay for people who want them: `stem` refuses
+//! repeated names, `relative-path` always uses the path from the root.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::Error;
+
+/// How a note's id is derived from its path.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum IdScheme {
+    /// The file stem, except for notes that share one: they get the shortest `/`-separated
+    /// path suffix, in whole folder names, that no other note's path ends with (`a/x` and
+    /// `b/x` for `notes/a/x.md` and `notes/b/x.md`). A flat folder's ids are its stems.
+    #[default]
+    #[cfg_attr(feature = "clap", value(alias = "auto"))]
+    #[serde(alias = "auto")]
+    Shortest,
+    /// The file name without `.md`: `notes/a/271c.md` is `271c`. Two notes with one name are
+    /// an error.
+    Stem,
+    /// The path from the root without `.md`, `/`-separated: `notes/a/271c.md` is `a/271c`.
+    #[cfg_attr(feature = "clap", value(alias = "path"))]
+    #[serde(alias = "path")]
+    RelativePath,
+}
+
+impl FromStr for IdScheme {
+    type Err = Error;
+
+    fn from_str(name: &str) -> Result<Self, Error> {
+        match name {
+            "shortest" | "auto" => Ok(IdScheme::Shortest),
+            "stem" => Ok(IdScheme::Stem),
+            "relative-path" | "path" => Ok(IdScheme::RelativePath),
+            _ => Err(Error::InvalidIdScheme {
+                name: name.to_string(),
+            }),
+        }
+    }
+}
+
+/// The id of the note at `rel`, a `/`-separated path relative to the root ending in `.md`.
+/// Under [`IdScheme::Shortest`] this is the stem: whether it must be longer depends on the
+/// other notes, which [`ids_for`] (and the walk) take into account.
+pub fn note_id(rel: &str, scheme: IdScheme) -> String {
+    let without_extension = strip_md(rel);
+    match scheme {
+        IdScheme::Stem | IdScheme::Shortest => without_extension
+            .rsplit('/')
+            .next()
+            .unwrap_or(without_extension)
+            .to_string(),
+        IdScheme::RelativePath => without_extension.to_string(),
+    }
+}
+
+/// The ids of the notes at `rels` (`/`-separated paths relative to the root), in order.
+pub fn ids_for(rels: &[&str], scheme: IdScheme) -> Vec<String> {
+    match scheme {
+        IdScheme::Shortest => shortest_ids(rels),
+        _ => rels.iter().map(|rel| note_id(rel, scheme)).collect(),
+    }
+}
+
+/// Each path's shortest suffix of whole names that no other path ends with; the whole path
+/// when there is none (a root note `x.md` beside `a/x.md`). Only paths that share a stem can
+/// share a suffix, so each group of those is settled on its own.
+fn shortest_ids(rels: &[&str]) -> Vec<String> {
+    let names: Vec<Vec<&str>> = rels
+        .iter()
+        .map(|rel| strip_md(rel).split('/').collect())
+        .collect();
+    let mut by_stem: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (index, parts) in names.iter().enumerate() {
+        by_stem
+            .entry(parts.last().copied().unwrap_or(""))
+            .or_default()
+            .push(index);
+    }
+    let mut ids: Vec<String> = names
+        .iter()
+        .map(|parts| parts.last().copied().unwrap_or("").to_string())
+        .collect();
+    for group in by_stem.values().filter(|group| group.len() > 1) {
+        let mut counts: HashMap<String, usize> = HashMap::new();
+        for &index in group {
+            let parts = &names[index];
+            for length in 1..=parts.len() {
+                *counts
+                    .entry(parts[parts.len() - length..].join("/"))
+                    .or_default() += 1;
+            }
+        }
+        for &index in group {
+            let parts = &names[index];
+            ids[index] = (1..=parts.len())
+                .map(|length| parts[parts.len() - length..].join("/"))
+                .find(|suffix| counts.get(suffix) == Some(&1))
+                .unwrap_or_else(|| parts.join("/"));
+        }
+    }
+    ids
+}
+
+/// `rel` without a trailing `.md` (in any case).
+pub(crate) fn strip_md(rel: &str) -> &str {
+    let bytes = rel.as_bytes();
+    if bytes.len() >= 3 && bytes[bytes.len() - 3..].eq_ignore_ascii_case(b".md") {
+        &rel[..rel.len() - 3]
+    } else {
+        rel
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeated_names_get_the_shortest_suffix_that_tells_them_apart() {
+        let rels = [
+            "a.md",
+            "x.md",
+            "p/a/x.md",
+            "q/x.md",
+            "r/a/x.md",
+            "docs/README.md",
+            "src/README.md",
+            "solo/deep/note.md",
+        ];
+        assert_eq!(
+            ids_for(&rels, IdScheme::Shortest),
+            [
+                "a",
+                "x",
+                "p/a/x",
+                "q/x",
+                "r/a/x",
+                "docs/README",
+                "src/README",
+                "note"
+            ]
+        );
+        assert_eq!(
+            ids_for(&["n/x.md", "m/n/x.md"], IdScheme::Shortest),
+            ["n/x", "m/n/x"]
+        );
+        assert_eq!(ids_for(&rels[..2], IdScheme::RelativePath), ["a", "x"]);
+    }
+
+    #[test]
+    fn schemes_parse_from_their_names() {
+        assert_eq!("auto".parse::<IdScheme>().ok(), Some(IdScheme::Shortest));
+        assert_eq!(
+            "shortest".parse::<IdScheme>().ok(),
+            Some(IdScheme::Shortest)
+        );
+        assert_eq!(
+            "path".parse::<IdScheme>().ok(),
+            Some(IdScheme::RelativePath)
+        );
+        assert!("nope".parse::<IdScheme>().is_err());
+        assert_eq!(IdScheme::default(), IdScheme::Shortest);
+    }
+}

@@ -1,4 +1,5 @@
-//! Index benches: Exact all-pairs, HNSW build + all-pairs, and single-query latency on the
+//! Index benches: Exact all-pairs, the k-nearest graph builder, HNSW build + all-pairs, and
+//! single-query latency on the
 //! synthetic clustered vectors of the hnswlib anchor (1,000 clusters, noise 0.6, dim 384), with
 //! `Throughput` in rows so reports read as rows/s.
 //!
@@ -11,7 +12,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use closest_index::bench::{run, BenchOptions};
-use closest_index::{synthetic_clustered, ConcreteKind, Exact, Hnsw, HnswParams, VectorIndex};
+use closest_index::{
+    knn_graph, synthetic_clustered, ConcreteKind, Exact, Hnsw, HnswParams, KnnParams, VectorIndex,
+};
 use criterion::{BenchmarkId, Criterion, Throughput};
 
 const DIM: usize = 384;
@@ -34,6 +37,26 @@ fn exact_all_pairs(c: &mut Criterion) {
         group.throughput(Throughput::Elements(n as u64));
         group.bench_function(BenchmarkId::from_parameter(n), |b| {
             b.iter(|| black_box(index.all_pairs(10).expect("all_pairs")))
+        });
+    }
+    group.finish();
+}
+
+/// The graph builder on the same rows, forced past its exact fallback for small corpora so that
+/// the forest and NN-descent are what is timed.
+fn graph_all_pairs(c: &mut Criterion) {
+    let mut group = c.benchmark_group("graph_all_pairs");
+    group.sample_size(10);
+    let params = KnnParams {
+        exact_max_rows: 0,
+        ..KnnParams::default()
+    };
+    for n in SIZES {
+        let data = synthetic_clustered(n, DIM, 1_000, 0.6, 0);
+        let ids: Vec<u64> = (0..n as u64).collect();
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter(|| black_box(knn_graph(&data, DIM, &ids, 10, &params).expect("graph")))
         });
     }
     group.finish();
@@ -110,6 +133,7 @@ fn main() {
     }
     let mut criterion = Criterion::default().configure_from_args();
     exact_all_pairs(&mut criterion);
+    graph_all_pairs(&mut criterion);
     hnsw_build_all_pairs(&mut criterion);
     single_query(&mut criterion);
     criterion.final_summary();

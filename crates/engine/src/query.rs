@@ -93,7 +93,8 @@ pub(crate) fn similar(
         ),
     };
     let found: Neighbours = match choose(settings.index, rows.len()) {
-        ConcreteKind::Exact => scan_query(&rows, &vector, k, exclude),
+        // A k-nearest graph serves all-pairs only; one query is a scan either way.
+        ConcreteKind::Exact | ConcreteKind::Graph => scan_query(&rows, &vector, k, exclude),
         ConcreteKind::Hnsw => {
             let keys: Vec<u64> = stored
                 .records

@@ -1,6 +1,7 @@
 //! Index measurements for `closest bench index`, the criterion bench and the crossover example:
-//! build time, all-pairs time, single-query latency and HNSW recall@k against Exact, on whatever
-//! rows the caller passes (real embeddings or `synthetic_clustered`).
+//! build time, all-pairs time, single-query latency and the recall@k of HNSW and the k-nearest
+//! graph against Exact, on whatever rows the caller passes (real embeddings or
+//! `synthetic_clustered`).
 //!
 //! Exact all-pairs grows as n², so above `exact_all_pairs_max_rows` it is timed on a sample of
 //! rows and extrapolated, and recall is measured on that sample: the same approach as the
@@ -11,7 +12,10 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::recall::sample_rows;
-use crate::{recall_at_k, ConcreteKind, Error, Exact, HnswParams, Neighbours, VectorIndex};
+use crate::{
+    recall_at_k, ConcreteKind, Error, Exact, HnswParams, Index, KnnGraph, KnnParams, Neighbours,
+    VectorIndex,
+};
 
 /// What to measure and how hard.
 #[derive(Debug, Clone, Serialize)]
@@ -19,6 +23,7 @@ pub struct BenchOptions {
     /// Neighbours per row (10 in `closest update`).
     pub k: usize,
     pub hnsw: HnswParams,
+    pub graph: KnnParams,
     /// Single queries timed for the latency median.
     pub n_queries: usize,
     /// Largest corpus on which Exact all-pairs runs in full; above it, a sample is timed.
@@ -34,6 +39,7 @@ impl Default for BenchOptions {
         BenchOptions {
             k: 10,
             hnsw: HnswParams::default(),
+            graph: KnnParams::default(),
             n_queries: 200,
             exact_all_pairs_max_rows: 50_000,
             recall_sample: 2_000,
@@ -61,6 +67,8 @@ pub struct KindReport {
     pub query_median_seconds: f64,
     pub queries: usize,
     pub hnsw: Option<HnswParams>,
+    /// Recall@k against Exact (all rows, or the sample), for the approximate kinds.
+    pub recall_at_k: Option<f64>,
 }
 
 /// The whole measurement, serialisable for `--format json`.
@@ -71,7 +79,7 @@ pub struct BenchReport {
     pub k: usize,
     pub threads: usize,
     pub kinds: Vec<KindReport>,
-    /// HNSW recall@k against Exact, when HNSW was measured.
+    /// HNSW recall@k against Exact, when HNSW was measured (each kind's is in `kinds`).
     pub recall_at_k: Option<f64>,
     /// Rows the recall was measured on (all rows, or the sample).
     pub recall_rows: usize,
@@ -105,11 +113,15 @@ pub fn run(
 
     let mut reports = Vec::new();
     let mut reference: Option<Vec<(u64, Neighbours)>> = None;
-    let mut approx: Option<Vec<(u64, Neighbours)>> = None;
+    let mut approx: Vec<(usize, Vec<(u64, Neighbours)>)> = Vec::new();
     for &kind in kinds {
         let started = Instant::now();
         let cpu_started = process_cpu_seconds();
-        let mut index = crate::new_index(kind, dim, options.hnsw)?;
+        let mut index = match kind {
+            // The graph takes the caller's parameters; `new_index` builds it with the defaults.
+            ConcreteKind::Graph => Index::Graph(Box::new(KnnGraph::new(dim, options.graph)?)),
+            _ => crate::new_index(kind, dim, options.hnsw)?,
+        };
         index.add(&batch)?;
         let build_seconds = started.elapsed().as_secs_f64();
         let build_cpu_seconds = cpu_since(cpu_started);
@@ -131,7 +143,7 @@ pub fn run(
                 all_pairs_seconds = Some(started.elapsed().as_secs_f64());
                 match kind {
                     ConcreteKind::Exact => reference = Some(pairs),
-                    ConcreteKind::Hnsw => approx = Some(pairs),
+                    ConcreteKind::Graph | ConcreteKind::Hnsw => approx.push((reports.len(), pairs)),
                 }
             }
         }
@@ -147,16 +159,17 @@ pub fn run(
             query_median_seconds,
             queries: query_rows.len(),
             hnsw: (kind == ConcreteKind::Hnsw).then_some(options.hnsw),
+            recall_at_k: None,
         });
     }
 
     let mut recall = None;
     let mut recall_rows = 0;
-    if let Some(approx) = approx {
+    if !approx.is_empty() {
         let reference = match reference {
             Some(reference) => reference,
             None => {
-                // HNSW alone was asked for: build an untimed Exact index as the reference.
+                // Only approximate kinds were asked for: build an untimed Exact reference.
                 let mut exact = Exact::new(dim)?;
                 exact.add(&batch)?;
                 if full_exact {
@@ -167,7 +180,13 @@ pub fn run(
             }
         };
         recall_rows = reference.len();
-        recall = Some(recall_at_k(&reference, &approx, options.k));
+        for (position, pairs) in approx {
+            let value = recall_at_k(&reference, &pairs, options.k);
+            reports[position].recall_at_k = Some(value);
+            if reports[position].kind == ConcreteKind::Hnsw {
+                recall = Some(value);
+            }
+        }
     }
     Ok(BenchReport {
         n_rows,

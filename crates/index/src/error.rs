@@ -75,7 +75,27 @@ pub enum Error {
         expected: &'static str,
     },
 
-    #[error("unknown index kind `{value}`: expected auto, exact or hnsw")]
+    #[error("invalid k-nearest graph parameter {name} = {value}: it must be {expected}")]
+    InvalidGraphParameter {
+        name: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+
+    #[error(
+        "{values} values do not make {ids} rows of dimension {dim}: \
+         pass one id per row and rows × dim values"
+    )]
+    RowCount {
+        values: usize,
+        ids: usize,
+        dim: usize,
+    },
+
+    #[error("row {row} is out of range: there are {n_rows} rows")]
+    RowOutOfRange { row: usize, n_rows: usize },
+
+    #[error("unknown index kind `{value}`: expected auto, exact, graph or hnsw")]
     UnknownKind { value: String },
 
     #[error("cannot {action} `{}`", path.display())]

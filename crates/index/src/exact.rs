@@ -9,7 +9,7 @@ use gemm::{gemm, Parallelism};
 use rayon::prelude::*;
 
 use crate::error::{Error, Subject};
-use crate::rows::{validate, RowStore};
+use crate::rows::{validate, RowStore, RowsView};
 use crate::topk::{Candidate, TopK};
 use crate::{ConcreteKind, Neighbours, VectorIndex};
 
@@ -68,101 +68,8 @@ impl Exact {
                     .ok_or(Error::UnknownId { id })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let lists = self.top_k_of_rows(&query_rows, k);
+        let lists = top_k_of_rows(self.rows.view(), &query_rows, k);
         Ok(ids.iter().copied().zip(lists).collect())
-    }
-
-    /// Each query row's k nearest other rows, in the order of `query_rows`.
-    fn top_k_of_rows(&self, query_rows: &[usize], k: usize) -> Vec<Neighbours> {
-        let n_rows = self.rows.n_rows();
-        let k = k.min(n_rows.saturating_sub(1));
-        if k == 0 {
-            return vec![Vec::new(); query_rows.len()];
-        }
-        query_rows
-            .par_chunks(ROW_BLOCK)
-            .map_init(
-                || (Vec::new(), Vec::new()),
-                |(queries, scores), block| self.block_top_k(block, k, queries, scores),
-            )
-            .flatten_iter()
-            .collect()
-    }
-
-    fn block_top_k(
-        &self,
-        block: &[usize],
-        k: usize,
-        queries: &mut Vec<f32>,
-        scores: &mut Vec<f32>,
-    ) -> Vec<Neighbours> {
-        let dim = self.rows.dim;
-        let n_rows = self.rows.n_rows();
-        queries.clear();
-        for &row in block {
-            queries.extend_from_slice(self.rows.row(row));
-        }
-        let m = block.len();
-        let mut tops: Vec<TopK> = (0..m)
-            .map(|_| TopK::new(k + GEMM_SLACK, GEMM_TOLERANCE))
-            .collect();
-        for first in (0..n_rows).step_by(COLUMN_TILE) {
-            let n = COLUMN_TILE.min(n_rows - first);
-            scores.clear();
-            scores.resize(m * n, 0.0);
-            let tile = &self.rows.data[first * dim..(first + n) * dim];
-            // SAFETY: `scores` holds m × n floats written row-major (row stride n, column
-            // stride 1); `queries` holds m × dim row-major; `tile` holds n rows of dim, read as
-            // the dim × n right-hand side (row stride 1, column stride dim). All three outlive
-            // the call and the output does not alias the inputs.
-            unsafe {
-                gemm(
-                    m,
-                    n,
-                    dim,
-                    scores.as_mut_ptr(),
-                    1,
-                    n as isize,
-                    false,
-                    queries.as_ptr(),
-                    1,
-                    dim as isize,
-                    tile.as_ptr(),
-                    dim as isize,
-                    1,
-                    0.0,
-                    1.0,
-                    false,
-                    false,
-                    false,
-                    Parallelism::None,
-                );
-            }
-            for ((top, &own_row), row_scores) in
-                tops.iter_mut().zip(block).zip(scores.chunks_exact(n))
-            {
-                for (offset, &score) in row_scores.iter().enumerate() {
-                    if score < top.floor() {
-                        continue;
-                    }
-                    let row = first + offset;
-                    if row != own_row {
-                        top.push(Candidate {
-                            score,
-                            id: self.rows.ids[row],
-                            row: row as u32,
-                        });
-                    }
-                }
-            }
-        }
-        tops.into_iter()
-            .zip(block)
-            .map(|(top, &own_row)| {
-                self.rows
-                    .rescore(top.into_sorted(), self.rows.row(own_row), k)
-            })
-            .collect()
     }
 }
 
@@ -206,9 +113,115 @@ impl VectorIndex for Exact {
 
     fn all_pairs(&self, k: usize) -> Result<Vec<(u64, Neighbours)>, Error> {
         let query_rows: Vec<usize> = (0..self.rows.n_rows()).collect();
-        let lists = self.top_k_of_rows(&query_rows, k);
+        let lists = top_k_of_rows(self.rows.view(), &query_rows, k);
         let mut pairs: Vec<(u64, Neighbours)> = self.rows.ids.iter().copied().zip(lists).collect();
         pairs.sort_unstable_by_key(|(id, _)| *id);
         Ok(pairs)
+    }
+}
+
+/// Each query row's k nearest other rows (exact), in the order of `query_rows`.
+pub(crate) fn top_k_of_rows(rows: RowsView<'_>, query_rows: &[usize], k: usize) -> Vec<Neighbours> {
+    let n_rows = rows.n_rows();
+    let k = k.min(n_rows.saturating_sub(1));
+    if k == 0 {
+        return vec![Vec::new(); query_rows.len()];
+    }
+    query_rows
+        .par_chunks(ROW_BLOCK)
+        .map_init(
+            || (Vec::new(), Vec::new()),
+            |(queries, scores), block| block_top_k(rows, block, k, queries, scores),
+        )
+        .flatten_iter()
+        .collect()
+}
+
+fn block_top_k(
+    rows: RowsView<'_>,
+    block: &[usize],
+    k: usize,
+    queries: &mut Vec<f32>,
+    scores: &mut Vec<f32>,
+) -> Vec<Neighbours> {
+    let dim = rows.dim;
+    let n_rows = rows.n_rows();
+    queries.clear();
+    for &row in block {
+        queries.extend_from_slice(rows.row(row));
+    }
+    let m = block.len();
+    let mut tops: Vec<TopK> = (0..m)
+        .map(|_| TopK::new(k + GEMM_SLACK, GEMM_TOLERANCE))
+        .collect();
+    for first in (0..n_rows).step_by(COLUMN_TILE) {
+        let n = COLUMN_TILE.min(n_rows - first);
+        scores.clear();
+        scores.resize(m * n, 0.0);
+        let tile = &rows.data[first * dim..(first + n) * dim];
+        products(queries, tile, dim, scores);
+        for ((top, &own_row), row_scores) in tops.iter_mut().zip(block).zip(scores.chunks_exact(n))
+        {
+            for (offset, &score) in row_scores.iter().enumerate() {
+                if score < top.floor() {
+                    continue;
+                }
+                let row = first + offset;
+                if row != own_row {
+                    top.push(Candidate {
+                        score,
+                        id: rows.ids[row],
+                        row: row as u32,
+                    });
+                }
+            }
+        }
+    }
+    tops.into_iter()
+        .zip(block)
+        .map(|(top, &own_row)| rows.rescore(top.into_sorted(), rows.row(own_row), k))
+        .collect()
+}
+
+/// `out[i * n + j] = lhs_i · rhs_j` for `m = lhs.len() / dim` rows of `lhs` and `n` rows of
+/// `rhs`, both row-major: one single-threaded gemm call (callers parallelise over blocks, so
+/// there is no nested parallelism and a block's result never depends on the thread count).
+pub(crate) fn products(lhs: &[f32], rhs: &[f32], dim: usize, out: &mut [f32]) {
+    let m = lhs.len() / dim;
+    let n = rhs.len() / dim;
+    assert!(
+        out.len() >= m * n,
+        "products: output of {} for {m} x {n}",
+        out.len()
+    );
+    if m == 0 || n == 0 {
+        return;
+    }
+    // SAFETY: `out` holds at least m × n floats written row-major (row stride n, column
+    // stride 1); `lhs` holds m × dim row-major; `rhs` holds n rows of dim, read as the dim × n
+    // right-hand side (row stride 1, column stride dim). All three outlive the call and the
+    // output does not alias the inputs (it is a distinct `&mut`).
+    unsafe {
+        gemm(
+            m,
+            n,
+            dim,
+            out.as_mut_ptr(),
+            1,
+            n as isize,
+            false,
+            lhs.as_ptr(),
+            1,
+            dim as isize,
+            rhs.as_ptr(),
+            dim as isize,
+            1,
+            0.0,
+            1.0,
+            false,
+            false,
+            false,
+            Parallelism::None,
+        );
     }
 }

@@ -321,21 +321,21 @@ struct Walk {
     scored: Vec<Candidate>,
 }
 
-/// Rows marked in the current walk: a stamp per row, so starting a walk costs nothing.
-struct Visited {
+/// Rows marked in the current walk (or join): a stamp per row, so starting one costs nothing.
+pub(crate) struct Visited {
     stamps: Vec<u32>,
     round: u32,
 }
 
 impl Visited {
-    fn new(n_rows: usize) -> Self {
+    pub(crate) fn new(n_rows: usize) -> Self {
         Visited {
             stamps: vec![0; n_rows],
             round: 0,
         }
     }
 
-    fn next_round(&mut self) {
+    pub(crate) fn next_round(&mut self) {
         self.round = self.round.wrapping_add(1);
         if self.round == 0 {
             self.stamps.fill(0);
@@ -343,12 +343,12 @@ impl Visited {
         }
     }
 
-    fn contains(&self, row: usize) -> bool {
+    pub(crate) fn contains(&self, row: usize) -> bool {
         self.stamps[row] == self.round
     }
 
     /// Marks `row`; false if it was already marked this round.
-    fn insert(&mut self, row: usize) -> bool {
+    pub(crate) fn insert(&mut self, row: usize) -> bool {
         let fresh = self.stamps[row] != self.round;
         self.stamps[row] = self.round;
         fresh

@@ -88,6 +88,9 @@ impl<'a> From<&'a Index> for IndexRef<'a> {
     fn from(index: &'a Index) -> Self {
         match index {
             Index::Exact(exact) => IndexRef::Exact(exact),
+            // The graph itself is rebuilt from the vectors each cold run; what is worth saving
+            // is its rows, which reload as an Exact index.
+            Index::Graph(graph) => IndexRef::Exact(graph.exact()),
             Index::Hnsw(hnsw) => IndexRef::Hnsw(hnsw.as_ref()),
         }
     }
@@ -264,6 +267,11 @@ fn check_and_build(
             let data = rows_from_graph(&graph, n_rows, header.dim)?;
             let rows = RowStore::from_parts(header.dim, header.ids, data, live).map_err(invalid)?;
             Ok(Index::Hnsw(Box::new(Hnsw::from_parts(params, rows, graph))))
+        }
+        // `save` never writes one (the graph is rebuilt from the vectors each cold run), so
+        // such a header came from elsewhere: rebuild rather than guess.
+        ConcreteKind::Graph => {
+            Err("the index header names a k-nearest graph, which is never saved".to_owned())
         }
     }
 }

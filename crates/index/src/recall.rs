@@ -40,14 +40,14 @@ pub fn recall_at_k(exact: &[(u64, Neighbours)], approx: &[(u64, Neighbours)], k:
 }
 
 /// SplitMix64: tiny, fast, and good enough to drive a Gaussian sampler.
-struct SplitMix64(u64);
+pub(crate) struct SplitMix64(u64);
 
 impl SplitMix64 {
-    fn new(seed: u64) -> Self {
+    pub(crate) fn new(seed: u64) -> Self {
         SplitMix64(seed)
     }
 
-    fn next_u64(&mut self) -> u64 {
+    pub(crate) fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -79,7 +79,7 @@ impl SplitMix64 {
 }
 
 /// A seed for stream `index` of generator `seed`, decorrelated from neighbouring indices.
-fn stream_seed(seed: u64, index: u64) -> u64 {
+pub(crate) fn stream_seed(seed: u64, index: u64) -> u64 {
     SplitMix64::new(seed ^ index.wrapping_mul(0xd1b5_4a32_d192_ed03)).next_u64()
 }
 

@@ -211,17 +211,23 @@ impl RowStore {
         self.row_of.get(&id).map(|&row| self.row(row))
     }
 
+    /// The rows as a borrowed view, for the code that also runs on a caller's slice.
+    pub(crate) fn view(&self) -> RowsView<'_> {
+        RowsView {
+            dim: self.dim,
+            data: &self.data,
+            ids: &self.ids,
+        }
+    }
+
     /// Recomputes candidates' scores with `dot`, orders them and keeps `k`.
     pub(crate) fn rescore(
         &self,
-        mut candidates: Vec<Candidate>,
+        candidates: Vec<Candidate>,
         query: &[f32],
         k: usize,
     ) -> Neighbours {
-        for candidate in &mut candidates {
-            candidate.score = dot(query, self.row(candidate.row as usize));
-        }
-        into_neighbours(candidates, k)
+        self.view().rescore(candidates, query, k)
     }
 
     /// Exact top-k of `query` over live rows, skipping `exclude_row`; parallel over row chunks.
@@ -260,5 +266,39 @@ impl RowStore {
                 },
             );
         into_neighbours(partial.into_sorted(), k)
+    }
+}
+
+/// Rows borrowed from wherever they live (an index's `RowStore` or a caller's slice), all
+/// live: what Exact's blocked all-pairs and the k-nearest graph builder work on, so a million
+/// caller rows are never copied.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RowsView<'a> {
+    pub(crate) dim: usize,
+    pub(crate) data: &'a [f32],
+    pub(crate) ids: &'a [u64],
+}
+
+impl<'a> RowsView<'a> {
+    pub(crate) fn n_rows(&self) -> usize {
+        self.ids.len()
+    }
+
+    #[inline]
+    pub(crate) fn row(&self, row: usize) -> &'a [f32] {
+        &self.data[row * self.dim..(row + 1) * self.dim]
+    }
+
+    /// Recomputes candidates' scores with `dot`, orders them and keeps `k`.
+    pub(crate) fn rescore(
+        &self,
+        mut candidates: Vec<Candidate>,
+        query: &[f32],
+        k: usize,
+    ) -> Neighbours {
+        for candidate in &mut candidates {
+            candidate.score = dot(query, self.row(candidate.row as usize));
+        }
+        into_neighbours(candidates, k)
     }
 }

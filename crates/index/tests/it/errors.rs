@@ -5,7 +5,7 @@ use closest_index::{
 };
 
 fn both(dim: usize) -> Vec<closest_index::Index> {
-    [ConcreteKind::Exact, ConcreteKind::Hnsw]
+    [ConcreteKind::Exact, ConcreteKind::Graph, ConcreteKind::Hnsw]
         .into_iter()
         .map(|kind| new_index(kind, dim, HnswParams::default()).expect("valid"))
         .collect()
@@ -199,12 +199,28 @@ fn zero_dimension_and_unknown_kind() {
     let error = "flat".parse::<IndexKind>().expect_err("flat");
     assert_eq!(
         error.to_string(),
-        "unknown index kind `flat`: expected auto, exact or hnsw"
+        "unknown index kind `flat`: expected auto, exact, graph or hnsw"
+    );
+    // Every kind reads back what it prints; `nndescent` is another name for the graph.
+    for kind in [
+        IndexKind::Auto,
+        IndexKind::Exact,
+        IndexKind::Graph,
+        IndexKind::Hnsw,
+    ] {
+        assert_eq!(
+            kind.to_string().parse::<IndexKind>().expect("round trip"),
+            kind
+        );
+    }
+    assert_eq!(
+        "nndescent".parse::<IndexKind>().expect("alias"),
+        IndexKind::Graph
     );
 }
 
 #[test]
-fn auto_switches_to_hnsw_at_the_crossover() {
+fn auto_switches_to_the_graph_at_the_crossover_and_never_to_hnsw() {
     use closest_index::{choose, AUTO_CROSSOVER_ROWS};
     assert_eq!(choose(IndexKind::Auto, 0), ConcreteKind::Exact);
     assert_eq!(
@@ -213,8 +229,10 @@ fn auto_switches_to_hnsw_at_the_crossover() {
     );
     assert_eq!(
         choose(IndexKind::Auto, AUTO_CROSSOVER_ROWS),
-        ConcreteKind::Hnsw
+        ConcreteKind::Graph
     );
+    assert_eq!(choose(IndexKind::Auto, 100_000_000), ConcreteKind::Graph);
     assert_eq!(choose(IndexKind::Exact, 10_000_000), ConcreteKind::Exact);
+    assert_eq!(choose(IndexKind::Graph, 1), ConcreteKind::Graph);
     assert_eq!(choose(IndexKind::Hnsw, 1), ConcreteKind::Hnsw);
 }

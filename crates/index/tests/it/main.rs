@@ -1,9 +1,11 @@
 //! One integration test binary for `closest-index`, one module per concern (as ripgrep's
-//! `tests/tests.rs`): exact against a naive scan, HNSW against exact, errors, persistence.
+//! `tests/tests.rs`): exact against a naive scan, HNSW and the k-nearest graph against exact,
+//! errors, persistence.
 
 mod errors;
 mod exact;
 mod hnsw;
+mod knn;
 mod lists;
 mod persist;
 

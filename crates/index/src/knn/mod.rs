@@ -1,0 +1,258 @@
+//! The k-nearest graph of a large corpus: every row's k nearest other rows, for the cold
+//! `update` of a big folder, without the n² cost of the exact product.
+//!
+//! A stream of queries (HNSW) pays for a navigable structure nobody navigates afterwards; the
+//! graph is built directly instead. 2-means trees cut the rows into leaves that are joined
+//! exactly with matrix products (`forest`), then NN-descent rounds improve every list from its
+//! neighbours' lists (`descent`), widening the lists while a sampled recall check falls short
+//! of `target_recall`, then every kept candidate is re-scored with the crate's one `dot` and
+//! ordered score first, id second (`finish`), so the lists read exactly like
+//! Exact's, differing only where the graph missed a neighbour (recall is measured in tests and
+//! `BENCHMARKS.md`). Everything is seeded by position, never by thread timing, so the same rows
+//! and parameters give the same bytes on any number of threads.
+//!
+//! Where the method cannot be trusted it falls back to Exact: small corpora (Exact is faster
+//! there anyway), k close to the row count, and rows whose kept candidates all tie at the k-th
+//! score (duplicates beyond the list width: the approximate lists cannot tell which ids win the
+//! tie), which are recomputed exactly; if that is more than a quarter of the rows, the whole
+//! corpus is (all-identical vectors). Every build also checks a sample of rows against Exact;
+//! if its recall falls below `min_recall` (0.9 by default), the whole corpus is answered by
+//! Exact, at Exact's cost.
+
+mod descent;
+mod finish;
+mod forest;
+mod index;
+mod lists;
+mod packed;
+mod params;
+mod sets;
+
+use std::time::Instant;
+
+use rayon::prelude::*;
+use serde::Serialize;
+
+use crate::error::{Error, Subject};
+use crate::exact::top_k_of_rows;
+use crate::recall::sample_rows;
+use crate::rows::{validate, RowsView, MAX_ROWS};
+use crate::Neighbours;
+use finish::{estimate_recall, finish};
+pub use index::KnnGraph;
+use lists::Lists;
+use packed::Packed;
+pub use params::KnnParams;
+use params::MAX_SAMPLE;
+
+/// What a build did, for benchmarks and logs.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct KnnReport {
+    /// Whether the whole corpus was answered by Exact (small corpus, large k, ties).
+    pub exact: bool,
+    /// List entries changed by each NN-descent round.
+    pub rounds: Vec<usize>,
+    /// Recall@k of the trees alone on the sampled rows.
+    pub forest_recall: Option<f64>,
+    /// List width of each descent stage (the lists widen while the sampled recall is short).
+    pub widths: Vec<usize>,
+    /// Rows recomputed exactly because their candidates tied beyond the list width.
+    pub exact_rows: usize,
+    /// Recall@k of the graph on `check_rows` sampled rows after the last stage, before the
+    /// fallback decision.
+    pub estimated_recall: Option<f64>,
+    pub forest_seconds: f64,
+    pub descent_seconds: f64,
+    pub finish_seconds: f64,
+}
+
+/// Every row's k nearest other rows (itself excluded; fewer when there are fewer other rows),
+/// in input row order. `rows` is row-major, `dim` wide, unit length; `ids` names the rows and
+/// breaks ties. Scores are exact cosines from the crate's `dot`, ordered like Exact's.
+pub fn knn_graph(
+    rows: &[f32],
+    dim: usize,
+    ids: &[u64],
+    k: usize,
+    params: &KnnParams,
+) -> Result<Vec<Neighbours>, Error> {
+    knn_graph_report(rows, dim, ids, k, params).map(|(lists, _)| lists)
+}
+
+/// `knn_graph`, with what the build did.
+pub fn knn_graph_report(
+    rows: &[f32],
+    dim: usize,
+    ids: &[u64],
+    k: usize,
+    params: &KnnParams,
+) -> Result<(Vec<Neighbours>, KnnReport), Error> {
+    params.validate()?;
+    check_rows(rows, dim, ids)?;
+    Ok(build(
+        RowsView {
+            dim,
+            data: rows,
+            ids,
+        },
+        k,
+        params,
+    ))
+}
+
+/// The exact k nearest other rows of each of `query_rows` (row numbers into `rows`), in that
+/// order: Exact's blocked product on a caller's slice, without copying it into an index. The
+/// reference for sampled recall, and the m × N step of an incremental update.
+pub fn exact_neighbours_of_rows(
+    rows: &[f32],
+    dim: usize,
+    ids: &[u64],
+    query_rows: &[usize],
+    k: usize,
+) -> Result<Vec<Neighbours>, Error> {
+    check_rows(rows, dim, ids)?;
+    if let Some(&row) = query_rows.iter().find(|&&row| row >= ids.len()) {
+        return Err(Error::RowOutOfRange {
+            row,
+            n_rows: ids.len(),
+        });
+    }
+    Ok(top_k_of_rows(
+        RowsView {
+            dim,
+            data: rows,
+            ids,
+        },
+        query_rows,
+        k,
+    ))
+}
+
+/// Checks shape, values and unique ids before any work, as `add` does for an index.
+fn check_rows(rows: &[f32], dim: usize, ids: &[u64]) -> Result<(), Error> {
+    if dim == 0 {
+        return Err(Error::InvalidDimension { dim });
+    }
+    if rows.len() != ids.len() * dim {
+        return Err(Error::RowCount {
+            values: rows.len(),
+            ids: ids.len(),
+            dim,
+        });
+    }
+    if ids.len() > MAX_ROWS {
+        return Err(Error::TooManyRows {
+            n_rows: ids.len(),
+            max: MAX_ROWS,
+        });
+    }
+    rows.par_chunks(dim)
+        .zip(ids.par_iter())
+        .try_for_each(|(row, &id)| validate(row, dim, Subject::Row { id }))?;
+    let mut sorted = ids.to_vec();
+    sorted.par_sort_unstable();
+    if let Some(pair) = sorted.windows(2).find(|pair| pair[0] == pair[1]) {
+        return Err(Error::DuplicateId { id: pair[0] });
+    }
+    Ok(())
+}
+
+/// The build on checked rows.
+pub(crate) fn build(
+    rows: RowsView<'_>,
+    k: usize,
+    params: &KnnParams,
+) -> (Vec<Neighbours>, KnnReport) {
+    let n_rows = rows.n_rows();
+    let k = k.min(n_rows.saturating_sub(1));
+    let width = params.list_size.max(k + 2);
+    let mut report = KnnReport::default();
+    if n_rows <= params.exact_max_rows || width + 1 >= n_rows || k == 0 {
+        report.exact = true;
+        return (exact_all(rows, k), report);
+    }
+    let leaf_size = params.leaf_size.max(2 * (width + 1));
+    let started = Instant::now();
+    // The build runs in the first tree's leaf order (see `Packed::ordered`): position p is row
+    // order[p], and every list holds positions until `finish` maps them back.
+    let (order, first_leaves) = forest::first_partition(rows, leaf_size, params.seed);
+    let packed = Packed::ordered(rows, &order);
+    let ordered_ids: Vec<u64> = order.iter().map(|&row| rows.ids[row as usize]).collect();
+    let mut lists = Lists::new(n_rows, width);
+    forest::seed_lists(
+        &packed,
+        &ordered_ids,
+        &mut lists,
+        &first_leaves,
+        params.n_trees.max(1),
+        leaf_size,
+        params.seed,
+    );
+    report.forest_seconds = started.elapsed().as_secs_f64();
+
+    // NN-descent at the starting width; while the sampled recall is short of the target, widen
+    // the lists (twice the width, twice the sample) and descend again from where it stopped.
+    let started = Instant::now();
+    let checked = sample_rows(n_rows, params.check_rows, params.seed);
+    let checked_exact = top_k_of_rows(rows, &checked, k);
+    let mut sample = params.sample;
+    if !checked.is_empty() {
+        let recall = estimate_recall(rows, &order, &lists, &checked, &checked_exact, k);
+        report.forest_recall = Some(recall);
+        // Data the trees cut badly (no clean clusters) needs the wide lists anyway: widening
+        // later would repeat every join the narrow lists made.
+        let wider = params.max_list_size.max(lists.width);
+        if recall < params.wide_below && wider > lists.width {
+            sample = (sample * wider).div_ceil(lists.width).min(MAX_SAMPLE);
+            lists = lists.widened(wider);
+        }
+    }
+    loop {
+        let stop_updates = (params.delta * (n_rows * lists.width) as f64) as usize;
+        let rounds = descent::descend(
+            &packed,
+            &ordered_ids,
+            &mut lists,
+            sample,
+            params.max_rounds,
+            stop_updates,
+        );
+        report.rounds.extend(rounds);
+        report.widths.push(lists.width);
+        let recall = estimate_recall(rows, &order, &lists, &checked, &checked_exact, k);
+        report.estimated_recall = Some(recall);
+        let wider = (lists.width * 2).min(params.max_list_size);
+        if recall >= params.target_recall || checked.is_empty() || wider <= lists.width {
+            break;
+        }
+        sample = (sample * wider).div_ceil(lists.width).min(MAX_SAMPLE);
+        lists = lists.widened(wider);
+    }
+    report.descent_seconds = started.elapsed().as_secs_f64();
+    drop(packed);
+
+    let started = Instant::now();
+    let (mut finished, tied) = finish(rows, &order, &lists, k);
+    report.exact_rows = tied.len();
+    for (&row, exact) in checked.iter().zip(checked_exact) {
+        finished[row] = exact;
+    }
+    let poor = report
+        .estimated_recall
+        .is_some_and(|recall| recall < params.min_recall);
+    if poor || tied.len() * 4 > n_rows {
+        report.exact = true;
+        finished = exact_all(rows, k);
+    } else if !tied.is_empty() {
+        for (row, list) in tied.iter().zip(top_k_of_rows(rows, &tied, k)) {
+            finished[*row] = list;
+        }
+    }
+    report.finish_seconds = started.elapsed().as_secs_f64();
+    (finished, report)
+}
+
+fn exact_all(rows: RowsView<'_>, k: usize) -> Vec<Neighbours> {
+    let all: Vec<usize> = (0..rows.n_rows()).collect();
+    top_k_of_rows(rows, &all, k)
+}

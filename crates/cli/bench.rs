@@ -153,7 +153,7 @@ pub fn index(args: &BenchIndexArgs, model: &ModelOptions, ui: &Ui) -> Result<Exi
     let mut report = closest_index::bench::run(
         &rows,
         dim,
-        &[ConcreteKind::Exact, ConcreteKind::Hnsw],
+        &[ConcreteKind::Exact, ConcreteKind::Graph, ConcreteKind::Hnsw],
         &options,
     )?;
     let peak = peak_rss_bytes();

@@ -55,7 +55,11 @@ pub fn update(args: &BenchUpdateArgs, model: &ModelOptions, ui: &Ui) -> Result<E
         move_file(path, hold)?;
     }
     let step = (kept.len() / (args.edit + args.delete + 1)).max(1);
-    let chosen: Vec<&PathBuf> = kept.iter().step_by(step).take(args.edit + args.delete).collect();
+    let chosen: Vec<&PathBuf> = kept
+        .iter()
+        .step_by(step)
+        .take(args.edit + args.delete)
+        .collect();
     let (edited, deleted) = chosen.split_at(args.edit.min(chosen.len()));
 
     if args.synthetic_vectors {
@@ -96,7 +100,10 @@ pub fn update(args: &BenchUpdateArgs, model: &ModelOptions, ui: &Ui) -> Result<E
     run("added", &[])?;
     for path in edited {
         let text = fs_err::read_to_string(path)?;
-        fs_err::write(path, text.replacen('\n', "\nEdited: one more line about this topic.\n", 1))?;
+        fs_err::write(
+            path,
+            text.replacen('\n', "\nEdited: one more line about this topic.\n", 1),
+        )?;
     }
     for path in deleted {
         fs_err::remove_file(path)?;
@@ -148,7 +155,8 @@ fn child_update(root: &Path, model: &ModelOptions, extra: &[&str]) -> Result<Val
     if !matches!(output.status.code(), Some(0 | 1)) {
         bail!("closest update failed ({:?})", output.status.code());
     }
-    let mut value: Value = serde_json::from_slice(&output.stdout).context("closest update printed no report")?;
+    let mut value: Value =
+        serde_json::from_slice(&output.stdout).context("closest update printed no report")?;
     value["wall_seconds"] = json!(wall);
     if let Some(object) = value.as_object_mut() {
         object.remove("stale");

@@ -1,5 +1,6 @@
-//! Keeping the vector file dense: rows of edited and deleted notes' old texts stay in it until
-//! they outnumber the live ones, then one pass rewrites the live rows in note order.
+//! Keeping the vector file dense and in note order: rows of edited and deleted notes' old texts
+//! stay in it until they outnumber the live ones, then one pass rewrites the live rows in note
+//! order; a full ranking of a large folder asks for that order too, to read the rows in place.
 
 use crate::error::Result;
 use crate::store::Store;
@@ -19,8 +20,32 @@ pub fn maybe_compact(
     if vectors.rows() < MIN_ROWS || mapped * 2 >= vectors.rows() {
         return Ok(false);
     }
+    reorder(store, vectors, note_slots)?;
+    Ok(true)
+}
+
+/// Rewrites the vector file with the notes' rows first, in note order, unless they already
+/// are; returns each note's new slot.
+pub fn into_order(
+    store: &mut Store,
+    vectors: &mut VectorFile,
+    note_slots: &[u32],
+) -> Result<Option<Vec<u32>>> {
+    let ordered = vectors.rows() == note_slots.len()
+        && note_slots
+            .iter()
+            .enumerate()
+            .all(|(index, &slot)| slot as usize == index);
+    if ordered {
+        return Ok(None);
+    }
+    reorder(store, vectors, note_slots).map(Some)
+}
+
+/// Live rows first in note order, then cached rows no note uses, in slot order; everything
+/// else is dropped. Returns each note's new slot.
+fn reorder(store: &mut Store, vectors: &mut VectorFile, note_slots: &[u32]) -> Result<Vec<u32>> {
     let mut all = store.all_slots()?;
-    // Live rows first in note order, then cached rows no note uses, in slot order.
     let mut order: Vec<u32> = Vec::with_capacity(all.len());
     let mut seen = vec![false; vectors.rows()];
     for &slot in note_slots.iter().chain(all.iter().map(|(_, slot)| slot)) {
@@ -42,5 +67,8 @@ pub fn maybe_compact(
     all.retain(|(_, slot)| *slot != u32::MAX);
     store.replace_vectors(&all, &vectors.meta().entries())?;
     vectors.sweep();
-    Ok(true)
+    Ok(note_slots
+        .iter()
+        .map(|&slot| new_slot.get(slot as usize).copied().unwrap_or(slot))
+        .collect())
 }

@@ -111,8 +111,10 @@ pub fn prefill(
     let meta = crate::vectors::VectorMeta::from_entries(|name| store.meta(name).ok().flatten());
     let (mut vectors, _) = VectorFile::open(&settings.state_dir, meta, &key, model.dim());
     let walked = closest_notes::walk(&settings.root, &settings.walk_options())?;
-    let files: Vec<(&closest_notes::NoteFile, Option<closest_notes::WrittenRegion>)> =
-        walked.notes.iter().map(|file| (file, None)).collect();
+    let files: Vec<(
+        &closest_notes::NoteFile,
+        Option<closest_notes::WrittenRegion>,
+    )> = walked.notes.iter().map(|file| (file, None)).collect();
     let region = settings.region();
     let placement = crate::prepare::Placement {
         section: &settings.section,

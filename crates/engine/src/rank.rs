@@ -24,12 +24,14 @@ use crate::progress::Reporter;
 /// Candidates kept beyond what a note shows, so that a few departures do not force a rescan.
 pub const MARGIN: usize = 8;
 
-/// Seconds per dot product of the incremental pass, and per row pair of a blocked all-pairs
-/// product, measured on the 2-vCPU build machine at 384 dimensions (BENCHMARKS.md, "Incremental
-/// update"): patching scans (changed + rescanned) × N pairs with the canonical dot, all-pairs
-/// computes N² / 2 pairs in matrix products plus rescoring.
+/// Measured costs on the 2-vCPU build machine at 384 dimensions (BENCHMARKS.md): patching
+/// scans (changed + rescanned) × N pairs with the canonical dot; Exact's all-pairs computes
+/// N² / 2 pairs in matrix products plus rescoring; the k-nearest graph costs about this much
+/// per row on real note vectors (9.7 s at 100,000 rows). `rank` patches when that is cheaper
+/// than computing every list again with the method `auto` would use.
 const PATCH_SECONDS_PER_PAIR: f64 = 60e-9;
 const ALL_PAIRS_SECONDS_PER_PAIR: f64 = 8.5e-9;
+const GRAPH_SECONDS_PER_ROW: f64 = 100e-6;
 
 /// How the lists of this run were made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +60,9 @@ pub struct Ranked {
 pub struct RankInput<'a> {
     /// Unit vectors by position.
     pub rows: Vec<&'a [f32]>,
+    /// The same vectors as one row-major buffer, when they lie that way already (the graph
+    /// builder then reads them in place instead of a copy).
+    pub matrix: Option<&'a [f32]>,
     pub sizes: Vec<ListSize>,
     /// Stored lists translated to positions (`None`: the note needs a fresh list).
     pub stored: Vec<Option<Neighbours>>,
@@ -102,12 +107,13 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
         _ => (None, None, None),
     };
 
-    let patch_pairs = (input.changed.len() as f64
-        + input.stored.iter().filter(|l| l.is_none()).count() as f64)
-        * n as f64;
-    let full_pairs = n as f64 * n as f64 / 2.0;
-    let patch_cheaper =
-        patch_pairs * PATCH_SECONDS_PER_PAIR < full_pairs * ALL_PAIRS_SECONDS_PER_PAIR;
+    let fresh_lists = input.changed.len() + input.stored.iter().filter(|l| l.is_none()).count();
+    let patch_seconds = fresh_lists as f64 * n as f64 * PATCH_SECONDS_PER_PAIR;
+    let full_seconds = match kind {
+        ConcreteKind::Graph => n as f64 * GRAPH_SECONDS_PER_ROW,
+        _ => n as f64 * n as f64 / 2.0 * ALL_PAIRS_SECONDS_PER_PAIR,
+    };
+    let patch_cheaper = patch_seconds < full_seconds;
     let bar = reporter.bar("ranking", 1);
     let ranked = if input.patchable && patch_cheaper {
         let mut lists: Vec<Neighbours> = Vec::with_capacity(n);
@@ -137,9 +143,10 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
         }
     } else {
         let keep = input.sizes.iter().map(|size| size.keep).max().unwrap_or(0);
-        let lists = match hnsw {
-            Some(index) => all_pairs(&index, keep, n)?,
-            None => all_pairs(&build(kind, &input.rows)?, keep, n)?,
+        let lists = match (hnsw, kind) {
+            (Some(index), _) => all_pairs(&index, keep, n)?,
+            (None, ConcreteKind::Graph) => graph(&input.rows, input.matrix, keep)?,
+            (None, kind) => all_pairs(&build(kind, &input.rows)?, keep, n)?,
         };
         let lists = lists
             .into_iter()
@@ -161,6 +168,32 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
     };
     bar.finish();
     Ok(ranked)
+}
+
+/// Every row's `keep` nearest by the k-nearest graph builder, on the buffer in place when
+/// there is one.
+fn graph(rows: &[&[f32]], matrix: Option<&[f32]>, keep: usize) -> Result<Vec<Neighbours>> {
+    let n = rows.len();
+    if n < 2 {
+        return Ok(vec![Vec::new(); n]);
+    }
+    let dim = rows[0].len();
+    let gathered;
+    let matrix = match matrix {
+        Some(matrix) => matrix,
+        None => {
+            gathered = rows.concat();
+            &gathered
+        }
+    };
+    let ids: Vec<u64> = (0..n as u64).collect();
+    Ok(closest_index::knn_graph(
+        matrix,
+        dim,
+        &ids,
+        keep.min(n - 1),
+        &closest_index::KnnParams::default(),
+    )?)
 }
 
 fn build(kind: ConcreteKind, rows: &[&[f32]]) -> Result<closest_index::Index> {

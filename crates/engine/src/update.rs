@@ -435,11 +435,24 @@ impl<'a> Run<'a> {
             .iter()
             .map(|note| list_size(settings, note))
             .collect();
+        if !self.patchable && self.options.mode == Mode::Write {
+            // A full ranking of a large folder reads the vectors in place, in note order.
+            if closest_index::choose(settings.index, n) == closest_index::ConcreteKind::Graph {
+                self.order_vectors()?;
+            }
+        }
+        let in_note_order = self.vectors.rows() == n
+            && self
+                .notes
+                .iter()
+                .enumerate()
+                .all(|(position, note)| note.slot as usize == position);
         let rows: Vec<&[f32]> = self
             .notes
             .iter()
             .map(|note| self.vectors.row(note.slot))
             .collect();
+        let matrix = in_note_order.then(|| self.vectors.all());
         let keys: Vec<u64> = self
             .notes
             .iter()
@@ -450,6 +463,7 @@ impl<'a> Run<'a> {
         let ranked = rank(
             RankInput {
                 rows,
+                matrix,
                 sizes,
                 stored,
                 changed,
@@ -488,6 +502,26 @@ impl<'a> Run<'a> {
             lists: ranked.lists.into_iter().map(Some).collect(),
             touched,
         })
+    }
+
+    /// Rewrites the vector file in note order (when no two notes share a text), so that a
+    /// full ranking reads it in place.
+    fn order_vectors(&mut self) -> Result<()> {
+        let slots: Vec<u32> = self.notes.iter().map(|note| note.slot).collect();
+        let mut unique = slots.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        if unique.len() != slots.len() {
+            return Ok(());
+        }
+        if let Some(new_slots) =
+            crate::compact::into_order(&mut self.store, &mut self.vectors, &slots)?
+        {
+            for (note, slot) in self.notes.iter_mut().zip(new_slots) {
+                note.slot = slot;
+            }
+        }
+        Ok(())
     }
 
     /// Whether a note's lines must be rendered although its list did not change.

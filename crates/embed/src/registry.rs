@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -84,6 +84,7 @@ pub fn sha256_file(path: &Path) -> Result<String> {
 /// Checks every pinned file of `model` inside `dir`. A missing file or a wrong hash is an error
 /// naming the file and the command that fetches a good copy.
 pub fn verify_folder(model: &KnownModel, dir: &Path) -> Result<()> {
+    let mut verified = VerifiedFiles::load(dir);
     for (name, expected) in &model.files {
         let path = dir.join(name);
         if !path.is_file() {
@@ -91,6 +92,9 @@ pub fn verify_folder(model: &KnownModel, dir: &Path) -> Result<()> {
                 path,
                 model: model.name.clone(),
             });
+        }
+        if verified.still_matches(&path, expected) {
+            continue;
         }
         let found = sha256_file(&path)?;
         if &found != expected {
@@ -101,8 +105,89 @@ pub fn verify_folder(model: &KnownModel, dir: &Path) -> Result<()> {
                 model: model.name.clone(),
             });
         }
+        verified.record(&path, &found);
     }
+    verified.save();
     Ok(())
+}
+
+/// Files whose pinned hash was checked, by their identity then (size, modification time,
+/// inode), kept in closest's cache so that every command does not hash 90 MB of weights again:
+/// a file whose identity is unchanged is the file that was checked (as git trusts its index).
+struct VerifiedFiles {
+    record: PathBuf,
+    entries: BTreeMap<String, (String, String)>,
+    changed: bool,
+}
+
+impl VerifiedFiles {
+    fn load(dir: &Path) -> Self {
+        let key = format!("{:x}", Sha256::digest(dir.to_string_lossy().as_bytes()));
+        let record = crate::resolve::cache_dir()
+            .join(".verified")
+            .join(&key[..16]);
+        let entries = std::fs::read_to_string(&record)
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .unwrap_or_default();
+        VerifiedFiles {
+            record,
+            entries,
+            changed: false,
+        }
+    }
+
+    fn identity(path: &Path) -> Option<String> {
+        let metadata = std::fs::metadata(path).ok()?;
+        let modified = metadata
+            .modified()
+            .ok()?
+            .duration_since(std::time::UNIX_EPOCH)
+            .ok()?
+            .as_nanos();
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&metadata);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Some(format!("{}:{modified}:{inode}", metadata.len()))
+    }
+
+    fn still_matches(&self, path: &Path, expected: &str) -> bool {
+        let Some(identity) = Self::identity(path) else {
+            return false;
+        };
+        self.entries
+            .get(&path.to_string_lossy().into_owned())
+            .is_some_and(|(seen, hash)| *seen == identity && hash == expected)
+    }
+
+    fn record(&mut self, path: &Path, hash: &str) {
+        if let Some(identity) = Self::identity(path) {
+            self.entries.insert(
+                path.to_string_lossy().into_owned(),
+                (identity, hash.to_owned()),
+            );
+            self.changed = true;
+        }
+    }
+
+    /// Best effort: a cache that cannot be written only means hashing again next time.
+    fn save(&self) {
+        if !self.changed {
+            return;
+        }
+        if let (Some(parent), Ok(text)) =
+            (self.record.parent(), serde_json::to_string(&self.entries))
+        {
+            let _ = std::fs::create_dir_all(parent);
+            let temp = self
+                .record
+                .with_extension(format!("tmp-{}", std::process::id()));
+            if std::fs::write(&temp, text).is_ok() {
+                let _ = std::fs::rename(&temp, &self.record);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

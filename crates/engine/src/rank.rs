@@ -10,12 +10,11 @@
 //! patched every run (rows of departed and changed notes retired, new ones inserted), and its
 //! all-pairs walk makes the lists of a full ranking.
 
-use std::collections::HashMap;
 use std::path::Path;
 
 use closest_index::{
-    choose, new_index, patch, persist, ConcreteKind, HnswParams, ListSize, Neighbour, Neighbours,
-    PatchStats, VectorIndex,
+    choose, new_index, patch, persist, ConcreteKind, HnswParams, ListSize, Neighbours, PatchStats,
+    VectorIndex,
 };
 
 use crate::error::{Result, Warning};
@@ -218,25 +217,4 @@ fn all_pairs(index: &dyn VectorIndex, keep: usize, n: usize) -> Result<Vec<Neigh
         lists[position as usize] = list;
     }
     Ok(lists)
-}
-
-/// Translates a stored list (note rows) into positions, dropping notes that left or changed.
-/// `None` when it cannot be trusted (an entry this run does not know in any form).
-pub fn translate(
-    stored: &[(i64, f32)],
-    position_of_row: &HashMap<i64, usize>,
-    departed_rows: &std::collections::HashSet<i64>,
-) -> Option<Neighbours> {
-    let mut list = Vec::with_capacity(stored.len());
-    for &(row, score) in stored {
-        if departed_rows.contains(&row) {
-            continue;
-        }
-        let position = *position_of_row.get(&row)?;
-        list.push(Neighbour {
-            id: position as u64,
-            score,
-        });
-    }
-    Some(list)
 }

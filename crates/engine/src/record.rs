@@ -84,6 +84,16 @@ impl Run<'_> {
         for (position, note) in self.notes.iter().enumerate() {
             let record = note.record.as_ref();
             let was_read = note.prepared.is_some() || late.contains_key(&position);
+            // Most notes of most runs: not read, not looked at, nothing about them changed.
+            let untouched = !was_read
+                && !looked_at.contains(&position)
+                && rendered_now[position].is_none()
+                && record.is_some_and(|record| {
+                    !record.racy && record.id == note.file.id && record.slot == note.slot
+                });
+            if untouched {
+                continue;
+            }
             let stat = written
                 .get(&position)
                 .copied()
@@ -111,8 +121,8 @@ impl Run<'_> {
                 racy,
                 text_hash: note.hash,
                 slot: note.slot,
-                title: note.title.clone(),
-                links: note.links.clone(),
+                title: note.title().to_owned(),
+                links: note.links().to_vec(),
                 evidence: evidence.get(&position).copied().unwrap_or(note.evidence),
                 region: match regions.get(&position) {
                     Some(region) => serde_json::to_string(region).ok(),

@@ -222,6 +222,29 @@ impl Store {
         run().map_err(|source| self.error(source))
     }
 
+    /// Calls `each` with every stored candidate list: the note's row and its entries as
+    /// (row of the other note, score), best first, decoded as they are read.
+    pub fn each_list(
+        &self,
+        mut each: impl FnMut(i64, &mut dyn ExactSizeIterator<Item = (i64, f32)>),
+    ) -> Result<()> {
+        let mut run = || -> rusqlite::Result<()> {
+            let mut statement = self.conn.prepare("SELECT row, candidates FROM lists")?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                let bytes = row.get_ref(1)?.as_blob()?;
+                let mut entries = bytes.chunks_exact(8).map(|entry| {
+                    let other = u32::from_le_bytes([entry[0], entry[1], entry[2], entry[3]]);
+                    let score = f32::from_le_bytes([entry[4], entry[5], entry[6], entry[7]]);
+                    (i64::from(other), score)
+                });
+                each(row.get(0)?, &mut entries);
+            }
+            Ok(())
+        };
+        run().map_err(|source| self.error(source))
+    }
+
     /// Every stored candidate list, by note row.
     pub fn lists(&self) -> Result<HashMap<i64, StoredList>> {
         let run = || -> rusqlite::Result<HashMap<i64, StoredList>> {

@@ -6,10 +6,9 @@
 //! changed → record what changed (`record.rs`). Every step returns its results; nothing here
 //! prints.
 
-use std::collections::{HashMap, HashSet};
 use std::time::Instant;
 
-use closest_index::{ListSize, Neighbours};
+use closest_index::{ListSize, Neighbour, Neighbours};
 use closest_notes::{
     LinkEvidence, LinkTarget, NoteFile, Region, Resolver, SectionSpec, WrittenRegion,
 };
@@ -22,7 +21,7 @@ use crate::hash::TextHash;
 use crate::lock::FolderLock;
 use crate::prepare::{prepare_all, Placement, Prepared};
 use crate::progress::Reporter;
-use crate::rank::{rank, translate, Method, RankInput, SavedIndex, MARGIN};
+use crate::rank::{rank, Method, RankInput, SavedIndex, MARGIN};
 use crate::scan::{scan, sweep};
 use crate::stamp;
 use crate::store::{NoteRecord, Stat, Store};
@@ -92,13 +91,29 @@ pub(crate) struct RunNote {
     pub prepared: Option<Prepared>,
     pub hash: TextHash,
     pub row: i64,
-    pub title: String,
-    pub links: Vec<(String, bool)>,
     pub evidence: LinkEvidence,
     pub slot: u32,
 }
 
 impl RunNote {
+    /// The note's title (its first heading, else its id).
+    pub fn title(&self) -> &str {
+        match (&self.prepared, &self.record) {
+            (Some(prepared), _) => &prepared.title,
+            (None, Some(record)) => &record.title,
+            (None, None) => &self.file.id,
+        }
+    }
+
+    /// The note's links outside its managed region.
+    pub fn links(&self) -> &[(String, bool)] {
+        match (&self.prepared, &self.record) {
+            (Some(prepared), _) => &prepared.links,
+            (None, Some(record)) => &record.links,
+            (None, None) => &[],
+        }
+    }
+
     /// Whether the stored lists know this note as it is now (same text, same id).
     fn known_to_lists(&self) -> bool {
         self.record
@@ -267,21 +282,13 @@ impl<'a> Run<'a> {
             } else {
                 None
             };
-            let (hash, title, links, evidence, slot) = match (&prepared, &entry.record) {
+            let (hash, evidence, slot) = match (&prepared, &entry.record) {
                 (Some(p), record) => (
                     p.hash,
-                    p.title.clone(),
-                    p.links.clone(),
                     p.parsed.link_style_evidence(),
                     record.as_ref().map_or(u32::MAX, |r| r.slot),
                 ),
-                (None, Some(record)) => (
-                    record.text_hash,
-                    record.title.clone(),
-                    record.links.clone(),
-                    record.evidence,
-                    record.slot,
-                ),
+                (None, Some(record)) => (record.text_hash, record.evidence, record.slot),
                 (None, None) => unreachable!("a note without a record is always read"),
             };
             let row = match &entry.record {
@@ -298,8 +305,6 @@ impl<'a> Run<'a> {
                 prepared,
                 hash,
                 row,
-                title,
-                links,
                 evidence,
                 slot,
             });
@@ -375,26 +380,42 @@ impl<'a> Run<'a> {
     fn rank(&mut self) -> Result<Lists> {
         let settings = self.engine.settings();
         let n = self.notes.len();
-        let position_of_row: HashMap<i64, usize> = self
+        // Rows to positions, and the rows no stored list may keep: a vector by row number
+        // (rows are dense), so a million lookups cost no hashing.
+        let max_row = self
             .notes
             .iter()
-            .enumerate()
-            .map(|(position, note)| (note.row, position))
-            .collect();
-        let mut dropped: HashSet<i64> = self.departed.iter().map(|record| record.row).collect();
+            .map(|note| note.row)
+            .chain(self.departed.iter().map(|record| record.row))
+            .max()
+            .unwrap_or(0)
+            .max(0) as usize;
+        let mut map = RowMap {
+            position: vec![u32::MAX; max_row + 1],
+            dropped: vec![false; max_row + 1],
+        };
+        for (position, note) in self.notes.iter().enumerate() {
+            map.position[note.row as usize] = position as u32;
+        }
+        for record in &self.departed {
+            if let Some(flag) = map.dropped.get_mut(record.row as usize) {
+                *flag = true;
+            }
+        }
         let mut changed = Vec::new();
         for (position, note) in self.notes.iter().enumerate() {
             if !note.known_to_lists() {
                 changed.push(position);
-                dropped.insert(note.row);
+                map.dropped[note.row as usize] = true;
             }
         }
         let hnsw = closest_index::choose(settings.index, n) == closest_index::ConcreteKind::Hnsw;
-        let nothing_ranks = self.patchable && changed.is_empty() && dropped.is_empty() && !hnsw;
+        let nothing_ranks =
+            self.patchable && changed.is_empty() && self.departed.is_empty() && !hnsw;
         self.report.index = closest_index::choose(settings.index, n).to_string();
         if nothing_ranks {
             let wanted: Vec<bool> = (0..n).map(|position| self.must_render(position)).collect();
-            let lists = self.stored_lists(&wanted, &position_of_row, &dropped)?;
+            let (lists, _) = self.stored_lists(Some(&wanted), &map)?;
             // A note that must be rendered but has no usable stored list is ranked below.
             if lists
                 .iter()
@@ -408,28 +429,12 @@ impl<'a> Run<'a> {
                 });
             }
         }
-        let stored_lists = if self.patchable {
-            self.store.lists()?
-        } else {
-            HashMap::new()
-        };
         // Lists that lost an entry to a departure changed even if nothing enters them.
-        let mut shrunk = vec![false; n];
-        let stored: Vec<Option<Neighbours>> = self
-            .notes
-            .iter()
-            .enumerate()
-            .map(|(position, note)| {
-                if dropped.contains(&note.row) {
-                    return None;
-                }
-                let list = stored_lists.get(&note.row)?;
-                let translated = translate(list, &position_of_row, &dropped)?;
-                shrunk[position] = translated.len() != list.len();
-                Some(translated)
-            })
-            .collect();
-        drop(stored_lists);
+        let (stored, shrunk) = if self.patchable {
+            self.stored_lists(None, &map)?
+        } else {
+            (vec![None; n], vec![false; n])
+        };
         let sizes: Vec<ListSize> = self
             .notes
             .iter()
@@ -535,30 +540,44 @@ impl<'a> Run<'a> {
                 .is_none_or(|record| record.stale || record.rendered.is_none())
     }
 
-    /// The stored lists of the wanted positions, translated.
+    /// The stored lists of the wanted positions (all when `None`), translated into positions
+    /// with the entries of departed or changed notes dropped; and whether each lost one.
     fn stored_lists(
         &self,
-        wanted: &[bool],
-        position_of_row: &HashMap<i64, usize>,
-        dropped: &HashSet<i64>,
-    ) -> Result<Vec<Option<Neighbours>>> {
-        if !wanted.contains(&true) {
-            return Ok(vec![None; wanted.len()]);
+        wanted: Option<&[bool]>,
+        map: &RowMap,
+    ) -> Result<(Vec<Option<Neighbours>>, Vec<bool>)> {
+        let n = self.notes.len();
+        let mut lists: Vec<Option<Neighbours>> = vec![None; n];
+        let mut shrunk = vec![false; n];
+        if wanted.is_some_and(|wanted| !wanted.contains(&true)) {
+            return Ok((lists, shrunk));
         }
-        let stored = self.store.lists()?;
-        Ok(self
-            .notes
-            .iter()
-            .zip(wanted)
-            .map(|(note, &wanted)| {
-                if !wanted {
-                    return None;
+        self.store.each_list(|row, entries| {
+            let Some(position) = map.position_of(row) else {
+                return;
+            };
+            if map.is_dropped(row) || wanted.is_some_and(|wanted| !wanted[position]) {
+                return;
+            }
+            let mut list = Vec::with_capacity(entries.len());
+            for (other, score) in entries {
+                if map.is_dropped(other) {
+                    shrunk[position] = true;
+                    continue;
                 }
-                stored
-                    .get(&note.row)
-                    .and_then(|list| translate(list, position_of_row, dropped))
-            })
-            .collect())
+                // An entry this run does not know in any form: the list cannot be trusted.
+                let Some(other) = map.position_of(other) else {
+                    return;
+                };
+                list.push(Neighbour {
+                    id: other as u64,
+                    score,
+                });
+            }
+            lists[position] = Some(list);
+        })?;
+        Ok((lists, shrunk))
     }
 
     /// Renders the notes whose lines may have changed and writes those whose bytes do.
@@ -572,15 +591,6 @@ impl<'a> Run<'a> {
             form: self.form,
             fingerprint: &fingerprint,
         };
-        let targets: Vec<LinkTarget> = self
-            .notes
-            .iter()
-            .map(|note| LinkTarget {
-                id: note.file.id.clone(),
-                title: note.title.clone(),
-                rel_path: note.file.rel_path.clone(),
-            })
-            .collect();
         let resolver = settings.exclude_linked.then(|| {
             let files: Vec<NoteFile> = self.notes.iter().map(|note| note.file.clone()).collect();
             Resolver::new(&files)
@@ -596,7 +606,7 @@ impl<'a> Run<'a> {
             }
             let linked = resolver
                 .as_ref()
-                .map(|resolver| resolver.linked_ids_of(&note.links, &note.file))
+                .map(|resolver| resolver.linked_ids_of(note.links(), &note.file))
                 .unwrap_or_default();
             let chosen: Vec<LinkTarget> = list
                 .iter()
@@ -605,7 +615,7 @@ impl<'a> Run<'a> {
                         && !linked.contains(&self.notes[neighbour.id as usize].file.id)
                 })
                 .take(settings.k)
-                .map(|neighbour| targets[neighbour.id as usize].clone())
+                .map(|neighbour| self.target(neighbour.id as usize))
                 .collect();
             let (_, rendered) = render(rendering, &note.file, &chosen);
             rendered_now[position] = Some(rendered);
@@ -635,6 +645,18 @@ impl<'a> Run<'a> {
     }
 }
 
+impl Run<'_> {
+    /// What a link to the note at `position` needs.
+    fn target(&self, position: usize) -> LinkTarget {
+        let note = &self.notes[position];
+        LinkTarget {
+            id: note.file.id.clone(),
+            title: note.title().to_owned(),
+            rel_path: note.file.rel_path.clone(),
+        }
+    }
+}
+
 /// The link form of this run: the setting, or the folder's convention (every note's vote).
 fn link_form(settings: &crate::FolderSettings, notes: &[RunNote]) -> closest_notes::LinkForm {
     let evidence: LinkEvidence = notes.iter().map(|note| note.evidence).sum();
@@ -643,11 +665,36 @@ fn link_form(settings: &crate::FolderSettings, notes: &[RunNote]) -> closest_not
         .resolve(evidence, notes.iter().map(|note| &note.file))
 }
 
+/// Note rows of the store to positions of this run, and the rows whose entries no list may
+/// keep (departed notes, notes whose vector or id changed).
+struct RowMap {
+    position: Vec<u32>,
+    dropped: Vec<bool>,
+}
+
+impl RowMap {
+    fn position_of(&self, row: i64) -> Option<usize> {
+        usize::try_from(row)
+            .ok()
+            .and_then(|row| self.position.get(row))
+            .filter(|&&position| position != u32::MAX)
+            .map(|&position| position as usize)
+    }
+
+    fn is_dropped(&self, row: i64) -> bool {
+        usize::try_from(row)
+            .ok()
+            .and_then(|row| self.dropped.get(row))
+            .copied()
+            .unwrap_or(false)
+    }
+}
+
 /// How many candidates a note's list needs and keeps.
 fn list_size(settings: &crate::FolderSettings, note: &RunNote) -> ListSize {
     let need = settings.k
         + if settings.exclude_linked {
-            note.links.len()
+            note.links().len()
         } else {
             0
         };

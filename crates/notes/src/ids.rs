@@ -77,33 +77,33 @@ pub fn ids_for(rels: &[&str], scheme: IdScheme) -> Vec<String> {
 /// when there is none (a root note `x.md` beside `a/x.md`). Only paths that share a stem can
 /// share a suffix, so each group of those is settled on its own.
 fn shortest_ids(rels: &[&str]) -> Vec<String> {
-    let names: Vec<Vec<&str>> = rels
+    let stems: Vec<&str> = rels
         .iter()
-        .map(|rel| strip_md(rel).split('/').collect())
+        .map(|rel| {
+            let path = strip_md(rel);
+            path.rsplit('/').next().unwrap_or(path)
+        })
         .collect();
-    let mut by_stem: HashMap<&str, Vec<usize>> = HashMap::new();
-    for (index, parts) in names.iter().enumerate() {
-        by_stem
-            .entry(parts.last().copied().unwrap_or(""))
-            .or_default()
-            .push(index);
-    }
-    let mut ids: Vec<String> = names
-        .iter()
-        .map(|parts| parts.last().copied().unwrap_or("").to_string())
-        .collect();
-    for group in by_stem.values().filter(|group| group.len() > 1) {
+    let mut ids: Vec<String> = stems.iter().map(|stem| (*stem).to_string()).collect();
+    let mut order: Vec<usize> = (0..rels.len()).collect();
+    order.sort_unstable_by(|&a, &b| stems[a].cmp(stems[b]));
+    for group in order
+        .chunk_by(|&a, &b| stems[a] == stems[b])
+        .filter(|group| group.len() > 1)
+    {
+        let names: Vec<Vec<&str>> = group
+            .iter()
+            .map(|&index| strip_md(rels[index]).split('/').collect())
+            .collect();
         let mut counts: HashMap<String, usize> = HashMap::new();
-        for &index in group {
-            let parts = &names[index];
+        for parts in &names {
             for length in 1..=parts.len() {
                 *counts
                     .entry(parts[parts.len() - length..].join("/"))
                     .or_default() += 1;
             }
         }
-        for &index in group {
-            let parts = &names[index];
+        for (&index, parts) in group.iter().zip(&names) {
             ids[index] = (1..=parts.len())
                 .map(|length| parts[parts.len() - length..].join("/"))
                 .find(|suffix| counts.get(suffix) == Some(&1))

@@ -10,6 +10,7 @@
 //! the walk says which, so that `status` can tell people why those notes have no section.
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use ignore::WalkBuilder;
@@ -17,6 +18,7 @@ use ignore::WalkBuilder;
 use crate::error::{Error, Warning};
 use crate::ids::{ids_for, IdScheme};
 use crate::templates::{template_folders, TemplateFolder};
+use crate::write::TEMP_FILE_PREFIX;
 
 /// The file name of the tool's own ignore file, read in every folder like `.gitignore`.
 pub const IGNORE_FILE_NAME: &str = ".closestignore";
@@ -67,6 +69,8 @@ pub struct NoteFile {
 pub struct Walk {
     pub notes: Vec<NoteFile>,
     pub warnings: Vec<Warning>,
+    /// Temporary files of interrupted writes (`.closest-tmp-*`) found beside notes.
+    pub temp_files: Vec<PathBuf>,
     /// The template folders that were left out, as the editors' settings name them.
     pub template_folders: Vec<TemplateFolder>,
 }
@@ -104,7 +108,9 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<Walk, Error> {
 
     let mut builder = WalkBuilder::new(root);
     builder
-        .hidden(true)
+        // Hidden entries are skipped below, where the temporary files of killed writes are
+        // noticed on the way.
+        .hidden(false)
         .ignore(true)
         .git_ignore(true)
         .git_exclude(true)
@@ -112,16 +118,27 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<Walk, Error> {
         // Notes folders are often not repositories, and their `.gitignore` still says what
         // the user considers not a note.
         .require_git(false)
-        .follow_links(options.follow_symlinks)
-        .add_custom_ignore_filename(IGNORE_FILE_NAME)
-        .sort_by_file_name(|a, b| a.cmp(b));
+        .follow_links(options.follow_symlinks);
+    builder.add_custom_ignore_filename(IGNORE_FILE_NAME);
     // Pruning excluded folders here saves reading them at all, which matters for large
     // attachment folders.
     let prune = exclude.clone();
     let prune_root = root.to_path_buf();
+    let temp_files = Arc::new(Mutex::new(Vec::new()));
+    let found_temp = Arc::clone(&temp_files);
     builder.filter_entry(move |entry| {
+        if entry.depth() == 0 {
+            return true;
+        }
+        let name = entry.file_name().to_string_lossy();
+        if name.starts_with('.') {
+            if name.starts_with(TEMP_FILE_PREFIX) {
+                lock(&found_temp).push(entry.path().to_path_buf());
+            }
+            return false;
+        }
         let is_dir = entry.file_type().is_some_and(|kind| kind.is_dir());
-        if entry.depth() == 0 || !is_dir {
+        if !is_dir {
             return true;
         }
         match relative_text(&prune_root, entry.path()) {
@@ -130,50 +147,43 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<Walk, Error> {
         }
     });
 
-    let mut rels = Vec::new();
-    for result in builder.build() {
-        let entry = match result {
-            Ok(entry) => entry,
-            Err(error) => {
-                walk.warnings.push(warning_from(root, error));
-                continue;
+    // Folders are read on every core; the notes are sorted afterwards, so the result does not
+    // depend on the order the threads found them in.
+    let found: Mutex<Vec<(NoteFile, String)>> = Mutex::new(Vec::new());
+    let warnings: Mutex<Vec<Warning>> = Mutex::new(Vec::new());
+    builder.build_parallel().run(|| {
+        Box::new(|result| {
+            match visit(root, options, &include, &exclude, result) {
+                Visit::Note(note, rel) => lock(&found).push((note, rel)),
+                Visit::Warnings(more) => lock(&warnings).extend(more),
+                Visit::NoteWithWarnings(note, rel, more) => {
+                    lock(&found).push((note, rel));
+                    lock(&warnings).extend(more);
+                }
+                Visit::Nothing => {}
             }
-        };
-        // A folder's ignore files are read as it is entered; their broken lines ride on the
-        // folder's entry rather than coming as errors of their own.
-        if let Some(error) = entry.error() {
-            walk.warnings
-                .push(warning_from(entry.path(), error.clone()));
-        }
-        if entry.depth() == 0 {
-            continue;
-        }
-        if !has_md_extension(entry.path()) {
-            continue;
-        }
-        if entry.path_is_symlink() && !options.follow_symlinks {
-            walk.warnings.push(Warning::SymlinkSkipped {
-                path: entry.path().to_path_buf(),
-            });
-            continue;
-        }
-        if !entry.file_type().is_some_and(|kind| kind.is_file()) {
-            continue;
-        }
-        let Some(rel) = relative_text(root, entry.path()) else {
-            walk.warnings.push(Warning::NonUtf8Name {
-                path: entry.path().to_path_buf(),
-            });
-            continue;
-        };
-        if (!options.include.is_empty() && !include.is_match(&rel)) || exclude.is_match(&rel) {
-            continue;
-        }
-        walk.notes.push(NoteFile {
-            id: String::new(),
-            path: entry.path().to_path_buf(),
-            rel_path: PathBuf::from(&rel),
-        });
+            ignore::WalkState::Continue
+        })
+    });
+    let mut found = found
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    found.sort_by(|a, b| a.1.cmp(&b.1));
+    let mut more = warnings
+        .into_inner()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    more.sort_by(|a, b| {
+        a.path()
+            .cmp(b.path())
+            .then_with(|| a.to_string().cmp(&b.to_string()))
+    });
+    walk.warnings.extend(more);
+    let mut temp = std::mem::take(&mut *lock(&temp_files));
+    temp.sort();
+    walk.temp_files = temp;
+    let mut rels = Vec::with_capacity(found.len());
+    for (note, rel) in found {
+        walk.notes.push(note);
         rels.push(rel);
     }
     let rels: Vec<&str> = rels.iter().map(String::as_str).collect();
@@ -191,6 +201,80 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<Walk, Error> {
         });
     }
     Ok(walk)
+}
+
+/// What one entry of the walk turned out to be.
+enum Visit {
+    Note(NoteFile, String),
+    NoteWithWarnings(NoteFile, String, Vec<Warning>),
+    Warnings(Vec<Warning>),
+    Nothing,
+}
+
+fn visit(
+    root: &Path,
+    options: &WalkOptions,
+    include: &GlobSet,
+    exclude: &GlobSet,
+    result: Result<ignore::DirEntry, ignore::Error>,
+) -> Visit {
+    let entry = match result {
+        Ok(entry) => entry,
+        Err(error) => return Visit::Warnings(vec![warning_from(root, error)]),
+    };
+    // A folder's ignore files are read as it is entered; their broken lines ride on the
+    // folder's entry rather than coming as errors of their own.
+    let warnings: Vec<Warning> = entry
+        .error()
+        .map(|error| warning_from(entry.path(), error.clone()))
+        .into_iter()
+        .collect();
+    let nothing = |warnings: Vec<Warning>| {
+        if warnings.is_empty() {
+            Visit::Nothing
+        } else {
+            Visit::Warnings(warnings)
+        }
+    };
+    if entry.depth() == 0 || !has_md_extension(entry.path()) {
+        return nothing(warnings);
+    }
+    if entry.path_is_symlink() && !options.follow_symlinks {
+        let mut warnings = warnings;
+        warnings.push(Warning::SymlinkSkipped {
+            path: entry.path().to_path_buf(),
+        });
+        return Visit::Warnings(warnings);
+    }
+    if !entry.file_type().is_some_and(|kind| kind.is_file()) {
+        return nothing(warnings);
+    }
+    let Some(rel) = relative_text(root, entry.path()) else {
+        let mut warnings = warnings;
+        warnings.push(Warning::NonUtf8Name {
+            path: entry.path().to_path_buf(),
+        });
+        return Visit::Warnings(warnings);
+    };
+    if (!options.include.is_empty() && !include.is_match(&rel)) || exclude.is_match(&rel) {
+        return nothing(warnings);
+    }
+    let note = NoteFile {
+        id: String::new(),
+        path: entry.path().to_path_buf(),
+        rel_path: PathBuf::from(&rel),
+    };
+    if warnings.is_empty() {
+        Visit::Note(note, rel)
+    } else {
+        Visit::NoteWithWarnings(note, rel, warnings)
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn has_md_extension(path: &Path) -> bool {

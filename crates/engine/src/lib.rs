@@ -28,6 +28,7 @@ mod record;
 pub mod scan;
 mod settings;
 mod stamp;
+pub mod state_dir;
 pub mod status;
 mod store;
 mod update;

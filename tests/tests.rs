@@ -12,4 +12,5 @@ mod links;
 mod model;
 mod regions;
 mod reliability;
+mod tool;
 mod update;

@@ -223,9 +223,10 @@ fn til_end_to_end(til: &Path, quality_floor: f64) {
 /// (../shared/reference/anchors.md).
 const QUALITY_FLOOR: f64 = 0.494;
 
-/// What closest measured on the 163 til notes of tests/data (0.XXXX), less 0.01: a guard
-/// against regressions; the shared suite holds the floor that sentence-transformers sets.
-const FIXTURE_QUALITY_FLOOR: f64 = 0.0;
+/// What closest measured on the 163 til notes of tests/data (0.8307; they come from 9 topic
+/// folders, so the share is far above the full corpus's), less 0.01: a guard against
+/// regressions. The shared suite holds the floor that sentence-transformers sets.
+const FIXTURE_QUALITY_FLOOR: f64 = 0.82;
 
 fn tldr_subset(scratch: &Scratch, name: &str) -> std::path::PathBuf {
     let source = test_data().join("tldr-pages/notes/osx");

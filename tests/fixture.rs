@@ -11,7 +11,7 @@ pub fn test_data() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
 
-/// The full shared corpora's `data` folder, for the shared suite (`-- --ignored`):
+/// The full shared corpora's `data` folder, for the shared suite (`-- --ignored shared_corpus::`):
 /// `$CLOSEST_SHARED_DIR/data`, else `../shared/data` beside the repository. A clear failure
 /// when neither is there.
 pub fn shared_data() -> PathBuf {
@@ -23,7 +23,7 @@ pub fn shared_data() -> PathBuf {
     assert!(
         dir.is_dir(),
         "the shared corpora are missing: `{}` is not a folder. This test belongs to the shared \
-         suite (`cargo test --release --workspace -- --ignored`), which needs `../shared` beside \
+         suite (`cargo test --release --workspace -- --ignored shared_corpus::`), which needs `../shared` beside \
          the repository or CLOSEST_SHARED_DIR naming it; the default suite needs neither",
         dir.display()
     );

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::fixture::{closest, ok, shared_data, snapshot, stdout, test_data, Scratch};
+use crate::fixture::{closest, ok, snapshot, stdout, test_data, Scratch};
 
 /// Resolves a managed markdown link as a renderer does: a path from the note's folder, `.md`
 /// added when absent.
@@ -87,16 +87,7 @@ fn every_written_link_resolves_in_nested_folders() {
     links_resolve_in_nested_folders(&test_data().join("til/notes"), |_| true);
 }
 
-/// The same on a fifth of the full til corpus (about 340 notes in 169 topic folders).
-#[test]
-#[ignore = "shared suite: needs ../shared; run with `cargo test --release --workspace -- --ignored`"]
-fn every_written_link_resolves_in_nested_folders_of_the_shared_til_notes() {
-    links_resolve_in_nested_folders(&shared_data().join("til/notes"), |path| {
-        path.to_string_lossy().len() % 5 == 0 || path.ends_with("github-pages.md")
-    });
-}
-
-fn links_resolve_in_nested_folders(source: &Path, filter: impl Fn(&Path) -> bool) {
+pub fn links_resolve_in_nested_folders(source: &Path, filter: impl Fn(&Path) -> bool) {
     let scratch = Scratch::new();
     let til = scratch.copy_notes(source, "til", filter);
     let vault = vault(&scratch);

@@ -1,7 +1,7 @@
 //! End-to-end tests of the built `closest` binary on copies of real notes from `tests/data`,
 //! with the real default model (fetched once through closest's own resolver, never the hub).
-//! The tests marked `#[ignore]` are the shared suite: they need the full corpora in `../shared`
-//! (or `CLOSEST_SHARED_DIR`) and run with `cargo test --release --workspace -- --ignored`.
+//! `shared_corpus` is the shared suite: ignored by default, it needs the full corpora in
+//! `../shared` (or `CLOSEST_SHARED_DIR`).
 
 mod fixture;
 
@@ -12,5 +12,6 @@ mod links;
 mod model;
 mod regions;
 mod reliability;
+mod shared_corpus;
 mod tool;
 mod update;

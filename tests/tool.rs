@@ -80,9 +80,7 @@ fn completions_parse_in_their_shells() {
     for (shell, checker) in checks {
         let script = ok(closest(&["completions", shell], None, None));
         assert!(
-            script.contains("closest")
-                && script.contains("update")
-                && script.contains("state-dir"),
+            script.contains("closest") && script.contains("update") && script.contains("state-dir"),
             "{shell}: {script}"
         );
         let path = scratch.write(&format!("closest.{shell}"), &script);

@@ -3,9 +3,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::path::Path;
 
-use crate::fixture::{
-    closest, closest_links, ok, shared_data, snapshot, stderr, stdout, test_data, Scratch,
-};
+use crate::fixture::{closest, closest_links, ok, snapshot, stderr, stdout, test_data, Scratch};
 
 fn json_report(output: std::process::Output) -> serde_json::Value {
     serde_json::from_str(ok(output).trim()).expect("update --format json prints one object")
@@ -19,16 +17,8 @@ fn til_notes_end_to_end() {
     til_end_to_end(&test_data().join("til"), FIXTURE_QUALITY_FLOOR);
 }
 
-/// The same on all 1,714 shared til notes, where the links must be as good as
-/// sentence-transformers' exact neighbours.
-#[test]
-#[ignore = "shared suite: needs ../shared; run with `cargo test --release --workspace -- --ignored`"]
-fn all_shared_til_notes_end_to_end() {
-    til_end_to_end(&shared_data().join("til"), QUALITY_FLOOR);
-}
-
 /// `til` is a folder with `notes/` and `index.tsv` (each note's topic).
-fn til_end_to_end(til: &Path, quality_floor: f64) {
+pub fn til_end_to_end(til: &Path, quality_floor: f64) {
     let scratch = Scratch::new();
     let root = scratch.copy_notes(&til.join("notes"), "til", |_| true);
     let root_arg = root.to_str().expect("utf-8 path");
@@ -221,7 +211,7 @@ fn til_end_to_end(til: &Path, quality_floor: f64) {
 
 /// Sentence-transformers with exact search on the shared til notes
 /// (../shared/reference/anchors.md).
-const QUALITY_FLOOR: f64 = 0.494;
+pub const QUALITY_FLOOR: f64 = 0.494;
 
 /// What closest measured on the 163 til notes of tests/data (0.8307; they come from 9 topic
 /// folders, so the share is far above the full corpus's), less 0.01: a guard against

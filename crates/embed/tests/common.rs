@@ -11,7 +11,7 @@ pub fn test_data() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data")
 }
 
-/// The full shared corpora, for the shared suite (`-- --ignored`): `CLOSEST_SHARED_DIR`, else
+/// The full shared corpora, for the shared suite (`-- --ignored shared_corpus::`): `CLOSEST_SHARED_DIR`, else
 /// `../shared` beside the repository; a clear failure when neither is there.
 pub fn shared_dir() -> PathBuf {
     let dir = std::env::var_os("CLOSEST_SHARED_DIR").map_or_else(
@@ -21,7 +21,7 @@ pub fn shared_dir() -> PathBuf {
     assert!(
         dir.join("data").is_dir(),
         "the shared corpora are missing: `{}` has no `data` folder. This test belongs to the \
-         shared suite (`cargo test --release --workspace -- --ignored`), which needs `../shared` \
+         shared suite (`cargo test --release --workspace -- --ignored shared_corpus::`), which needs `../shared` \
          beside the repository or CLOSEST_SHARED_DIR naming it; the default suite needs neither",
         dir.display()
     );

@@ -8,12 +8,12 @@ use std::path::Path;
 
 use crate::common;
 
-use crate::common::{cosine, embedder, shared_dir, test_data};
+use crate::common::{cosine, embedder, test_data};
 use closest_embed::{BatchLimits, DType, EmbedOptions, LongPolicy};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
-struct Reference {
+pub struct Reference {
     text: String,
     tokens: usize,
     embedding: Vec<f32>,
@@ -24,7 +24,7 @@ fn references() -> Vec<Reference> {
     references_in(&test_data().join("reference/all-MiniLM-L6-v2.parity.jsonl"))
 }
 
-fn references_in(path: &Path) -> Vec<Reference> {
+pub fn references_in(path: &Path) -> Vec<Reference> {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|err| panic!("cannot read `{}`: {err}", path.display()));
     text.lines()
@@ -48,14 +48,7 @@ fn every_reference_text_matches_sentence_transformers() {
     matches_sentence_transformers(&references(), 49);
 }
 
-#[test]
-#[ignore = "shared suite: needs ../shared; run with `cargo test --release --workspace -- --ignored`"]
-fn every_shared_reference_text_matches_sentence_transformers() {
-    let path = shared_dir().join("reference/all-MiniLM-L6-v2.parity.jsonl");
-    matches_sentence_transformers(&references_in(&path), 65);
-}
-
-fn matches_sentence_transformers(references: &[Reference], count: usize) {
+pub fn matches_sentence_transformers(references: &[Reference], count: usize) {
     assert_eq!(references.len(), count);
     let embedder = embedder(DType::F32);
     let texts: Vec<&str> = references.iter().map(|r| r.text.as_str()).collect();

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::common::{cosine, embedder, shared_dir, test_data};
+use crate::common::{cosine, embedder, test_data};
 use closest_embed::{DType, EmbedOptions};
 
 /// Ranks with ties given their average rank, as `scipy.stats.spearmanr` does.
@@ -54,13 +54,7 @@ fn stsb_dev_spearman_holds_on_the_committed_pairs() {
 
 const FIXTURE_SPEARMAN: f64 = 87.10;
 
-#[test]
-#[ignore = "shared suite: needs ../shared; run with `cargo test --release --workspace -- --ignored`"]
-fn stsb_dev_spearman_matches_sentence_transformers() {
-    spearman_is(&shared_dir().join("data/stsb/sts-dev.tsv"), 1500, 86.72);
-}
-
-fn spearman_is(path: &Path, pairs: usize, expected: f64) {
+pub fn spearman_is(path: &Path, pairs: usize, expected: f64) {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|err| panic!("cannot read `{}`: {err}", path.display()));
     let mut gold = Vec::new();

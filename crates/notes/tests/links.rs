@@ -11,7 +11,7 @@ use closest_notes::{
     SectionSpec, Template, WalkOptions,
 };
 
-use crate::real_notes::{shared_data, test_data};
+use crate::real_notes::test_data;
 
 fn copy_tree(from: &Path, to: &Path) {
     fs::create_dir_all(to).expect("mkdir");
@@ -39,7 +39,7 @@ fn nested_folder() -> tempfile::TempDir {
     nested_folder_of(&test_data().join("til/notes"))
 }
 
-fn nested_folder_of(til: &Path) -> tempfile::TempDir {
+pub fn nested_folder_of(til: &Path) -> tempfile::TempDir {
     let root = tempfile::tempdir().expect("tempdir");
     copy_tree(til, root.path());
     write(
@@ -149,13 +149,7 @@ fn every_written_link_reaches_its_note() {
     every_link_reaches_its_note(&nested_folder(), 160);
 }
 
-#[test]
-#[ignore = "shared suite: needs ../shared; run with `cargo test --release --workspace -- --ignored`"]
-fn every_written_link_reaches_its_note_in_all_shared_til_notes() {
-    every_link_reaches_its_note(&nested_folder_of(&shared_data().join("til/notes")), 1700);
-}
-
-fn every_link_reaches_its_note(root: &tempfile::TempDir, at_least: usize) {
+pub fn every_link_reaches_its_note(root: &tempfile::TempDir, at_least: usize) {
     let stem = WalkOptions {
         id_scheme: IdScheme::Stem,
         ..WalkOptions::default()

@@ -11,36 +11,12 @@ pub fn test_data() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data")
 }
 
-/// The full shared corpora's `data` folder: `$CLOSEST_SHARED_DIR/data`, else `../shared/data`
-/// beside the repository; a clear failure when neither is there.
-pub fn shared_data() -> PathBuf {
-    let shared = std::env::var_os("CLOSEST_SHARED_DIR").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
-        PathBuf::from,
-    );
-    let dir = shared.join("data");
-    assert!(
-        dir.is_dir(),
-        "the shared corpora are missing: `{}` is not a folder. This test belongs to the shared \
-         suite (`cargo test --release --workspace -- --ignored`), which needs `../shared` beside \
-         the repository or CLOSEST_SHARED_DIR naming it; the default suite needs neither",
-        dir.display()
-    );
-    dir
-}
-
 #[test]
 fn real_notes_splice_cleanly() {
     notes_splice_cleanly(&test_data().join("til/notes"), 160);
 }
 
-#[test]
-#[ignore = "shared suite: needs ../shared; run with `cargo test --release --workspace -- --ignored`"]
-fn all_shared_til_notes_splice_cleanly() {
-    notes_splice_cleanly(&shared_data().join("til/notes"), 1700);
-}
-
-fn notes_splice_cleanly(root: &Path, at_least: usize) {
+pub fn notes_splice_cleanly(root: &Path, at_least: usize) {
     let options = WalkOptions {
         id_scheme: IdScheme::RelativePath,
         ..WalkOptions::default()

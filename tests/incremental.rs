@@ -61,11 +61,11 @@ fn incremental_runs_equal_from_scratch_runs() {
     let scratch = Scratch::new();
     let source = test_data().join("til/notes/jbranchaud");
     // About 55 notes in the folder, and some others held back to be added later.
-    let keep = |path: &Path| path.to_string_lossy().len() % 2 == 0;
+    let keep = |path: &Path| path.to_string_lossy().len().is_multiple_of(2);
     let root = scratch.copy_notes(&source, "live", keep);
     let mut pool: Vec<PathBuf> = md_files(&source)
         .into_iter()
-        .filter(|path| !keep(path) && path.to_string_lossy().len() % 3 == 0)
+        .filter(|path| !keep(path) && path.to_string_lossy().len().is_multiple_of(3))
         .collect();
     std::fs::write(
         root.join(".closest.toml"),
@@ -169,7 +169,7 @@ fn incremental_runs_equal_from_scratch_runs() {
 fn renames_reuse_vectors_and_status_plans_the_next_run() {
     let scratch = Scratch::new();
     let root = scratch.copy_notes(&test_data().join("tldr-pages/notes/osx"), "notes", |path| {
-        path.to_string_lossy().len() % 3 == 0
+        path.to_string_lossy().len().is_multiple_of(3)
     });
     let first = update(&root, &[]);
     assert!(first["embedded"].as_u64() > Some(20), "{first}");

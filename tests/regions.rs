@@ -15,7 +15,7 @@ const TOML_NOTE: &str = "+++\r\ntitle = \"Pizza dough\" # the title\r\ndraft = f
 /// A folder of real notes plus notes with YAML and TOML front matter.
 fn folder(scratch: &Scratch, name: &str) -> PathBuf {
     let root = scratch.copy_notes(&test_data().join("til/notes/jbranchaud"), name, |path| {
-        path.to_string_lossy().len() % 3 == 0
+        path.to_string_lossy().len().is_multiple_of(3)
     });
     std::fs::write(root.join("sourdough.md"), YAML_NOTE).expect("yaml");
     std::fs::write(root.join("pizza.md"), TOML_NOTE).expect("toml");

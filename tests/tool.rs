@@ -67,11 +67,14 @@ fn an_installed_copy_works_from_any_folder() {
     ]));
 }
 
+/// A shell that parses a script without running it, and its flags; `None` for PowerShell.
+type Checker = Option<(&'static str, &'static [&'static str])>;
+
 #[test]
 fn completions_parse_in_their_shells() {
     let scratch = Scratch::new();
     // Shells that are not installed are skipped, and say so.
-    let checks: [(&str, Option<(&str, &[&str])>); 4] = [
+    let checks: [(&str, Checker); 4] = [
         ("bash", Some(("bash", &["-n"]))),
         ("zsh", Some(("zsh", &["-n"]))),
         ("fish", Some(("fish", &["--no-execute"]))),

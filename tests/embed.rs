@@ -1,6 +1,6 @@
 //! `closest embed`: JSON Lines in, JSON Lines out, input order, ids carried through.
 
-use crate::fixture::{closest, ok, shared_data, stderr};
+use crate::fixture::{closest, ok, stderr, test_data};
 
 fn cosine(a: &[f64], b: &[f64]) -> f64 {
     let dot: f64 = a.iter().zip(b).map(|(x, y)| x * y).sum();
@@ -11,7 +11,7 @@ fn cosine(a: &[f64], b: &[f64]) -> f64 {
 #[test]
 fn embeds_json_lines_in_order_with_ids() {
     let reference =
-        std::fs::read_to_string(shared_data().join("../reference/all-MiniLM-L6-v2.parity.jsonl"))
+        std::fs::read_to_string(test_data().join("reference/all-MiniLM-L6-v2.parity.jsonl"))
             .expect("reference");
     let references: Vec<serde_json::Value> = reference
         .lines()

@@ -1,16 +1,30 @@
-//! A temp copy of a notes folder, and a way to run the binary on it.
+//! A temp copy of a notes folder, and a way to run the binary on it; where the fixtures and
+//! the shared corpora are.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use std::io::Write;
 
-/// `../shared/data` beside the repository; a clear failure when it is missing.
+/// The fixtures committed with the repository (`tests/data`): real notes, reference vectors.
+pub fn test_data() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
+}
+
+/// The full shared corpora's `data` folder, for the shared suite (`-- --ignored shared_corpus::`):
+/// `$CLOSEST_SHARED_DIR/data`, else `../shared/data` beside the repository. A clear failure
+/// when neither is there.
 pub fn shared_data() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/data");
+    let shared = std::env::var_os("CLOSEST_SHARED_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"),
+        PathBuf::from,
+    );
+    let dir = shared.join("data");
     assert!(
         dir.is_dir(),
-        "the shared data folder `{}` is missing; the end-to-end tests run on its real notes",
+        "the shared corpora are missing: `{}` is not a folder. This test belongs to the shared \
+         suite (`cargo test --release --workspace -- --ignored shared_corpus::`), which needs `../shared` beside \
+         the repository or CLOSEST_SHARED_DIR naming it; the default suite needs neither",
         dir.display()
     );
     dir

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use sha2::Digest;
 
-use crate::fixture::{closest, ok, shared_data, snapshot, Scratch};
+use crate::fixture::{closest, ok, snapshot, test_data, Scratch};
 
 fn json(output: std::process::Output) -> serde_json::Value {
     serde_json::from_str(ok(output).trim()).expect("one JSON object")
@@ -59,13 +59,13 @@ fn fresh_copy(scratch: &Scratch, root: &Path, name: &str) -> PathBuf {
 #[test]
 fn incremental_runs_equal_from_scratch_runs() {
     let scratch = Scratch::new();
-    let source = shared_data().join("til/notes/jbranchaud");
-    // About 70 notes in the folder, and some others held back to be added later.
-    let keep = |path: &Path| path.to_string_lossy().len() % 23 == 0;
+    let source = test_data().join("til/notes/jbranchaud");
+    // About 55 notes in the folder, and some others held back to be added later.
+    let keep = |path: &Path| path.to_string_lossy().len().is_multiple_of(2);
     let root = scratch.copy_notes(&source, "live", keep);
     let mut pool: Vec<PathBuf> = md_files(&source)
         .into_iter()
-        .filter(|path| !keep(path) && path.to_string_lossy().len() % 7 == 0)
+        .filter(|path| !keep(path) && path.to_string_lossy().len().is_multiple_of(3))
         .collect();
     std::fs::write(
         root.join(".closest.toml"),
@@ -168,11 +168,9 @@ fn incremental_runs_equal_from_scratch_runs() {
 #[test]
 fn renames_reuse_vectors_and_status_plans_the_next_run() {
     let scratch = Scratch::new();
-    let root = scratch.copy_notes(
-        &shared_data().join("tldr-pages/notes/osx"),
-        "notes",
-        |path| path.to_string_lossy().len() % 3 == 0,
-    );
+    let root = scratch.copy_notes(&test_data().join("tldr-pages/notes/osx"), "notes", |path| {
+        path.to_string_lossy().len().is_multiple_of(3)
+    });
     let first = update(&root, &[]);
     assert!(first["embedded"].as_u64() > Some(20), "{first}");
     let files = md_files(&root);

@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::fixture::{closest, ok, shared_data, snapshot, stdout, Scratch};
+use crate::fixture::{closest, ok, snapshot, stdout, test_data, Scratch};
 
 /// Resolves a managed markdown link as a renderer does: a path from the note's folder, `.md`
 /// added when absent.
@@ -84,10 +84,12 @@ fn vault(scratch: &Scratch) -> PathBuf {
 
 #[test]
 fn every_written_link_resolves_in_nested_folders() {
+    links_resolve_in_nested_folders(&test_data().join("til/notes"), |_| true);
+}
+
+pub fn links_resolve_in_nested_folders(source: &Path, filter: impl Fn(&Path) -> bool) {
     let scratch = Scratch::new();
-    let til = scratch.copy_notes(&shared_data().join("til/notes"), "til", |path| {
-        path.to_string_lossy().len() % 5 == 0 || path.ends_with("github-pages.md")
-    });
+    let til = scratch.copy_notes(source, "til", filter);
     let vault = vault(&scratch);
     for root in [&til, &vault] {
         for template in ["bullet", "title-path", "wiki"] {

@@ -7,15 +7,15 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::fixture::{closest, ok, shared_data, snapshot, stderr, Scratch};
+use crate::fixture::{closest, ok, snapshot, stderr, test_data, Scratch};
 
 const YAML_NOTE: &str = "---\n# a comment\ntitle: Sourdough\ntags: [bread, baking]\n---\n# Sourdough\n\nFeed the starter flour and water.\n";
 const TOML_NOTE: &str = "+++\r\ntitle = \"Pizza dough\" # the title\r\ndraft = false\r\n[params]\r\nrating = 5\r\n+++\r\n# Pizza dough\r\n\r\nA wet dough rests overnight in the fridge.\r\n";
 
 /// A folder of real notes plus notes with YAML and TOML front matter.
 fn folder(scratch: &Scratch, name: &str) -> PathBuf {
-    let root = scratch.copy_notes(&shared_data().join("til/notes/jbranchaud"), name, |path| {
-        path.to_string_lossy().len() % 17 == 0
+    let root = scratch.copy_notes(&test_data().join("til/notes/jbranchaud"), name, |path| {
+        path.to_string_lossy().len().is_multiple_of(3)
     });
     std::fs::write(root.join("sourdough.md"), YAML_NOTE).expect("yaml");
     std::fs::write(root.join("pizza.md"), TOML_NOTE).expect("toml");

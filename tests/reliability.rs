@@ -4,11 +4,11 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::fixture::{closest, ok, shared_data, snapshot, Scratch};
+use crate::fixture::{closest, ok, snapshot, test_data, Scratch};
 
 /// A folder big enough that an update spends a few seconds embedding and writing.
 fn folder(scratch: &Scratch, name: &str) -> std::path::PathBuf {
-    let root = scratch.copy_notes(&shared_data().join("tldr-pages/notes/osx"), name, |_| true);
+    let root = scratch.copy_notes(&test_data().join("tldr-pages/notes/osx"), name, |_| true);
     let examples = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/notes");
     for entry in std::fs::read_dir(examples).expect("examples") {
         let path = entry.expect("entry").path();

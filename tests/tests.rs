@@ -1,5 +1,7 @@
-//! End-to-end tests of the built `closest` binary on copies of real notes from `../shared/data`,
+//! End-to-end tests of the built `closest` binary on copies of real notes from `tests/data`,
 //! with the real default model (fetched once through closest's own resolver, never the hub).
+//! `shared_corpus` is the shared suite: ignored by default, it needs the full corpora in
+//! `../shared` (or `CLOSEST_SHARED_DIR`).
 
 mod fixture;
 
@@ -10,4 +12,6 @@ mod links;
 mod model;
 mod regions;
 mod reliability;
+mod shared_corpus;
+mod tool;
 mod update;

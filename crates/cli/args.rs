@@ -156,6 +156,20 @@ pub enum Command {
     /// Fetch, list and describe models.
     #[command(subcommand)]
     Model(ModelCommand),
+    /// Print a shell completion script (e.g. `closest completions bash > ~/.local/share/bash-completion/completions/closest`).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff: `closest man | man -l -`), or write one page per command.
+    Man {
+        /// Write `closest.1` and `closest-<command>.1` for every command into this folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
+    /// Print what a bug report needs: versions, CPU features and kernels, device, model and
+    /// checksums, store health.
+    Doctor(StatusArgs),
 }
 
 #[derive(Debug, Args)]

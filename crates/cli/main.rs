@@ -7,6 +7,8 @@ mod args;
 mod bench;
 mod bench_update;
 mod commands;
+mod doctor;
+mod manual;
 mod settings;
 mod ui;
 
@@ -60,6 +62,9 @@ fn run(cli: &Cli, ui: &Ui) -> Result<ExitCode> {
         Command::Bench(BenchCommand::Embed(args)) => bench::embed(args, model, ui),
         Command::Bench(BenchCommand::Index(args)) => bench::index(args, model, ui),
         Command::Bench(BenchCommand::Update(args)) => bench_update::update(args, model, ui),
+        Command::Completions { shell } => manual::completions(*shell, ui),
+        Command::Man { dir } => manual::man(dir.as_deref(), ui),
+        Command::Doctor(args) => doctor::doctor(args, model, ui),
     }
 }
 

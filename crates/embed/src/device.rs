@@ -38,29 +38,42 @@ impl std::str::FromStr for DeviceChoice {
 #[derive(Debug, Clone)]
 pub struct PickedDevice {
     pub device: Device,
+    /// Why `auto` runs on the CPU, when it does.
     pub note: Option<String>,
+    /// Whether a GPU was expected: the binary was built with CUDA. Only then is the fallback
+    /// worth saying on every run; a CPU-only build runs on the CPU by design.
+    pub gpu_expected: bool,
 }
 
 impl DeviceChoice {
     /// Opens the device. `auto` tries CUDA device 0 when the binary was built with the `cuda`
-    /// feature and falls back to the CPU with a note; an explicit `cuda` that fails is an error.
+    /// feature and falls back to the CPU with a note (`gpu_expected` says whether it matters);
+    /// an explicit `cuda` that fails is an error.
     pub fn open(self) -> Result<PickedDevice> {
         match self {
             Self::Cpu => Ok(PickedDevice {
                 device: Device::Cpu,
                 note: None,
+                gpu_expected: false,
             }),
-            Self::Cuda(ordinal) => {
-                open_cuda(ordinal).map(|device| PickedDevice { device, note: None })
-            }
+            Self::Cuda(ordinal) => open_cuda(ordinal).map(|device| PickedDevice {
+                device,
+                note: None,
+                gpu_expected: true,
+            }),
             Self::Auto => match open_cuda(0) {
-                Ok(device) => Ok(PickedDevice { device, note: None }),
+                Ok(device) => Ok(PickedDevice {
+                    device,
+                    note: None,
+                    gpu_expected: true,
+                }),
                 Err(err) => Ok(PickedDevice {
                     device: Device::Cpu,
                     note: Some(format!(
                         "no usable GPU, running on the CPU ({})",
                         short_reason(&err)
                     )),
+                    gpu_expected: cfg!(feature = "cuda"),
                 }),
             },
         }

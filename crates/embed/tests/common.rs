@@ -1,15 +1,30 @@
-//! Shared fixtures: the real default model, fetched once through the crate's own resolver, and
-//! the reference files in the shared data folder beside the repository.
+//! Shared fixtures: the real default model, fetched once through the crate's own resolver, the
+//! reference files committed in `tests/data`, and the full shared corpora for the shared suite.
 
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use closest_embed::{resolve, DType, Device, Embedder, FetchOptions, ResolvedModel};
 
-/// `../shared` beside the repository; tests fail with a clear message when it is missing.
+/// The repository's committed fixtures (`tests/data` at the workspace root).
+pub fn test_data() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data")
+}
+
+/// The full shared corpora, for the shared suite (`-- --ignored shared_corpus::`): `CLOSEST_SHARED_DIR`, else
+/// `../shared` beside the repository; a clear failure when neither is there.
 pub fn shared_dir() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared");
-    assert!(dir.is_dir(), "the shared data folder `{}` is missing; tests read real notes and reference vectors from it", dir.display());
+    let dir = std::env::var_os("CLOSEST_SHARED_DIR").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
+        PathBuf::from,
+    );
+    assert!(
+        dir.join("data").is_dir(),
+        "the shared corpora are missing: `{}` has no `data` folder. This test belongs to the \
+         shared suite (`cargo test --release --workspace -- --ignored shared_corpus::`), which needs `../shared` \
+         beside the repository or CLOSEST_SHARED_DIR naming it; the default suite needs neither",
+        dir.display()
+    );
     dir
 }
 

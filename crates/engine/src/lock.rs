@@ -19,8 +19,7 @@ pub struct FolderLock {
 impl FolderLock {
     /// Takes the lock, calling `on_wait` once if another run holds it.
     pub fn acquire(state_dir: &Path, on_wait: &dyn Fn(&Path)) -> Result<Self> {
-        std::fs::create_dir_all(state_dir)
-            .map_err(|source| Error::io("create the state folder", state_dir, source))?;
+        crate::state_dir::ensure(state_dir)?;
         let path = state_dir.join("lock");
         let mut file = std::fs::OpenOptions::new()
             .create(true)

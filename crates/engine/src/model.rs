@@ -32,7 +32,10 @@ impl Model {
         show_progress: bool,
         reporter: &dyn Reporter,
     ) -> Result<Self> {
-        let fetch = FetchOptions { show_progress };
+        let fetch = FetchOptions {
+            show_progress,
+            ..FetchOptions::default()
+        };
         let resolved = resolve(settings.model.as_deref(), &fetch)?;
         reporter.debug(&format!(
             "model {} from {} (`{}`)",
@@ -72,8 +75,15 @@ impl Model {
             return Ok(embedder);
         }
         let picked = self.settings.device.open()?;
+        // A CPU-only build on the CPU is no news: said with `-v` only. A CUDA build that finds
+        // no GPU says so on every run.
         if let Some(note) = &picked.note {
-            reporter.note(&format!("note: {note}"));
+            let line = format!("note: {note}");
+            if picked.gpu_expected {
+                reporter.note(&line);
+            } else {
+                reporter.debug(&line);
+            }
         }
         let embedder = Embedder::load(&self.resolved, &picked.device, self.settings.dtype)
             .map_err(|source| Error::ModelLoad {

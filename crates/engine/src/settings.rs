@@ -66,7 +66,7 @@ impl FolderSettings {
     /// Defaults for a folder: ten links under `## Closest`, bullet lines, exact-or-auto index.
     pub fn new(root: PathBuf) -> Self {
         FolderSettings {
-            state_dir: root.join(".closest"),
+            state_dir: root.join(crate::state_dir::DEFAULT_NAME),
             root,
             k: 10,
             section: SectionSpec::default(),

@@ -86,8 +86,7 @@ impl Store {
     /// Opens (or creates) the store in `state_dir`, migrating an older schema. A store that
     /// cannot be used is removed and recreated; the returned reason says why.
     pub fn open(state_dir: &Path) -> Result<(Self, Option<String>)> {
-        std::fs::create_dir_all(state_dir)
-            .map_err(|source| Error::io("create the state folder", state_dir, source))?;
+        crate::state_dir::ensure(state_dir)?;
         let path = state_dir.join(STORE_FILE);
         match Self::try_open(&path) {
             Ok(store) => Ok((store, None)),

@@ -6,6 +6,7 @@ mod props;
 mod real_notes;
 mod regions;
 mod render;
+mod shared_corpus;
 mod splice;
 mod walk;
 mod write;

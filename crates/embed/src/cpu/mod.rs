@@ -18,8 +18,8 @@
 //! A row's result depends only on its own sequence: gemm's blocking along the shared dimension
 //! depends on that dimension alone, never on the row count, so vectors stay bit-identical
 //! whatever the batch and chunk boundaries or the thread count (tested in `tests/parity.rs`).
-//! The candle version stays for GPUs, f16, and bf16 on CPUs without AVX512_BF16; stock candle
-//! stays the reference in tests.
+//! The candle version stays for GPUs, f16, and bf16 on CPUs without AVX512_BF16, and as the
+//! reference this pass is tested against (beside sentence-transformers' vectors).
 
 mod attention;
 mod load;
@@ -106,6 +106,37 @@ pub struct CpuBert {
     activation: CpuActivation,
 }
 
+/// The widest vectors the pass is compiled for that this CPU has, checked at run time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Vectors {
+    Avx512,
+    Avx2,
+    Generic,
+}
+
+impl Vectors {
+    pub fn detect() -> Self {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                return Self::Avx512;
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                return Self::Avx2;
+            }
+        }
+        Self::Generic
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Avx512 => "AVX-512F",
+            Self::Avx2 => "AVX2",
+            Self::Generic => "portable code, no wide vectors",
+        }
+    }
+}
+
 /// Why a batch could not run: token ids or lengths the weights do not cover.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutOfRange(pub String);
@@ -170,18 +201,15 @@ impl CpuBert {
     }
 
     fn forward_chunk(&self, ids: &[u32], lengths: &[usize], out: &mut [f32]) {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                // SAFETY: the CPU supports AVX-512F, checked just above.
-                return unsafe { self.forward_chunk_avx512(ids, lengths, out) };
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                // SAFETY: the CPU supports AVX2, checked just above.
-                return unsafe { self.forward_chunk_avx2(ids, lengths, out) };
-            }
+        match Vectors::detect() {
+            // SAFETY: `detect` found AVX-512F on this CPU.
+            #[cfg(target_arch = "x86_64")]
+            Vectors::Avx512 => unsafe { self.forward_chunk_avx512(ids, lengths, out) },
+            // SAFETY: `detect` found AVX2 on this CPU.
+            #[cfg(target_arch = "x86_64")]
+            Vectors::Avx2 => unsafe { self.forward_chunk_avx2(ids, lengths, out) },
+            _ => self.forward_chunk_generic(ids, lengths, out),
         }
-        self.forward_chunk_generic(ids, lengths, out);
     }
 
     #[cfg(target_arch = "x86_64")]

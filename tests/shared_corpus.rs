@@ -1,0 +1,22 @@
+//! The shared suite: the full corpora in `../shared` (or `CLOSEST_SHARED_DIR`), which the
+//! repository does not carry. Ignored by default; `.ci/run` runs it with
+//! `cargo test --release --workspace -- --ignored shared_corpus::`.
+
+use crate::fixture::shared_data;
+
+/// The same on all 1,714 shared til notes, where the links must be as good as
+/// sentence-transformers' exact neighbours.
+#[test]
+#[ignore = "shared suite: needs ../shared; cargo test --release --workspace -- --ignored shared_corpus::"]
+fn all_shared_til_notes_end_to_end() {
+    crate::update::til_end_to_end(&shared_data().join("til"), crate::update::QUALITY_FLOOR);
+}
+
+/// The same on a fifth of the full til corpus (about 340 notes in 169 topic folders).
+#[test]
+#[ignore = "shared suite: needs ../shared; cargo test --release --workspace -- --ignored shared_corpus::"]
+fn every_written_link_resolves_in_nested_folders_of_the_shared_til_notes() {
+    crate::links::links_resolve_in_nested_folders(&shared_data().join("til/notes"), |path| {
+        path.to_string_lossy().len() % 5 == 0 || path.ends_with("github-pages.md")
+    });
+}

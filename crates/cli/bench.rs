@@ -203,6 +203,7 @@ pub fn update(args: &BenchUpdateArgs, model: &ModelOptions, ui: &Ui) -> Result<E
     let write = UpdateOptions {
         mode: Mode::Write,
         full: false,
+        hold_recent: None,
     };
     let cold_started = Instant::now();
     let cold = engine.update(write, ui)?;

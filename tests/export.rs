@@ -22,7 +22,7 @@ type Data = BTreeMap<String, Vec<Entry>>;
 fn export_parses_in_three_formats_and_matches_the_sections() {
     let scratch = Scratch::new();
     let root = scratch.copy_notes(&shared_data().join("til/notes/simonw"), "til", |path| {
-        path.to_string_lossy().len() % 3 == 0
+        path.to_string_lossy().len().is_multiple_of(3)
     });
     std::fs::write(
         root.join(".closest.toml"),

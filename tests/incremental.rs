@@ -61,7 +61,7 @@ fn incremental_runs_equal_from_scratch_runs() {
     let scratch = Scratch::new();
     let source = shared_data().join("til/notes/jbranchaud");
     // About 70 notes in the folder, and some others held back to be added later.
-    let keep = |path: &Path| path.to_string_lossy().len() % 23 == 0;
+    let keep = |path: &Path| path.to_string_lossy().len().is_multiple_of(23);
     let root = scratch.copy_notes(&source, "live", keep);
     let mut pool: Vec<PathBuf> = md_files(&source)
         .into_iter()

@@ -417,7 +417,6 @@ fn mcp_answers_a_scripted_client() {
     assert_eq!(no_method["error"]["code"], -32601, "{no_method}");
     let ping = ask(json!({ "jsonrpc": "2.0", "id": 11, "method": "ping" }));
     assert_eq!(ping["result"], json!({}), "still answering");
-    drop(ask);
     send(&mut session, "this is not json");
     let garbage: Value =
         serde_json::from_str(&session.next_stdout(Duration::from_secs(30))).expect("reply");

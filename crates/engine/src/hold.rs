@@ -60,7 +60,7 @@ impl Outcome {
 fn system_now_ns() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
-        .map_or(0, |since| duration_ns(since))
+        .map_or(0, duration_ns)
 }
 
 fn duration_ns(duration: Duration) -> i64 {

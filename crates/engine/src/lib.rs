@@ -142,7 +142,7 @@ impl Engine {
         changes::unrecorded(self, rel_paths)
     }
 
-    /// How many notes the store holds now, and the model's dimensions (`serve`'s status).
+    /// How many notes the store holds now (with a vector), for `serve`'s status.
     pub fn stored_count(&self) -> Result<usize> {
         Ok(self.snapshot()?.records.len())
     }

@@ -3,15 +3,20 @@
 //! `shared_corpus` is the shared suite: ignored by default, it needs the full corpora in
 //! `../shared` (or `CLOSEST_SHARED_DIR`).
 
+mod child;
 mod fixture;
 
 mod embed;
+mod export;
 mod hostile;
 mod incremental;
 mod links;
+mod live_bench;
 mod model;
 mod regions;
 mod reliability;
+mod serve;
 mod shared_corpus;
 mod tool;
 mod update;
+mod watch;

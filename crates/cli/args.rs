@@ -150,6 +150,16 @@ pub enum Command {
     Status(StatusArgs),
     /// Report managed links that lead to no note, with the note and the line (exit 1 if any).
     CheckLinks(StatusArgs),
+    /// Keep every section current while notes are edited (Ctrl-C stops; exit 0).
+    Watch(WatchArgs),
+    /// Answer similar/explain/embed over HTTP on 127.0.0.1, or MCP over stdio with `--mcp`.
+    Serve(ServeArgs),
+    /// Speak the Model Context Protocol over stdio (same as `serve --mcp`).
+    Mcp(McpArgs),
+    /// Write every note's neighbours as a data file for a static-site generator (stdout).
+    Export(ExportArgs),
+    /// List pairs of notes at least this similar (near-copies).
+    Dupes(DupesArgs),
     /// Measure embedding, index or update speed.
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -227,6 +237,81 @@ pub struct StatusArgs {
     pub dir: Option<PathBuf>,
     #[command(flatten)]
     pub folder: FolderOptions,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// Notes root (default: the current folder).
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub folder: FolderOptions,
+    /// Seconds a note must be left alone before its own section is rewritten.
+    #[arg(long, default_value_t = 3.0, value_name = "SECONDS")]
+    pub hold: f64,
+    /// Milliseconds without events before a run starts.
+    #[arg(long, default_value_t = 500, value_name = "MS")]
+    pub debounce: u64,
+    /// `json`: one update report per run on stdout (JSON Lines).
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Notes root (default: the current folder).
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub folder: FolderOptions,
+    /// Port on 127.0.0.1 (0: any free port, printed on stderr).
+    #[arg(long, default_value_t = 7457)]
+    pub port: u16,
+    /// Speak the Model Context Protocol over stdio instead of HTTP.
+    #[arg(long)]
+    pub mcp: bool,
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = 1 << 20, value_name = "BYTES")]
+    pub max_body: usize,
+    /// Requests embedding text at once (default: the number of cores); more wait in a queue.
+    #[arg(long, value_name = "N")]
+    pub embed_jobs: Option<usize>,
+}
+
+#[derive(Debug, Args)]
+pub struct McpArgs {
+    /// Notes root (default: the current folder).
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub folder: FolderOptions,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DataFormat {
+    Json,
+    Yaml,
+    Toml,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Notes root (default: the current folder).
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub folder: FolderOptions,
+    #[arg(long, value_enum)]
+    pub format: DataFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct DupesArgs {
+    /// Notes root (default: the current folder).
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub folder: FolderOptions,
+    /// Least cosine similarity of a pair.
+    #[arg(long, default_value_t = crate::dupes::DEFAULT_THRESHOLD)]
+    pub threshold: f32,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

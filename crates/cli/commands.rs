@@ -7,12 +7,12 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use closest_embed::known_models;
 use closest_engine::{Engine, Mode, Model, Query, UpdateOptions, UpdateReport};
-use serde::Deserialize;
 use serde_json::json;
 
 use crate::args::{
     EmbedArgs, Format, ModelCommand, ModelOptions, SimilarArgs, StatusArgs, UpdateArgs,
 };
+use crate::embed_lines::{embed_lines, parse_line, EmbedLine};
 use crate::settings::folder_settings;
 use crate::ui::Ui;
 
@@ -31,6 +31,7 @@ pub fn update(args: &UpdateArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCo
         UpdateOptions {
             mode,
             full: args.full,
+            hold_recent: None,
         },
         ui,
     )?;
@@ -206,35 +207,16 @@ pub fn check_links(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result<E
     })
 }
 
-#[derive(Deserialize)]
-struct EmbedLine {
-    #[serde(default)]
-    id: Option<serde_json::Value>,
-    text: String,
-}
-
 /// Texts embedded per round: large enough for full batches, small enough to stream.
 const EMBED_CHUNK: usize = 1024;
 
 /// `closest embed`: JSON Lines in, JSON Lines out, in input order, ids carried through.
 pub fn embed(args: &EmbedArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     let model = Model::resolve(&model.clone().resolve()?, ui.shows_progress(), ui)?;
-    let embedder = model.embedder(ui)?;
-    let prompt = if args.query {
-        model.config.query_prompt()
-    } else {
-        model.config.document_prompt()
-    };
     let mut out = ui.out();
     let mut pending: Vec<EmbedLine> = Vec::new();
     let flush = |pending: &mut Vec<EmbedLine>, out: &mut dyn Write| -> Result<()> {
-        let texts: Vec<&str> = pending.iter().map(|line| line.text.as_str()).collect();
-        let (vectors, _) = embedder.embed(&texts, prompt, model.options(args.long))?;
-        for (line, vector) in pending.iter().zip(vectors) {
-            let object = match &line.id {
-                Some(id) => json!({ "id": id, "embedding": vector }),
-                None => json!({ "embedding": vector }),
-            };
+        for object in embed_lines(&model, pending, args.query, args.long, ui)? {
             serde_json::to_writer(&mut *out, &object)?;
             out.write_all(b"\n")?;
         }
@@ -246,8 +228,7 @@ pub fn embed(args: &EmbedArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode
         if line.trim().is_empty() {
             continue;
         }
-        let parsed: EmbedLine = serde_json::from_str(&line)
-            .with_context(|| format!("line {} of standard input is not a JSON object with a \"text\" string; expected {{\"id\": ..., \"text\": \"...\"}}", number + 1))?;
+        let parsed = parse_line(&line, number + 1)?;
         pending.push(parsed);
         if pending.len() >= EMBED_CHUNK {
             flush(&mut pending, &mut out)?;

@@ -8,9 +8,15 @@ mod bench;
 mod bench_update;
 mod commands;
 mod doctor;
+mod dupes;
+mod embed_lines;
+mod export;
 mod manual;
+mod mcp;
+mod serve;
 mod settings;
 mod ui;
+mod watch;
 
 use std::process::ExitCode;
 
@@ -58,6 +64,11 @@ fn run(cli: &Cli, ui: &Ui) -> Result<ExitCode> {
         Command::Embed(args) => commands::embed(args, model, ui),
         Command::Status(args) => commands::status(args, model, ui),
         Command::CheckLinks(args) => commands::check_links(args, model, ui),
+        Command::Watch(args) => watch::watch(args, model, ui),
+        Command::Serve(args) => serve::serve(args, model, ui),
+        Command::Mcp(args) => mcp::mcp(args, model, ui),
+        Command::Export(args) => export::export(args, model, ui),
+        Command::Dupes(args) => dupes::dupes(args, model, ui),
         Command::Model(command) => commands::model(command, model, ui),
         Command::Bench(BenchCommand::Embed(args)) => bench::embed(args, model, ui),
         Command::Bench(BenchCommand::Index(args)) => bench::index(args, model, ui),

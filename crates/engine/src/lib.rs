@@ -12,15 +12,20 @@
 //! An [`Engine`] holds its settings and a warm, shareable model, so a long-running command keeps
 //! one and calls it again after every change.
 
+mod changes;
 pub mod check_links;
 mod compact;
+mod dupes;
 pub mod embedding;
 mod error;
+mod explain;
 mod hash;
 mod health;
+mod hold;
 mod lock;
 mod migrate;
 mod model;
+mod neighbours;
 pub mod prepare;
 mod progress;
 pub mod query;
@@ -28,6 +33,7 @@ pub mod rank;
 mod record;
 pub mod scan;
 mod settings;
+mod snapshot;
 mod stamp;
 pub mod state_dir;
 pub mod status;
@@ -36,13 +42,17 @@ mod update;
 mod vectors;
 pub mod write;
 
+pub use changes::is_note_path;
 pub use check_links::{BrokenLink, LinkCheck};
+pub use dupes::Pair;
 pub use error::{Error, Result, Warning};
+pub use explain::Explanation;
 pub use hash::{text_hash, TextHash};
 pub use health::{store_health, StoreHealth};
 pub use model::Model;
+pub use neighbours::NoteLists;
 pub use progress::{Bar, Reporter, Silent};
-pub use query::{Hit, Query};
+pub use query::{Hit, NoteRef, NoteText, Query};
 pub use settings::{FolderSettings, ModelSettings, Output};
 pub use status::Plan;
 pub use store::{Stat, STORE_FILE};
@@ -53,6 +63,8 @@ pub use write::Mode;
 pub struct Engine {
     settings: FolderSettings,
     model: Model,
+    /// What readers (`similar`, `explain`, `note`) last loaded from the store.
+    snapshot: snapshot::Cache,
 }
 
 impl Engine {
@@ -69,7 +81,11 @@ impl Engine {
             });
         }
         let model = Model::resolve(&settings.model, show_progress, reporter)?;
-        Ok(Engine { settings, model })
+        Ok(Engine {
+            settings,
+            model,
+            snapshot: snapshot::Cache::default(),
+        })
     }
 
     pub fn settings(&self) -> &FolderSettings {
@@ -96,7 +112,8 @@ impl Engine {
         check_links::check_links(self)
     }
 
-    /// The notes nearest to a note or a text.
+    /// The notes nearest to a note or a text. The store is read once and kept until an
+    /// update commits, so an engine kept open answers from memory.
     pub fn similar(&self, query: Query<'_>, k: usize, reporter: &dyn Reporter) -> Result<Vec<Hit>> {
         query::similar(self, query, k, reporter)
     }
@@ -111,14 +128,57 @@ impl Engine {
         embedding::prefill(self, vector_of, reporter)
     }
 
+    /// Why note `b` is (or is not) in note `a`'s list: their cosine, `b`'s rank for `a`.
+    pub fn explain(&self, a: &str, b: &str) -> Result<Explanation> {
+        explain::explain(self, a, b)
+    }
+
+    /// A stored note's text, read from disk now, by id.
+    pub fn note(&self, id: &str) -> Result<NoteText> {
+        query::note(self, id)
+    }
+
+    /// Every stored note with the neighbours its section lists (what `update` writes), in path
+    /// order.
+    pub fn lists(&self) -> Result<Vec<NoteLists>> {
+        neighbours::lists(self)
+    }
+
+    /// Every pair of notes at least `threshold` similar, most similar first.
+    pub fn dupes(&self, threshold: f32) -> Result<Vec<Pair>> {
+        dupes::dupes(self, threshold)
+    }
+
+    /// The paths (relative to the notes root) whose files differ from what the store
+    /// recorded: the file events an update must answer (`watch`).
+    pub fn unrecorded(&self, rel_paths: &[std::path::PathBuf]) -> Result<Vec<std::path::PathBuf>> {
+        changes::unrecorded(self, rel_paths)
+    }
+
+    /// How many notes the store holds now (with a vector), for `serve`'s status.
+    pub fn stored_count(&self) -> Result<usize> {
+        Ok(self.snapshot()?.records.len())
+    }
+
     /// Every stored note's unit vector, in id order (for benchmarks and exports).
     pub fn stored_vectors(&self) -> Result<Vec<(String, Vec<f32>)>> {
-        let stored = query::Stored::load(self)?;
+        let stored = self.snapshot()?;
         Ok(stored
             .records
             .iter()
             .zip(stored.rows())
             .map(|(record, row)| (record.id.clone(), row.to_vec()))
             .collect())
+    }
+
+    pub(crate) fn snapshot(&self) -> Result<std::sync::Arc<snapshot::Snapshot>> {
+        self.snapshot.get(self)
+    }
+
+    pub(crate) fn with_snapshot<T>(
+        &self,
+        read: impl FnOnce(&snapshot::KeptView<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.snapshot.with(self, read)
     }
 }

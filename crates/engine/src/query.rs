@@ -1,19 +1,20 @@
 //! `similar`: the notes nearest to a note or a text, from what the last `update` stored.
 //!
-//! A query reads the store and the vector file and never writes. With `--index hnsw` it reuses
-//! the graph the last `update` saved when that graph holds exactly the stored notes, and builds
-//! a throwaway one otherwise; by default it scans every stored vector, which at a million notes
-//! still takes a fraction of a second.
+//! A query reads a snapshot of the store and the vector file (`snapshot.rs`) and never writes;
+//! an engine kept open (`serve`) reuses the snapshot until an update commits. With `--index
+//! hnsw` it reuses the graph the last `update` saved when that graph holds exactly the stored
+//! notes, and builds a throwaway one otherwise; by default it scans every stored vector, which
+//! at a million notes still takes a fraction of a second.
 
 use closest_index::{
     choose, persist, scan_query, ConcreteKind, HnswParams, Neighbours, VectorIndex,
 };
 
+use serde::Serialize;
+
 use crate::error::{Error, Result};
 use crate::progress::Reporter;
-use crate::store::{NoteRecord, Store};
 use crate::update::content_key;
-use crate::vectors::{VectorFile, VectorMeta};
 use crate::Engine;
 
 /// What to search for.
@@ -26,48 +27,30 @@ pub enum Query<'a> {
 }
 
 /// One answer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Hit {
     pub id: String,
+    /// Relative to the notes root, `/`-separated.
     pub path: String,
+    pub title: String,
     pub score: f32,
 }
 
-/// The notes the last update recorded, in id order, with their vectors.
-pub(crate) struct Stored {
-    pub records: Vec<NoteRecord>,
-    pub vectors: VectorFile,
+/// A stored note, named.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NoteRef {
+    pub id: String,
+    /// Relative to the notes root, `/`-separated.
+    pub path: String,
+    pub title: String,
 }
 
-impl Stored {
-    pub(crate) fn load(engine: &Engine) -> Result<Self> {
-        let settings = engine.settings();
-        let (store, _) = Store::open(&settings.state_dir)?;
-        let model = engine.model();
-        let key = model.vector_key(settings.long);
-        let meta = VectorMeta::from_entries(|name| store.meta(name).ok().flatten());
-        let (vectors, reset) = VectorFile::open(&settings.state_dir, meta, &key, model.dim());
-        let mut records = store.notes()?;
-        if reset.is_some() {
-            records.clear();
-        }
-        records.retain(|record| (record.slot as usize) < vectors.rows());
-        records.sort_by(|a, b| a.id.cmp(&b.id));
-        if records.is_empty() {
-            return Err(Error::NothingStored {
-                root: settings.root.display().to_string(),
-            });
-        }
-        Ok(Stored { records, vectors })
-    }
-
-    /// Each record's vector, in record order.
-    pub(crate) fn rows(&self) -> Vec<&[f32]> {
-        self.records
-            .iter()
-            .map(|record| self.vectors.row(record.slot))
-            .collect()
-    }
+/// A note's text, read by id.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoteText {
+    #[serde(flatten)]
+    pub note: NoteRef,
+    pub text: String,
 }
 
 pub(crate) fn similar(
@@ -77,14 +60,11 @@ pub(crate) fn similar(
     reporter: &dyn Reporter,
 ) -> Result<Vec<Hit>> {
     let settings = engine.settings();
-    let stored = Stored::load(engine)?;
+    let stored = engine.snapshot()?;
     let rows = stored.rows();
     let (vector, exclude) = match query {
         Query::Note(id) => {
-            let position = stored
-                .records
-                .binary_search_by(|record| record.id.as_str().cmp(id))
-                .map_err(|_| Error::UnknownNote { id: id.to_owned() })?;
+            let position = stored.position(id)?;
             (rows[position].to_vec(), Some(position))
         }
         Query::Text(text) => (
@@ -129,13 +109,15 @@ pub(crate) fn similar(
     };
     Ok(found
         .into_iter()
-        .map(|neighbour| {
-            let record = &stored.records[neighbour.id as usize];
-            Hit {
-                id: record.id.clone(),
-                path: record.path.clone(),
-                score: neighbour.score,
-            }
-        })
+        .map(|neighbour| stored.hit(neighbour.id as usize, neighbour.score))
         .collect())
+}
+
+/// A stored note's text, as it is on disk now.
+pub(crate) fn note(engine: &Engine, id: &str) -> Result<NoteText> {
+    let stored = engine.snapshot()?;
+    let note = stored.note(stored.position(id)?);
+    let path = engine.settings().root.join(&note.path);
+    let text = std::fs::read_to_string(&path).map_err(|source| Error::io("read", &path, source))?;
+    Ok(NoteText { note, text })
 }

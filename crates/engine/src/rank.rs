@@ -106,7 +106,16 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
         _ => (None, None, None),
     };
 
-    let fresh_lists = input.changed.len() + input.stored.iter().filter(|l| l.is_none()).count();
+    // Lists made from nothing: the changed notes' and those with no usable stored list (a
+    // changed note has none, so it is counted once).
+    let mut fresh = vec![false; n];
+    for &position in &input.changed {
+        fresh[position] = true;
+    }
+    for (position, stored) in input.stored.iter().enumerate() {
+        fresh[position] |= stored.is_none();
+    }
+    let fresh_lists = fresh.iter().filter(|&&fresh| fresh).count();
     let patch_seconds = fresh_lists as f64 * n as f64 * PATCH_SECONDS_PER_PAIR;
     let full_seconds = match kind {
         ConcreteKind::Graph => n as f64 * GRAPH_SECONDS_PER_ROW,

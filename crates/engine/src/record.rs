@@ -51,6 +51,16 @@ impl Run<'_> {
                     written.insert(outcome.position, stat);
                 }
                 Done::Stale => self.report.stale.push(id),
+                Done::Held => {
+                    // Recorded like a note that could not be written: stale, read next run.
+                    self.report.held.push(id.clone());
+                    self.report.stale.push(id);
+                    left.insert(outcome.position);
+                    self.report.held_until = self
+                        .report
+                        .held_until
+                        .max(self.held_until(outcome.position));
+                }
                 Done::Left(warning) => {
                     if warning.is_write_failure() {
                         self.report.failed += 1;
@@ -67,6 +77,7 @@ impl Run<'_> {
         }
         self.report.stale.sort();
         self.report.moved.sort();
+        self.report.held.sort();
         let n = self.notes.len();
         if self.options.mode != Mode::Write {
             self.report.unchanged = n - self.report.stale.len();

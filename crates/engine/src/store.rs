@@ -188,34 +188,10 @@ impl Store {
     /// Every note the last run recorded, in no particular order.
     pub fn notes(&self) -> Result<Vec<NoteRecord>> {
         let run = || -> rusqlite::Result<Vec<NoteRecord>> {
-            let mut statement = self.conn.prepare(
-                "SELECT row, path, id, size, mtime_ns, inode, racy, text_hash, slot, title, links, region, rendered, stale, links_md, links_bare FROM notes",
-            )?;
-            let rows = statement.query_map([], |row| {
-                let links: String = row.get(10)?;
-                Ok(NoteRecord {
-                    row: row.get(0)?,
-                    path: row.get(1)?,
-                    id: row.get(2)?,
-                    stat: Stat {
-                        size: row.get::<_, i64>(3)? as u64,
-                        mtime_ns: row.get(4)?,
-                        inode: row.get::<_, i64>(5)? as u64,
-                    },
-                    racy: row.get(6)?,
-                    text_hash: blob_hash(row.get_ref(7)?.as_blob()?),
-                    slot: row.get::<_, i64>(8)? as u32,
-                    title: row.get(9)?,
-                    links: serde_json::from_str(&links).unwrap_or_default(),
-                    region: row.get(11)?,
-                    rendered: row.get_ref(12)?.as_blob_or_null()?.map(blob_hash),
-                    stale: row.get(13)?,
-                    evidence: LinkEvidence {
-                        with_extension: row.get::<_, i64>(14)? as usize,
-                        without_extension: row.get::<_, i64>(15)? as usize,
-                    },
-                })
-            })?;
+            let mut statement = self
+                .conn
+                .prepare(&format!("SELECT {NOTE_COLUMNS} FROM notes"))?;
+            let rows = statement.query_map([], note_from_row)?;
             rows.collect()
         };
         run().map_err(|source| self.error(source))
@@ -244,6 +220,18 @@ impl Store {
         run().map_err(|source| self.error(source))
     }
 
+    /// The note recorded at this path (relative, `/`-separated), if any.
+    pub fn note_at(&self, path: &str) -> Result<Option<NoteRecord>> {
+        self.conn
+            .query_row(
+                &format!("SELECT {NOTE_COLUMNS} FROM notes WHERE path = ?1"),
+                [path],
+                note_from_row,
+            )
+            .optional()
+            .map_err(|source| self.error(source))
+    }
+
     /// Every stored candidate list, by note row.
     pub fn lists(&self) -> Result<HashMap<i64, StoredList>> {
         let run = || -> rusqlite::Result<HashMap<i64, StoredList>> {
@@ -257,6 +245,38 @@ impl Store {
             rows.collect()
         };
         run().map_err(|source| self.error(source))
+    }
+
+    /// One note's stored candidate list, by the note's row.
+    pub fn list(&self, row: i64) -> Result<Option<StoredList>> {
+        self.conn
+            .query_row(
+                "SELECT candidates FROM lists WHERE row = ?1",
+                [row],
+                |row| Ok(decode_list(row.get_ref(0)?.as_blob()?)),
+            )
+            .optional()
+            .map_err(|source| self.error(source))
+    }
+
+    /// A number that changes whenever another connection commits to the store: a reader
+    /// keeps what it loaded until it does (SQLite's `PRAGMA data_version`).
+    pub fn data_version(&self) -> Result<i64> {
+        self.conn
+            .query_row("PRAGMA data_version", [], |row| row.get(0))
+            .map_err(|source| self.error(source))
+    }
+
+    /// Runs `read` inside one read transaction, so that everything it reads comes from the
+    /// same commit even while an update commits (WAL readers see a fixed snapshot).
+    pub fn read<T>(&self, read: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(|source| self.error(source))?;
+        let value = read(self)?;
+        tx.commit().map_err(|source| self.error(source))?;
+        Ok(value)
     }
 
     /// The vector slots stored for these text hashes.
@@ -448,6 +468,35 @@ impl Store {
             source,
         }
     }
+}
+
+/// The columns `note_from_row` reads, in its order.
+const NOTE_COLUMNS: &str = "row, path, id, size, mtime_ns, inode, racy, text_hash, slot, title, links, region, rendered, stale, links_md, links_bare";
+
+fn note_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<NoteRecord> {
+    let links: String = row.get(10)?;
+    Ok(NoteRecord {
+        row: row.get(0)?,
+        path: row.get(1)?,
+        id: row.get(2)?,
+        stat: Stat {
+            size: row.get::<_, i64>(3)? as u64,
+            mtime_ns: row.get(4)?,
+            inode: row.get::<_, i64>(5)? as u64,
+        },
+        racy: row.get(6)?,
+        text_hash: blob_hash(row.get_ref(7)?.as_blob()?),
+        slot: row.get::<_, i64>(8)? as u32,
+        title: row.get(9)?,
+        links: serde_json::from_str(&links).unwrap_or_default(),
+        region: row.get(11)?,
+        rendered: row.get_ref(12)?.as_blob_or_null()?.map(blob_hash),
+        stale: row.get(13)?,
+        evidence: LinkEvidence {
+            with_extension: row.get::<_, i64>(14)? as usize,
+            without_extension: row.get::<_, i64>(15)? as usize,
+        },
+    })
 }
 
 pub(crate) fn create_tables(tx: &Transaction<'_>) -> rusqlite::Result<()> {

@@ -6,7 +6,7 @@
 //! changed → record what changed (`record.rs`). Every step returns its results; nothing here
 //! prints.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use closest_index::{ListSize, Neighbour, Neighbours};
 use closest_notes::{
@@ -19,6 +19,7 @@ use crate::embedding::{ensure_vectors, import_legacy};
 use crate::error::{Result, Warning};
 use crate::hash::TextHash;
 use crate::lock::FolderLock;
+use crate::neighbours::shown;
 use crate::prepare::{prepare_all, Placement, Prepared};
 use crate::progress::Reporter;
 use crate::rank::{rank, Method, RankInput, SavedIndex, MARGIN};
@@ -26,7 +27,7 @@ use crate::scan::{scan, sweep};
 use crate::stamp;
 use crate::store::{NoteRecord, Stat, Store};
 use crate::vectors::{Reset, VectorFile, VectorMeta};
-use crate::write::{render, write_all, Job, Mode, Rendering};
+use crate::write::{render, write_all, Job, Mode, Outcome, Rendering};
 use crate::Engine;
 
 /// What `update` is asked to do.
@@ -35,6 +36,10 @@ pub struct UpdateOptions {
     pub mode: Mode,
     /// Read every note and recompute every list, whatever the store says.
     pub full: bool,
+    /// In write mode, leave unwritten the notes changed (not by closest) within this long
+    /// before the run: someone may still be typing. Their lists are computed and stored; a later
+    /// run writes them (`hold.rs`).
+    pub hold_recent: Option<Duration>,
 }
 
 /// The summary of a run (`--format json` prints it as one object).
@@ -69,6 +74,11 @@ pub struct UpdateReport {
     pub moved: Vec<String>,
     /// Note-template folders left out (Obsidian's, Templater's).
     pub template_folders: Vec<String>,
+    /// Notes whose section waits because they changed within `hold_recent`, by id.
+    pub held: Vec<String>,
+    /// When the last of the held notes, if left alone, may be written.
+    #[serde(skip)]
+    pub held_until: Option<std::time::SystemTime>,
     /// Seconds per step.
     pub timings: Timings,
     #[serde(skip)]
@@ -582,7 +592,7 @@ impl<'a> Run<'a> {
 
     /// Renders the notes whose lines may have changed and writes those whose bytes do.
     /// Returns the rendered hash of every note rendered, and the write outcomes.
-    fn write(&self, lists: &Lists) -> (Vec<Option<TextHash>>, Vec<crate::write::Outcome>) {
+    fn write(&self, lists: &Lists) -> (Vec<Option<TextHash>>, Vec<Outcome>) {
         let settings = self.engine.settings();
         let fingerprint = settings.render_fingerprint(self.form);
         let rendering = Rendering {
@@ -597,6 +607,7 @@ impl<'a> Run<'a> {
         });
         let mut jobs = Vec::new();
         let mut rendered_now: Vec<Option<TextHash>> = vec![None; self.notes.len()];
+        let mut held = Vec::new();
         for (position, note) in self.notes.iter().enumerate() {
             let Some(list) = &lists.lists[position] else {
                 continue;
@@ -608,21 +619,22 @@ impl<'a> Run<'a> {
                 .as_ref()
                 .map(|resolver| resolver.linked_ids_of(note.links(), &note.file))
                 .unwrap_or_default();
-            let chosen: Vec<LinkTarget> = list
-                .iter()
-                .filter(|neighbour| {
-                    neighbour.score >= settings.min_score
-                        && !linked.contains(&self.notes[neighbour.id as usize].file.id)
-                })
-                .take(settings.k)
-                .map(|neighbour| self.target(neighbour.id as usize))
-                .collect();
+            let chosen: Vec<LinkTarget> = shown(list, settings, |other| {
+                linked.contains(&self.notes[other as usize].file.id)
+            })
+            .into_iter()
+            .map(|neighbour| self.target(neighbour.id as usize))
+            .collect();
             let (_, rendered) = render(rendering, &note.file, &chosen);
             rendered_now[position] = Some(rendered);
             let record = note.record.as_ref();
             let unchanged_since_written = note.prepared.is_none()
                 && record.is_some_and(|record| record.rendered == Some(rendered) && !record.stale);
             if unchanged_since_written {
+                continue;
+            }
+            if self.is_held(position) {
+                held.push(Outcome::held(position));
                 continue;
             }
             jobs.push(Job {
@@ -634,13 +646,14 @@ impl<'a> Run<'a> {
                 targets: chosen,
             });
         }
-        let outcomes = write_all(
+        let mut outcomes = write_all(
             jobs,
             rendering,
             self.placement(),
             self.options.mode,
             self.reporter,
         );
+        outcomes.extend(held);
         (rendered_now, outcomes)
     }
 }

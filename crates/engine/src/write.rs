@@ -59,6 +59,8 @@ pub enum Done {
     Stale,
     /// Left alone on purpose or because it failed; the warning says which.
     Left(Warning),
+    /// Not written because it changed too recently (`hold_recent`); a later run writes it.
+    Held,
 }
 
 /// A job's result with the hash of the lines rendered for it.

@@ -1,0 +1,72 @@
+//! `dupes`: pairs of notes whose similarity reaches a threshold.
+//!
+//! The stored candidate lists already hold every note's best k + margin neighbours with their
+//! scores, so most pairs come from them at no cost. A pair (a, b) above the threshold is missing
+//! from a's list only when a's list is full of notes at least as close; so a note whose last
+//! stored candidate still reaches the threshold (or that has no stored list) is scanned against
+//! every note. The answer is exact, and costs a scan only for notes with many near-copies.
+
+use std::collections::HashMap;
+
+use closest_index::{dot, scan_query};
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::neighbours::candidates;
+use crate::query::NoteRef;
+use crate::Engine;
+
+/// Two notes at least as similar as the threshold; `a` has the smaller id.
+#[derive(Debug, Clone, Serialize)]
+pub struct Pair {
+    pub score: f32,
+    pub a: NoteRef,
+    pub b: NoteRef,
+}
+
+/// Every pair of stored notes whose cosine similarity is at least `threshold`, most similar
+/// first (ties by the ids).
+pub(crate) fn dupes(engine: &Engine, threshold: f32) -> Result<Vec<Pair>> {
+    let (snapshot, stored) = crate::snapshot::with_lists(engine)?;
+    let rows = snapshot.rows();
+    let mut pairs: HashMap<(usize, usize), f32> = HashMap::new();
+    for (position, record) in snapshot.records.iter().enumerate() {
+        let list = candidates(&snapshot, &stored, record.row);
+        let may_have_more = list.last().is_none_or(|last| last.score >= threshold);
+        let close: Vec<usize> = if may_have_more {
+            scan_query(&rows, rows[position], rows.len(), Some(position))
+                .into_iter()
+                .take_while(|neighbour| neighbour.score >= threshold)
+                .map(|neighbour| neighbour.id as usize)
+                .collect()
+        } else {
+            list.iter()
+                .take_while(|neighbour| neighbour.score >= threshold)
+                .map(|neighbour| neighbour.id as usize)
+                .collect()
+        };
+        for other in close {
+            let key = (position.min(other), position.max(other));
+            // One score per pair, whichever list it came from: the canonical dot product.
+            pairs
+                .entry(key)
+                .or_insert_with(|| dot(rows[key.0], rows[key.1]));
+        }
+    }
+    let mut found: Vec<Pair> = pairs
+        .into_iter()
+        .filter(|(_, score)| *score >= threshold)
+        .map(|((a, b), score)| Pair {
+            score,
+            a: snapshot.note(a),
+            b: snapshot.note(b),
+        })
+        .collect();
+    found.sort_by(|x, y| {
+        y.score
+            .total_cmp(&x.score)
+            .then_with(|| x.a.id.cmp(&y.a.id))
+            .then_with(|| x.b.id.cmp(&y.b.id))
+    });
+    Ok(found)
+}

@@ -1,0 +1,142 @@
+//! The lists notes show, read back: one rule for what a section holds, and every note's list
+//! for `export`.
+//!
+//! A note's stored list is its raw candidates (the best k + links + margin other notes, with
+//! scores). What its section shows is [`shown`]: the candidates scoring at least `min_score`
+//! that the note does not already link to (with `exclude-linked`), the first k. `update`
+//! renders sections through the same function, so an export of the store lists exactly what
+//! the sections hold after an update.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+
+use closest_index::Neighbour;
+use closest_notes::{NoteFile, Resolver};
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::query::Hit;
+use crate::settings::FolderSettings;
+use crate::snapshot::Snapshot;
+use crate::store::StoredList;
+use crate::Engine;
+
+/// The entries of a raw candidate list that a note shows, best first: at least `min_score`,
+/// not a note it links to (`is_linked` of a list entry's id), the first k.
+pub(crate) fn shown<'l>(
+    list: &'l [Neighbour],
+    settings: &FolderSettings,
+    is_linked: impl Fn(u64) -> bool,
+) -> Vec<&'l Neighbour> {
+    list.iter()
+        .filter(|neighbour| neighbour.score >= settings.min_score && !is_linked(neighbour.id))
+        .take(settings.k)
+        .collect()
+}
+
+/// One note and the neighbours its section lists.
+#[derive(Debug, Clone, Serialize)]
+pub struct NoteLists {
+    pub id: String,
+    /// Relative to the notes root, `/`-separated.
+    pub path: String,
+    pub title: String,
+    pub neighbours: Vec<Hit>,
+}
+
+/// Every stored note with the neighbours its section lists, in path order.
+pub(crate) fn lists(engine: &Engine) -> Result<Vec<NoteLists>> {
+    let settings = engine.settings();
+    let (snapshot, stored) = crate::snapshot::with_lists(engine)?;
+    let linked = Linked::new(settings, &snapshot);
+    let mut all: Vec<NoteLists> = snapshot
+        .records
+        .iter()
+        .enumerate()
+        .map(|(position, record)| {
+            let list = candidates(&snapshot, &stored, record.row);
+            let is_linked = linked.of(&snapshot, position);
+            let neighbours = shown(&list, settings, |other| {
+                is_linked.contains(&snapshot.records[other as usize].id)
+            })
+            .into_iter()
+            .map(|neighbour| snapshot.hit(neighbour.id as usize, neighbour.score))
+            .collect();
+            NoteLists {
+                id: record.id.clone(),
+                path: record.path.clone(),
+                title: record.title.clone(),
+                neighbours,
+            }
+        })
+        .collect();
+    all.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(all)
+}
+
+/// A note's stored candidates as neighbours by snapshot position (empty when it has none).
+pub(crate) fn candidates(
+    snapshot: &Snapshot,
+    stored: &HashMap<i64, StoredList>,
+    row: i64,
+) -> Vec<Neighbour> {
+    stored
+        .get(&row)
+        .map(|list| to_neighbours(snapshot, list))
+        .unwrap_or_default()
+}
+
+pub(crate) fn to_neighbours(snapshot: &Snapshot, list: &StoredList) -> Vec<Neighbour> {
+    snapshot
+        .translate(list)
+        .into_iter()
+        .map(|(position, score)| Neighbour {
+            id: position as u64,
+            score,
+        })
+        .collect()
+}
+
+/// The notes each note links to, when the settings leave those out of its list.
+pub(crate) struct Linked {
+    resolver: Option<Resolver>,
+    root: PathBuf,
+}
+
+impl Linked {
+    pub fn new(settings: &FolderSettings, snapshot: &Snapshot) -> Self {
+        let resolver = settings.exclude_linked.then(|| {
+            let files: Vec<NoteFile> = snapshot
+                .records
+                .iter()
+                .map(|record| note_file(&settings.root, &record.id, &record.path))
+                .collect();
+            Resolver::new(&files)
+        });
+        Linked {
+            resolver,
+            root: settings.root.clone(),
+        }
+    }
+
+    /// The ids the note at `position` links to (empty unless `exclude-linked`).
+    pub fn of(&self, snapshot: &Snapshot, position: usize) -> BTreeSet<String> {
+        let Some(resolver) = &self.resolver else {
+            return BTreeSet::new();
+        };
+        let record = &snapshot.records[position];
+        resolver.linked_ids_of(
+            &record.links,
+            &note_file(&self.root, &record.id, &record.path),
+        )
+    }
+}
+
+/// A stored note as the walk would have found it.
+fn note_file(root: &std::path::Path, id: &str, path: &str) -> NoteFile {
+    NoteFile {
+        id: id.to_owned(),
+        path: root.join(path),
+        rel_path: PathBuf::from(path),
+    }
+}

@@ -34,7 +34,7 @@ pub(crate) fn dupes(engine: &Engine, threshold: f32) -> Result<Vec<Pair>> {
         let list = candidates(&snapshot, &stored, record.row);
         let may_have_more = list.last().is_none_or(|last| last.score >= threshold);
         let close: Vec<usize> = if may_have_more {
-            scan_query(&rows, rows[position], rows.len(), Some(position))
+            scan_query(&rows, rows[position], rows.len(), Some(position), None)
                 .into_iter()
                 .take_while(|neighbour| neighbour.score >= threshold)
                 .map(|neighbour| neighbour.id as usize)

@@ -74,7 +74,7 @@ pub(crate) fn similar(
     };
     let found: Neighbours = match choose(settings.index, rows.len()) {
         // A k-nearest graph serves all-pairs only; one query is a scan either way.
-        ConcreteKind::Exact | ConcreteKind::Graph => scan_query(&rows, &vector, k, exclude),
+        ConcreteKind::Exact | ConcreteKind::Graph => scan_query(&rows, &vector, k, exclude, None),
         ConcreteKind::Hnsw => {
             let keys: Vec<u64> = stored
                 .records

@@ -139,7 +139,7 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
         changed.dedup();
         let PatchStats {
             touched, rescanned, ..
-        } = patch(&input.rows, &mut lists, &changed, &input.sizes);
+        } = patch(closest_index::Scorer::cosine(&input.rows), &mut lists, &changed, &input.sizes);
         Ranked {
             lists,
             touched,

@@ -14,6 +14,7 @@ mod error;
 mod exact;
 mod hnsw;
 mod knn;
+pub mod lexical;
 pub mod lists;
 pub mod persist;
 pub mod recall;
@@ -32,6 +33,7 @@ pub use hnsw::{Hnsw, HnswParams};
 pub use knn::{
     exact_neighbours_of_rows, knn_graph, knn_graph_report, KnnGraph, KnnParams, KnnReport,
 };
+pub use lexical::{Lexical, Matches, Scorer, Terms};
 pub use lists::{patch, scan_lists, scan_query, ListSize, PatchStats};
 pub use persist::{load, save, LoadOutcome};
 pub use recall::{recall_at_k, sample_rows, synthetic_clustered};

@@ -19,6 +19,7 @@ use std::cmp::Ordering;
 
 use rayon::prelude::*;
 
+use crate::lexical::{Lexical, Matches, Scorer};
 use crate::topk::{dot, rank_order, Candidate, TopK};
 use crate::{Neighbour, Neighbours};
 
@@ -48,29 +49,44 @@ pub struct PatchStats {
 
 /// Every row's exact best `sizes[row].keep` other rows, by a full scan per row. The reference
 /// for tests and the path for rows with no stored list.
-pub fn scan_lists(rows: &[&[f32]], positions: &[usize], sizes: &[ListSize]) -> Vec<Neighbours> {
+pub fn scan_lists(scorer: Scorer<'_>, positions: &[usize], sizes: &[ListSize]) -> Vec<Neighbours> {
     positions
         .par_iter()
         .with_max_len(1)
-        .map(|&row| scan_one(rows, row, sizes[row].keep))
+        .map(|&row| scan_one(scorer, row, sizes[row].keep))
         .collect()
 }
 
-fn scan_one(rows: &[&[f32]], row: usize, keep: usize) -> Neighbours {
-    scan_query(rows, rows[row], keep, Some(row))
+fn scan_one(scorer: Scorer<'_>, row: usize, keep: usize) -> Neighbours {
+    let matches = scorer.matches_of(row);
+    let lexical = scorer.lexical.map(|lexical| (lexical, &matches));
+    scan_query(scorer.rows, scorer.rows[row], keep, Some(row), lexical)
 }
 
 /// The `k` rows nearest to `query` by a scan of every row (`exclude` left out), in parallel
-/// blocks; the exact answer, ties by position.
-pub fn scan_query(rows: &[&[f32]], query: &[f32], k: usize, exclude: Option<usize>) -> Neighbours {
+/// blocks; the exact answer, ties by position. With `lexical`, scores are fused with the
+/// query's lexical matches.
+pub fn scan_query(
+    rows: &[&[f32]],
+    query: &[f32],
+    k: usize,
+    exclude: Option<usize>,
+    lexical: Option<(&Lexical, &Matches)>,
+) -> Neighbours {
+    let empty = Matches::default();
     let scan_block = |first: usize, block: &[&[f32]]| {
         let mut top = TopK::new(k, 0.0);
+        let mut cursor = lexical.map_or(&empty, |(_, matches)| matches).cursor_from(first);
         for (offset, vector) in block.iter().enumerate() {
             let row = first + offset;
             if Some(row) == exclude {
                 continue;
             }
-            let score = dot(query, vector);
+            let cosine = dot(query, vector);
+            let score = match lexical {
+                Some((lexical, _)) => lexical.fuse(cosine, cursor.at(row)),
+                None => cosine,
+            };
             if score >= top.floor() {
                 top.push(candidate(row, score));
             }
@@ -102,11 +118,12 @@ pub fn scan_query(rows: &[&[f32]], query: &[f32], k: usize, exclude: Option<usiz
 /// On return every list is the exact best `min(keep, rows - 1)` or more, at least `need`
 /// when that many other rows exist.
 pub fn patch(
-    rows: &[&[f32]],
+    scorer: Scorer<'_>,
     lists: &mut [Neighbours],
     changed: &[usize],
     sizes: &[ListSize],
 ) -> PatchStats {
+    let rows = scorer.rows;
     let n_rows = rows.len();
     if n_rows == 0 {
         return PatchStats::default();
@@ -126,6 +143,7 @@ pub fn patch(
     // One pass over every row: it scores the changed vectors against it, offers each to the
     // row's own list, and collects each changed row's best candidates.
     let changed_vectors: Vec<&[f32]> = changed.iter().map(|&row| rows[row]).collect();
+    let changed_matches: Vec<Matches> = changed.iter().map(|&row| scorer.matches_of(row)).collect();
     let partials: Vec<(Vec<TopK>, Vec<bool>)> = lists
         .par_chunks_mut(PASS_BLOCK)
         .enumerate()
@@ -136,6 +154,10 @@ pub fn patch(
                 .map(|&row| TopK::new(sizes[row].keep, 0.0))
                 .collect();
             let mut block_touched = vec![false; chunk.len()];
+            let mut cursors: Vec<_> = changed_matches
+                .iter()
+                .map(|matches| matches.cursor_from(first))
+                .collect();
             for (offset, list) in chunk.iter_mut().enumerate() {
                 let row = first + offset;
                 let vector = rows[row];
@@ -147,7 +169,7 @@ pub fn patch(
                     if other == row {
                         continue;
                     }
-                    let score = dot(other_vector, vector);
+                    let score = scorer.score(dot(other_vector, vector), &mut cursors[slot], row);
                     if score >= tops[slot].floor() {
                         tops[slot].push(candidate(row, score));
                     }
@@ -182,7 +204,7 @@ pub fn patch(
     let short: Vec<usize> = (0..n_rows)
         .filter(|&row| !is_changed[row] && lists[row].len() < sizes[row].need.min(n_rows - 1))
         .collect();
-    let rescanned = scan_lists(rows, &short, sizes);
+    let rescanned = scan_lists(scorer, &short, sizes);
     for (&row, list) in short.iter().zip(rescanned) {
         lists[row] = list;
         touched[row] = true;

@@ -39,6 +39,7 @@
 //! # }
 //! ```
 
+mod boilerplate;
 mod error;
 mod frontmatter;
 mod ids;
@@ -52,10 +53,12 @@ mod resolve;
 mod scan;
 mod splice;
 mod templates;
+mod terms;
 mod text;
 mod walk;
 mod write;
 
+pub use boilerplate::{Boilerplate, BOILERPLATE_MIN_NOTES, BOILERPLATE_SHARE};
 pub use error::{Error, NoteError, Warning};
 pub use frontmatter::{splice_front_matter, FrontMatterFormat};
 pub use ids::{ids_for, note_id, IdScheme};
@@ -68,6 +71,7 @@ pub use render::{render_links, render_links_with, LinkTarget, Template};
 pub use resolve::{managed_links, LinkKind, ManagedLink, Resolved, Resolver};
 pub use splice::{section_is_current, splice, try_splice};
 pub use templates::{template_folders, TemplateFolder, TemplateSource};
+pub use terms::{term_counts, term_id, words, Idf, MAX_DF_SHARE, TERMS_PER_NOTE};
 pub use text::{embed_text, EMBED_TEXT_VERSION};
 pub use walk::{walk, NoteFile, Walk, WalkOptions, IGNORE_FILE_NAME};
 pub use write::{

@@ -2,7 +2,9 @@
 //! sequences of additions, removals and changed vectors (duplicates included, so ties by
 //! position are exercised), and against `Exact::all_pairs`.
 
-use closest_index::{patch, scan_lists, Exact, ListSize, Neighbours, VectorIndex};
+use closest_index::{
+    patch, scan_lists, Exact, Lexical, ListSize, Neighbours, Scorer, Terms, VectorIndex,
+};
 use proptest::collection::vec;
 use proptest::prelude::*;
 
@@ -83,23 +85,51 @@ fn sizes(n: usize, need: usize, margin: usize) -> Vec<ListSize> {
     ]
 }
 
-fn fresh(rows: &[Row], need: usize, margin: usize) -> Vec<Neighbours> {
+/// A row's lexical vector, made from its vector so that an edit changes both: a term for each
+/// clearly positive component (few terms, so rows share some and not others).
+fn terms(vector: &[f32]) -> Terms {
+    let mut terms: Terms = vector
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| **x > 0.2)
+        .map(|(i, x)| (i as u32 * 7 + 3, *x))
+        .collect();
+    let norm = terms.iter().map(|(_, w)| w * w).sum::<f32>().sqrt();
+    terms.iter_mut().for_each(|(_, w)| *w /= norm);
+    terms
+}
+
+/// The lexical side of `rows` with weight `weight`, or none for cosine alone.
+fn lexical(rows: &[Row], weight: Option<f32>) -> Option<Lexical> {
+    weight.map(|weight| Lexical::new(rows.iter().map(|(_, v)| terms(v)).collect(), weight))
+}
+
+fn fresh(rows: &[Row], need: usize, margin: usize, weight: Option<f32>) -> Vec<Neighbours> {
     let all: Vec<usize> = (0..rows.len()).collect();
-    scan_lists(&positions(rows), &all, &sizes(rows.len(), need, margin))
+    let vectors = positions(rows);
+    let lexical = lexical(rows, weight);
+    let scorer = Scorer {
+        rows: &vectors,
+        lexical: lexical.as_ref(),
+    };
+    scan_lists(scorer, &all, &sizes(rows.len(), need, margin))
 }
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
-    fn patched_lists_equal_fresh_lists((dim, start, steps, need, margin) in scenario()) {
+    fn patched_lists_equal_fresh_lists(
+        (dim, start, steps, need, margin) in scenario(),
+        weight in prop_oneof![Just(None), Just(Some(0.3f32)), Just(Some(0.8f32))],
+    ) {
         let _ = dim;
         let mut rows: Vec<Row> = start
             .into_iter()
             .enumerate()
             .map(|(index, v)| (index as u32 * 0x0100_0000, v))
             .collect();
-        let mut lists = fresh(&rows, need, margin);
+        let mut lists = fresh(&rows, need, margin, weight);
         for step in steps {
             // Departures: removed rows and rows whose vector changes leave every list.
             let mut departed_keys = Vec::new();
@@ -161,9 +191,12 @@ proptest! {
             changed.sort_unstable();
             changed.dedup();
             let size = sizes(new_rows.len(), need, margin);
-            patch(&positions(&new_rows), &mut patched, &changed, &size);
+            let vectors = positions(&new_rows);
+            let lexical = lexical(&new_rows, weight);
+            let scorer = Scorer { rows: &vectors, lexical: lexical.as_ref() };
+            patch(scorer, &mut patched, &changed, &size);
             rows = new_rows;
-            let want = fresh(&rows, need, margin);
+            let want = fresh(&rows, need, margin, weight);
             for (position, (got, expected)) in patched.iter().zip(&want).enumerate() {
                 // A patched list may be shorter than a fresh one (it keeps at least `need`),
                 // but it is always an exact prefix of it.
@@ -184,8 +217,33 @@ fn scanned_lists_match_exact_all_pairs() {
     let pairs = exact.all_pairs(7).expect("all pairs");
     let vectors: Vec<&[f32]> = rows.iter().map(|(_, v)| v.as_slice()).collect();
     let all: Vec<usize> = (0..rows.len()).collect();
-    let scanned = scan_lists(&vectors, &all, &sizes(rows.len(), 7, 0));
+    let scanned = scan_lists(Scorer::cosine(&vectors), &all, &sizes(rows.len(), 7, 0));
     for ((id, list), scanned) in pairs.iter().zip(&scanned) {
         assert_eq!(list, scanned, "row {id}");
+    }
+}
+
+/// A full ranking with the fused score (exact cosine lists widened by lexical matches) equals a
+/// fused scan of every row.
+#[test]
+fn fused_lists_from_cosine_lists_equal_a_fused_scan() {
+    let rows = crate::clustered(400, 8, 3, 0);
+    let exact = crate::filled(Exact::new(8).expect("dim"), &rows);
+    let keep = 9;
+    let vectors: Vec<&[f32]> = rows.iter().map(|(_, v)| v.as_slice()).collect();
+    let mut dense = vec![Vec::new(); rows.len()];
+    for (id, list) in exact.all_pairs(keep).expect("all pairs") {
+        dense[id as usize] = list;
+    }
+    for weight in [0.2f32, 0.5] {
+        let lexical = Lexical::new(vectors.iter().map(|v| terms(v)).collect(), weight);
+        let fused = lexical.fuse_lists(&vectors, dense.clone(), &vec![keep; rows.len()]);
+        let scorer = Scorer {
+            rows: &vectors,
+            lexical: Some(&lexical),
+        };
+        let all: Vec<usize> = (0..rows.len()).collect();
+        let scanned = scan_lists(scorer, &all, &sizes(rows.len(), keep, 0));
+        assert_eq!(fused, scanned, "weight {weight}");
     }
 }

@@ -1,0 +1,279 @@
+//! Hybrid similarity: the embedding's cosine fused with a lexical score.
+//!
+//! Each row may carry a sparse unit vector of (term, weight) pairs sorted by term (TF-IDF, made
+//! by the caller). The fused score of two rows is `(1 - w) · dot + w · lexical`, where
+//! `lexical` is the sparse dot product. An inverted index (term → rows) finds every row sharing
+//! a term with a given one, so a row's lexical scores cost the postings of its terms, not N.
+//!
+//! Every lexical score is summed in ascending term order from zero, whether by merging two
+//! rows' terms or by accumulating a row's postings, so a pair's score is the same bits whichever
+//! row asks and whatever the thread count: the lists stay deterministic and a patched list still
+//! equals a recomputed one.
+//!
+//! Exactness of a full ranking with the fused score: a row `j` that shares no term with row `i`
+//! scores `(1 - w) · dot(i, j)`, so among those rows the best by the fused score are the best by
+//! cosine. The fused best `keep` of row `i` are therefore among its best `keep` by cosine plus
+//! every row sharing a term with it, which is what [`Lexical::fuse_lists`] rescores.
+
+use std::collections::HashMap;
+
+use rayon::prelude::*;
+
+use crate::topk::{dot, Candidate, TopK};
+use crate::{Neighbour, Neighbours};
+
+/// A row's sparse lexical vector: (term, weight), sorted by term, unit length (or empty).
+pub type Terms = Vec<(u32, f32)>;
+
+/// Rows' lexical vectors with their inverted index, and the weight of the lexical score.
+#[derive(Debug, Clone)]
+pub struct Lexical {
+    weight: f32,
+    rows: Vec<Terms>,
+    postings: HashMap<u32, Vec<(u32, f32)>>,
+}
+
+impl Lexical {
+    /// The lexical side of rows `0..rows.len()`, fused with weight `weight` (0 = cosine only,
+    /// 1 = lexical only).
+    pub fn new(rows: Vec<Terms>, weight: f32) -> Lexical {
+        let mut postings: HashMap<u32, Vec<(u32, f32)>> = HashMap::new();
+        for (row, terms) in rows.iter().enumerate() {
+            debug_assert!(terms.windows(2).all(|pair| pair[0].0 < pair[1].0));
+            for &(term, w) in terms {
+                postings.entry(term).or_default().push((row as u32, w));
+            }
+        }
+        Lexical {
+            weight,
+            rows,
+            postings,
+        }
+    }
+
+    pub fn weight(&self) -> f32 {
+        self.weight
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    /// Row `row`'s lexical vector.
+    pub fn terms(&self, row: usize) -> &[(u32, f32)] {
+        &self.rows[row]
+    }
+
+    /// The fused score from a cosine and a lexical score.
+    #[inline]
+    pub fn fuse(&self, dot: f32, lexical: f32) -> f32 {
+        (1.0 - self.weight) * dot + self.weight * lexical
+    }
+
+    /// The lexical score of two sparse vectors.
+    pub fn pair(a: &[(u32, f32)], b: &[(u32, f32)]) -> f32 {
+        let (mut i, mut j, mut sum) = (0, 0, 0f32);
+        while i < a.len() && j < b.len() {
+            match a[i].0.cmp(&b[j].0) {
+                std::cmp::Ordering::Less => i += 1,
+                std::cmp::Ordering::Greater => j += 1,
+                std::cmp::Ordering::Equal => {
+                    sum += a[i].1 * b[j].1;
+                    i += 1;
+                    j += 1;
+                }
+            }
+        }
+        sum
+    }
+
+    /// Every row sharing a term with `query` (but `exclude`), with its lexical score, sorted by
+    /// row.
+    pub fn matches(&self, query: &[(u32, f32)], exclude: Option<usize>) -> Matches {
+        let mut scratch = Scratch::default();
+        self.matches_with(query, exclude, &mut scratch)
+    }
+
+    fn matches_with(
+        &self,
+        query: &[(u32, f32)],
+        exclude: Option<usize>,
+        scratch: &mut Scratch,
+    ) -> Matches {
+        if scratch.sums.len() < self.rows.len() {
+            scratch.sums.resize(self.rows.len(), 0.0);
+            scratch.seen.resize(self.rows.len(), false);
+        }
+        scratch.hit.clear();
+        for &(term, weight) in query {
+            let Some(posting) = self.postings.get(&term) else {
+                continue;
+            };
+            for &(row, w) in posting {
+                let slot = row as usize;
+                if !scratch.seen[slot] {
+                    scratch.seen[slot] = true;
+                    scratch.hit.push(row);
+                }
+                scratch.sums[slot] += weight * w;
+            }
+        }
+        scratch.hit.sort_unstable();
+        let mut entries = Vec::with_capacity(scratch.hit.len());
+        for &row in &scratch.hit {
+            let slot = row as usize;
+            if Some(slot) != exclude {
+                entries.push((row, scratch.sums[slot]));
+            }
+            scratch.sums[slot] = 0.0;
+            scratch.seen[slot] = false;
+        }
+        Matches { entries }
+    }
+
+    /// Every row's best `keep[row]` by the fused score, from its best `keep[row]` by cosine
+    /// (`dense`, exact or from a graph) and the rows sharing a term with it (module doc).
+    pub fn fuse_lists(
+        &self,
+        rows: &[&[f32]],
+        dense: Vec<Neighbours>,
+        keep: &[usize],
+    ) -> Vec<Neighbours> {
+        dense
+            .into_par_iter()
+            .enumerate()
+            .map_init(Scratch::default, |scratch, (row, list)| {
+                let matches = self.matches_with(&self.rows[row], Some(row), scratch);
+                let mut top = TopK::new(keep[row], 0.0);
+                // Lexical matches in row order, then the dense rows that share no term.
+                for &(other, lexical) in &matches.entries {
+                    let score = self.fuse(dot(rows[row], rows[other as usize]), lexical);
+                    top.push(candidate(other as usize, score));
+                }
+                for neighbour in list {
+                    let other = neighbour.id as usize;
+                    if matches.contains(other) {
+                        continue;
+                    }
+                    top.push(candidate(other, self.fuse(dot(rows[row], rows[other]), 0.0)));
+                }
+                into_list(top.into_sorted())
+            })
+            .collect()
+    }
+}
+
+#[derive(Default)]
+struct Scratch {
+    sums: Vec<f32>,
+    seen: Vec<bool>,
+    hit: Vec<u32>,
+}
+
+/// A row's lexical scores against the rows sharing a term with it, sorted by row.
+#[derive(Debug, Clone, Default)]
+pub struct Matches {
+    entries: Vec<(u32, f32)>,
+}
+
+impl Matches {
+    /// A reader for rows visited in ascending order.
+    pub fn cursor(&self) -> Cursor<'_> {
+        Cursor {
+            entries: &self.entries,
+            next: 0,
+        }
+    }
+
+    /// A reader starting at the first entry not below `row`.
+    pub fn cursor_from(&self, row: usize) -> Cursor<'_> {
+        Cursor {
+            entries: &self.entries,
+            next: self.entries.partition_point(|&(r, _)| (r as usize) < row),
+        }
+    }
+
+    fn contains(&self, row: usize) -> bool {
+        self.entries
+            .binary_search_by_key(&(row as u32), |&(r, _)| r)
+            .is_ok()
+    }
+
+    pub fn entries(&self) -> &[(u32, f32)] {
+        &self.entries
+    }
+}
+
+/// Reads a row's lexical score against rows asked in ascending order.
+pub struct Cursor<'a> {
+    entries: &'a [(u32, f32)],
+    next: usize,
+}
+
+impl Cursor<'_> {
+    /// The lexical score against `row` (0 when they share no term); rows must not go down.
+    #[inline]
+    pub fn at(&mut self, row: usize) -> f32 {
+        while self.next < self.entries.len() && (self.entries[self.next].0 as usize) < row {
+            self.next += 1;
+        }
+        match self.entries.get(self.next) {
+            Some(&(r, score)) if r as usize == row => score,
+            _ => 0.0,
+        }
+    }
+}
+
+/// A score source for scans and patches: cosine alone, or fused with the lexical score.
+#[derive(Clone, Copy)]
+pub struct Scorer<'a> {
+    pub rows: &'a [&'a [f32]],
+    pub lexical: Option<&'a Lexical>,
+}
+
+impl<'a> Scorer<'a> {
+    pub fn cosine(rows: &'a [&'a [f32]]) -> Scorer<'a> {
+        Scorer {
+            rows,
+            lexical: None,
+        }
+    }
+
+    /// Row `row`'s lexical matches (empty for cosine only).
+    pub fn matches_of(&self, row: usize) -> Matches {
+        match self.lexical {
+            Some(lexical) => lexical.matches(lexical.terms(row), Some(row)),
+            None => Matches::default(),
+        }
+    }
+
+    #[inline]
+    pub fn score(&self, dot: f32, cursor: &mut Cursor<'_>, row: usize) -> f32 {
+        match self.lexical {
+            Some(lexical) => lexical.fuse(dot, cursor.at(row)),
+            None => dot,
+        }
+    }
+}
+
+fn candidate(row: usize, score: f32) -> Candidate {
+    Candidate {
+        score,
+        id: row as u64,
+        row: 0,
+    }
+}
+
+fn into_list(candidates: Vec<Candidate>) -> Neighbours {
+    candidates
+        .into_iter()
+        .map(|c| Neighbour {
+            id: c.id,
+            score: c.score,
+        })
+        .collect()
+}

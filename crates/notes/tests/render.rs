@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use closest_notes::{
-    linked_ids, parse, render_links, render_links_with, IdScheme, LinkForm, LinkTarget, NoteFile,
-    SectionSpec, Template,
+    linked_ids, managed_links, parse, render_links, render_links_with, section_is_current, splice,
+    IdScheme, LinkForm, LinkTarget, NoteFile, Region, SectionSpec, Template,
 };
 
 fn note(rel: &str, id: &str) -> NoteFile {
@@ -20,6 +20,7 @@ fn target(id: &str, title: &str, rel: &str) -> LinkTarget {
         id: id.to_string(),
         title: title.to_string(),
         rel_path: PathBuf::from(rel),
+        score: 0.5,
     }
 }
 
@@ -55,6 +56,60 @@ fn custom_template_fills_placeholders() {
         &[target("b", "B (2)", "c/b.md")],
     );
     assert_eq!(rendered, ["1. B (2): [b](c/b.md)"]);
+}
+
+#[test]
+fn a_section_rendered_with_scores_splices_once() {
+    let spec = SectionSpec::default();
+    let from = note("daily/x.md", "x");
+    let targets: Vec<LinkTarget> = [(0.91234, "b"), (0.835, "c d"), (0.0001, "e"), (-0.2, "f")]
+        .into_iter()
+        .map(|(score, id)| LinkTarget {
+            score,
+            ..target(id, "", &format!("{id}.md"))
+        })
+        .collect();
+    for line in ["* [{id}]({link}) ({score})", "- {score}: [{title}]({path})"] {
+        let template = Template::custom(line).expect("valid");
+        let links = render_links(&template, &from, &targets);
+        assert_eq!(links, render_links(&template, &from, &targets));
+        let source = "# X
+
+Text.
+";
+        let once = splice(
+            source,
+            &parse(source, &spec).expect("parses"),
+            &spec,
+            &links,
+        );
+        let again = parse(&once, &spec).expect("parses");
+        assert!(section_is_current(&once, &again, &spec, &links), "{once}");
+        let read_back: Vec<String> = managed_links(&again, &Region::from(&spec))
+            .into_iter()
+            .map(|link| link.target)
+            .collect();
+        let ext = if line.contains("{path}") { ".md" } else { "" };
+        assert_eq!(
+            read_back,
+            ["b", "c%20d", "e", "f"].map(|name| format!("../{name}{ext}")),
+            "{once}"
+        );
+    }
+    let links = render_links(
+        &Template::custom("* [{id}]({link}) ({score})").expect("valid"),
+        &from,
+        &targets,
+    );
+    assert_eq!(
+        links,
+        [
+            "* [b](../b) (0.91)",
+            "* [c d](../c%20d) (0.83)",
+            "* [e](../e) (0.00)",
+            "* [f](../f) (-0.20)",
+        ]
+    );
 }
 
 #[test]

@@ -30,7 +30,8 @@ pub enum Template {
     /// extensions; a relative link elsewhere.
     #[default]
     Bullet,
-    /// `- [[{id}]]`, wikilinks.
+    /// `- [[{id}]]`, wikilinks; a note whose name a wikilink cannot carry (one with `#`, say)
+    /// gets a markdown link, `- [{id}]({path})`, instead.
     Wiki,
     /// `* [{title}]({path})`, a relative link with `.md` and the target's title.
     TitlePath,
@@ -158,7 +159,10 @@ pub fn render_links_with(
             };
             match template {
                 Template::Bullet => format!("* [{}]({link})", link_text(&target.id)),
-                Template::Wiki => format!("- [[{}]]", one_line(&target.id)),
+                Template::Wiki => match wiki_name(&target.id) {
+                    Some(name) => format!("- [[{name}]]"),
+                    None => format!("- [{}]({path})", link_text(&target.id)),
+                },
                 Template::TitlePath => format!("* [{}]({})", link_text(title), path),
                 Template::Custom(line) => fill(
                     line,
@@ -226,6 +230,26 @@ fn score_text(score: f32) -> String {
         }
         _ => text,
     }
+}
+
+/// The name to write between `[[` and `]]` for the note `id`, or `None` when a wikilink
+/// cannot name it. In a wikilink Obsidian reads `#` as the start of a heading, `^` as a block
+/// reference, `|` as the start of the shown text and `[` or `]` as the link's own brackets,
+/// with no escape for any of them (it warns that links to file names with these will not
+/// work), and [`crate::Resolver`] cuts the name at `#` and `|` the same way; a trailing `.md`
+/// is read as the extension, the resolver trims spaces at either end, and a control character
+/// cannot stay on the line. Such a note gets a markdown link instead: its path relative to
+/// the note, with `.md`, percent-encoded. Obsidian follows that (it decodes the destination,
+/// so `%23` is a `#` of the file name, not a heading; its help asks for exactly this
+/// encoding), and so do markdown renderers and the resolver, so `check-links` passes it.
+fn wiki_name(id: &str) -> Option<&str> {
+    let readable = !id.is_empty()
+        && id.trim() == id
+        && strip_md(id).len() == id.len()
+        && !id
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '#' | '^' | '|' | '[' | ']'));
+    readable.then_some(id)
 }
 
 /// Control characters (a newline in a file name, say) would split the line.

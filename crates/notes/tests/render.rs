@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use closest_notes::{
     linked_ids, managed_links, parse, render_links, render_links_with, section_is_current, splice,
-    IdScheme, LinkForm, LinkTarget, NoteFile, Region, SectionSpec, Template,
+    IdScheme, LinkForm, LinkKind, LinkTarget, NoteFile, Region, Resolved, Resolver, SectionSpec,
+    Template,
 };
 
 fn note(rel: &str, id: &str) -> NoteFile {
@@ -110,6 +111,64 @@ Text.
             "* [f](../f) (-0.20)",
         ]
     );
+}
+
+/// Regression: `[[odd (name) #1]]` read as a link to a heading of `odd (name) `, so it reached
+/// no note, in Obsidian or in `check-links`.
+#[test]
+fn a_name_no_wikilink_can_carry_gets_a_markdown_link() {
+    let notes: Vec<NoteFile> = [
+        ("odd (name) #1", "p/odd (name) #1.md"),
+        ("a|b", "a|b.md"),
+        ("c^d", "c^d.md"),
+        ("[e]", "[e].md"),
+        (" f", " f.md"),
+        ("g.md", "g.md.md"),
+        ("g", "g.md"),
+        ("h\ti", "h\ti.md"),
+        ("plain name", "q/plain name.md"),
+    ]
+    .into_iter()
+    .map(|(id, rel)| note(rel, id))
+    .collect();
+    let from = note("q/x.md", "x");
+    let targets: Vec<LinkTarget> = notes
+        .iter()
+        .map(|note| target(&note.id, "", note.rel_path.to_str().expect("utf-8")))
+        .collect();
+    let links = render_links(&Template::Wiki, &from, &targets);
+    assert_eq!(
+        links[0],
+        "- [odd (name) #1](../p/odd%20%28name%29%20%231.md)"
+    );
+    assert_eq!(links[1], "- [a|b](../a|b.md)");
+    assert_eq!(links[3], "- [\\[e\\]](../%5Be%5D.md)");
+    assert_eq!(links[5], "- [g.md](../g.md.md)");
+    assert_eq!(links[6], "- [[g]]");
+    assert_eq!(links[8], "- [[plain name]]");
+
+    let spec = SectionSpec::default();
+    let source = "# X\n";
+    let written = splice(
+        source,
+        &parse(source, &spec).expect("parses"),
+        &spec,
+        &links,
+    );
+    let parsed = parse(&written, &spec).expect("parses");
+    let managed = managed_links(&parsed, &Region::from(&spec));
+    let kinds: Vec<LinkKind> = managed.iter().map(|link| link.kind).collect();
+    assert_eq!(
+        kinds[6..],
+        [LinkKind::Wiki, LinkKind::Markdown, LinkKind::Wiki]
+    );
+    let resolver = Resolver::new(&notes);
+    let reached: Vec<Resolved> = managed
+        .iter()
+        .map(|link| resolver.resolve(&from, link))
+        .collect();
+    let expected: Vec<Resolved> = notes.iter().map(Resolved::Note).collect();
+    assert_eq!(reached, expected, "{written}");
 }
 
 #[test]

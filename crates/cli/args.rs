@@ -91,7 +91,8 @@ pub struct FolderOptions {
     /// Heading level of the managed section (1-6).
     #[arg(long)]
     pub level: Option<u8>,
-    /// Link line: bullet, wiki, title-path, front-matter, or a line with {id} {title} {path}.
+    /// Link line: bullet, wiki, title-path, front-matter, or a line with {id} {title} {path}
+    /// {link} {score}.
     #[arg(long)]
     pub template: Option<String>,
     /// Note ids.

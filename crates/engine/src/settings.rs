@@ -137,14 +137,16 @@ impl FolderSettings {
     }
 
     /// What the written lines depend on besides the lists: a change rewrites every note whose
-    /// lines differ (each note is read again to see).
+    /// lines differ (each note is read again to see). The version counts changes to what the
+    /// renderer writes for the same settings; v3: `wiki` links a name with `#`, `|`, `^` or
+    /// brackets by path, so that links written before it reach their notes again.
     pub fn render_fingerprint(&self, form: LinkForm) -> String {
         let output = match &self.output {
             Output::Section(template) => format!("section {template:?}"),
             Output::FrontMatter { key } => format!("front-matter {key}"),
         };
         format!(
-            "render-v2|{output}|{}|{}|{:?}|{}|{form:?}",
+            "render-v3|{output}|{}|{}|{:?}|{}|{form:?}",
             self.section.level,
             self.section.heading.trim(),
             self.id_scheme,

@@ -623,7 +623,7 @@ impl<'a> Run<'a> {
                 linked.contains(&self.notes[other as usize].file.id)
             })
             .into_iter()
-            .map(|neighbour| self.target(neighbour.id as usize))
+            .map(|neighbour| self.target(neighbour.id as usize, neighbour.score))
             .collect();
             let (_, rendered) = render(rendering, &note.file, &chosen);
             rendered_now[position] = Some(rendered);
@@ -659,13 +659,14 @@ impl<'a> Run<'a> {
 }
 
 impl Run<'_> {
-    /// What a link to the note at `position` needs.
-    fn target(&self, position: usize) -> LinkTarget {
+    /// What a link to the note at `position`, a neighbour with `score`, needs.
+    fn target(&self, position: usize, score: f32) -> LinkTarget {
         let note = &self.notes[position];
         LinkTarget {
             id: note.file.id.clone(),
             title: note.title().to_owned(),
             rel_path: note.file.rel_path.clone(),
+            score,
         }
     }
 }

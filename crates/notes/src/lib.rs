@@ -30,7 +30,12 @@
 //! let parsed = note.parse(&spec)?;
 //! assert_eq!(embed_text(&parsed), "# A\n\nApples and pears.");
 //!
-//! let target = LinkTarget { id: "b".into(), title: "B".into(), rel_path: "b.md".into() };
+//! let target = LinkTarget {
+//!     id: "b".into(),
+//!     title: "B".into(),
+//!     rel_path: "b.md".into(),
+//!     score: 0.83,
+//! };
 //! let links = render_links(&Template::Bullet, note.file(), &[target]);
 //! let new_text = splice(note.text(), &parsed, &spec, &links);
 //! assert_eq!(new_text, "# A\n\nApples [and](x) pears.\n\n## Closest\n\n* [b](b)\n");

@@ -6,7 +6,9 @@
 //! written in, so that it resolves in nested folders as well as flat ones, where it is exactly
 //! the seed's `[id](id)`. Whatever goes into a link is escaped so that an odd file name
 //! (spaces, brackets, `#`) still yields one working link on one line: a broken line would
-//! change how the section parses and so break the idempotence of `update`.
+//! change how the section parses and so break the idempotence of `update`. For the same reason
+//! a custom line's `{score}` is written with two decimals: the same list always yields the same
+//! bytes.
 
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -28,18 +30,20 @@ pub enum Template {
     /// extensions; a relative link elsewhere.
     #[default]
     Bullet,
-    /// `- [[{id}]]`, wikilinks.
+    /// `- [[{id}]]`, wikilinks; a note whose name a wikilink cannot carry (one with `#`, say)
+    /// gets a markdown link, `- [{id}]({path})`, instead.
     Wiki,
     /// `* [{title}]({path})`, a relative link with `.md` and the target's title.
     TitlePath,
-    /// One line with `{id}`, `{title}`, `{path}` (relative, with `.md`) and `{link}`
-    /// (relative, in the folder's link form) placeholders; build it with [`Template::custom`]
-    /// to have it checked.
+    /// One line with `{id}`, `{title}`, `{path}` (relative, with `.md`), `{link}` (relative,
+    /// in the folder's link form) and `{score}` (the similarity, `0.83`) placeholders; build it
+    /// with [`Template::custom`] to have it checked.
     Custom(String),
 }
 
 impl Template {
-    /// A custom line, checked: one line, with a placeholder naming the target, not the start
+    /// A custom line, checked: one line, with a placeholder naming the target (`{title}` and
+    /// `{score}` alone do not), not the start
     /// of a block (heading, fence, raw HTML) that would swallow or end the section, and not a
     /// link reference definition, which would change what links elsewhere in the note say
     /// (and so the text the note is embedded from).
@@ -71,7 +75,16 @@ impl Template {
                  start it with `* ` or `- `",
             ));
         }
-        let sample = fill(&line, "note", "note", "note.md", "note");
+        let sample = fill(
+            &line,
+            &Fields {
+                id: "note",
+                title: "note",
+                path: "note.md",
+                link: "note",
+                score: "0.50",
+            },
+        );
         let mut parser = Parser::new(&sample);
         parser.by_ref().for_each(drop);
         if parser.reference_definitions().iter().next().is_some() {
@@ -97,7 +110,7 @@ impl FromStr for Template {
             _ => Err(Error::InvalidTemplate {
                 template: text.to_string(),
                 reason: "use `bullet`, `wiki`, `title-path` or a line with `{id}`, `{title}`, \
-                         `{path}` or `{link}` placeholders"
+                         `{path}`, `{link}` or `{score}` placeholders"
                     .to_string(),
             }),
         }
@@ -105,13 +118,15 @@ impl FromStr for Template {
 }
 
 /// A note to link to.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LinkTarget {
     pub id: String,
     /// Shown as the link text by `title-path`; the id stands in when it is empty.
     pub title: String,
     /// The target's path relative to the notes root.
     pub rel_path: PathBuf,
+    /// Its similarity to the note the link is written in, shown by a custom line's `{score}`.
+    pub score: f32,
 }
 
 /// The link lines for `targets`, in their order, as seen from the note `from`, with links in
@@ -144,21 +159,97 @@ pub fn render_links_with(
             };
             match template {
                 Template::Bullet => format!("* [{}]({link})", link_text(&target.id)),
-                Template::Wiki => format!("- [[{}]]", one_line(&target.id)),
+                Template::Wiki => match wiki_name(&target.id) {
+                    Some(name) => format!("- [[{name}]]"),
+                    None => format!("- [{}]({path})", link_text(&target.id)),
+                },
                 Template::TitlePath => format!("* [{}]({})", link_text(title), path),
-                Template::Custom(line) => {
-                    fill(line, &one_line(&target.id), &one_line(title), &path, &link)
-                }
+                Template::Custom(line) => fill(
+                    line,
+                    &Fields {
+                        id: &one_line(&target.id),
+                        title: &one_line(title),
+                        path: &path,
+                        link: &link,
+                        score: &score_text(target.score),
+                    },
+                ),
             }
         })
         .collect()
 }
 
-fn fill(line: &str, id: &str, title: &str, path: &str, link: &str) -> String {
-    line.replace("{id}", id)
-        .replace("{title}", title)
-        .replace("{path}", path)
-        .replace("{link}", link)
+/// What a custom line's placeholders stand for.
+struct Fields<'a> {
+    id: &'a str,
+    title: &'a str,
+    path: &'a str,
+    link: &'a str,
+    score: &'a str,
+}
+
+/// The line with its placeholders filled in one pass, so that a title or name that itself
+/// contains `{score}` or `{id}` is written as it is rather than filled in turn.
+fn fill(line: &str, fields: &Fields<'_>) -> String {
+    let mut filled = String::with_capacity(line.len() + 64);
+    let mut rest = line;
+    while let Some(start) = rest.find('{') {
+        filled.push_str(&rest[..start]);
+        let after = &rest[start..];
+        let placeholder = [
+            ("{id}", fields.id),
+            ("{title}", fields.title),
+            ("{path}", fields.path),
+            ("{link}", fields.link),
+            ("{score}", fields.score),
+        ]
+        .into_iter()
+        .find(|(name, _)| after.starts_with(name));
+        match placeholder {
+            Some((name, value)) => {
+                filled.push_str(value);
+                rest = &after[name.len()..];
+            }
+            None => {
+                filled.push('{');
+                rest = &after[1..];
+            }
+        }
+    }
+    filled.push_str(rest);
+    filled
+}
+
+/// A score with two decimals, as `{score}` shows it. Rounding to text is exact and the same on
+/// every platform; a score that rounds to zero from below is shown as `0.00`, not `-0.00`.
+fn score_text(score: f32) -> String {
+    let text = format!("{score:.2}");
+    match text.strip_prefix('-') {
+        Some(unsigned) if unsigned.bytes().all(|byte| matches!(byte, b'0' | b'.')) => {
+            unsigned.to_string()
+        }
+        _ => text,
+    }
+}
+
+/// The name to write between `[[` and `]]` for the note `id`, or `None` when a wikilink
+/// cannot name it. In a wikilink Obsidian reads `#` as the start of a heading, `^` as a block
+/// reference, `|` as the start of the shown text and `[` or `]` as the link's own brackets,
+/// with no escape for any of them (it warns that links to file names with these will not
+/// work), and [`crate::Resolver`] cuts the name at `#` and `|` the same way; a trailing `.md`
+/// is read as the extension, the resolver trims spaces at either end, and a control character
+/// cannot stay on the line. Such a note gets a markdown link instead: its path relative to
+/// the note, with `.md`, percent-encoded. Obsidian follows that (it decodes the destination,
+/// so `%23` is a `#` of the file name, not a heading; its help asks for exactly this
+/// encoding), and so do markdown renderers and the resolver, so `check-links` passes it.
+fn wiki_name(id: &str) -> Option<&str> {
+    let readable = !id.is_empty()
+        && id.trim() == id
+        && strip_md(id).len() == id.len()
+        && !id
+            .chars()
+            .any(|c| c.is_control() || matches!(c, '#' | '^' | '|' | '[' | ']'));
+    readable.then_some(id)
 }
 
 /// Control characters (a newline in a file name, say) would split the line.
@@ -223,4 +314,64 @@ fn relative_link(from: &Path, to: &Path, form: LinkForm) -> String {
     let mut parts: Vec<String> = vec!["..".to_string(); from_folder.len() - common];
     parts.extend(to[common..].iter().map(|name| encode(name)));
     parts.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(score: f32) -> LinkTarget {
+        LinkTarget {
+            id: "b".into(),
+            title: "B {score}".into(),
+            rel_path: "b.md".into(),
+            score,
+        }
+    }
+
+    fn from() -> NoteFile {
+        NoteFile {
+            id: "a".into(),
+            path: "/notes/a.md".into(),
+            rel_path: "a.md".into(),
+        }
+    }
+
+    #[test]
+    fn score_placeholder_shows_two_decimals() {
+        let template = Template::custom("- [{id}]({link}) {score}").expect("valid");
+        let targets = [target(0.8349), target(0.835), target(1.0), target(-0.004)];
+        assert_eq!(
+            render_links(&template, &from(), &targets),
+            [
+                "- [b](b) 0.83",
+                // 0.835 as an f32 is a little under it, so it rounds down on every platform.
+                "- [b](b) 0.83",
+                "- [b](b) 1.00",
+                "- [b](b) 0.00",
+            ]
+        );
+        assert_eq!(score_text(-0.5), "-0.50");
+    }
+
+    #[test]
+    fn placeholders_are_filled_once() {
+        // A title that contains a placeholder is written as it is, not filled in turn.
+        let template = Template::custom("* {title} [{id}]({path}) {unknown} {score").expect("ok");
+        assert_eq!(
+            render_links(&template, &from(), &[target(0.5)]),
+            ["* B {score} [b](b.md) {unknown} {score"]
+        );
+    }
+
+    #[test]
+    fn score_alone_does_not_name_the_target() {
+        let error = Template::custom("* {title} {score}").expect_err("no target");
+        assert!(
+            error.to_string().contains("`{id}`, `{path}` or `{link}`"),
+            "{error}"
+        );
+        assert!("* {score}".parse::<Template>().is_err());
+        assert!(Template::custom("* [{id}]({link}) ({score})").is_ok());
+    }
 }

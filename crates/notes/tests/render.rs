@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use closest_notes::{
-    linked_ids, parse, render_links, render_links_with, IdScheme, LinkForm, LinkTarget, NoteFile,
-    SectionSpec, Template,
+    linked_ids, managed_links, parse, render_links, render_links_with, section_is_current, splice,
+    IdScheme, LinkForm, LinkKind, LinkTarget, NoteFile, Region, Resolved, Resolver, SectionSpec,
+    Template,
 };
 
 fn note(rel: &str, id: &str) -> NoteFile {
@@ -20,6 +21,7 @@ fn target(id: &str, title: &str, rel: &str) -> LinkTarget {
         id: id.to_string(),
         title: title.to_string(),
         rel_path: PathBuf::from(rel),
+        score: 0.5,
     }
 }
 
@@ -55,6 +57,118 @@ fn custom_template_fills_placeholders() {
         &[target("b", "B (2)", "c/b.md")],
     );
     assert_eq!(rendered, ["1. B (2): [b](c/b.md)"]);
+}
+
+#[test]
+fn a_section_rendered_with_scores_splices_once() {
+    let spec = SectionSpec::default();
+    let from = note("daily/x.md", "x");
+    let targets: Vec<LinkTarget> = [(0.91234, "b"), (0.835, "c d"), (0.0001, "e"), (-0.2, "f")]
+        .into_iter()
+        .map(|(score, id)| LinkTarget {
+            score,
+            ..target(id, "", &format!("{id}.md"))
+        })
+        .collect();
+    for line in ["* [{id}]({link}) ({score})", "- {score}: [{title}]({path})"] {
+        let template = Template::custom(line).expect("valid");
+        let links = render_links(&template, &from, &targets);
+        assert_eq!(links, render_links(&template, &from, &targets));
+        let source = "# X
+
+Text.
+";
+        let once = splice(
+            source,
+            &parse(source, &spec).expect("parses"),
+            &spec,
+            &links,
+        );
+        let again = parse(&once, &spec).expect("parses");
+        assert!(section_is_current(&once, &again, &spec, &links), "{once}");
+        let read_back: Vec<String> = managed_links(&again, &Region::from(&spec))
+            .into_iter()
+            .map(|link| link.target)
+            .collect();
+        let ext = if line.contains("{path}") { ".md" } else { "" };
+        assert_eq!(
+            read_back,
+            ["b", "c%20d", "e", "f"].map(|name| format!("../{name}{ext}")),
+            "{once}"
+        );
+    }
+    let links = render_links(
+        &Template::custom("* [{id}]({link}) ({score})").expect("valid"),
+        &from,
+        &targets,
+    );
+    assert_eq!(
+        links,
+        [
+            "* [b](../b) (0.91)",
+            "* [c d](../c%20d) (0.83)",
+            "* [e](../e) (0.00)",
+            "* [f](../f) (-0.20)",
+        ]
+    );
+}
+
+/// Regression: `[[odd (name) #1]]` read as a link to a heading of `odd (name) `, so it reached
+/// no note, in Obsidian or in `check-links`.
+#[test]
+fn a_name_no_wikilink_can_carry_gets_a_markdown_link() {
+    let notes: Vec<NoteFile> = [
+        ("odd (name) #1", "p/odd (name) #1.md"),
+        ("a|b", "a|b.md"),
+        ("c^d", "c^d.md"),
+        ("[e]", "[e].md"),
+        (" f", " f.md"),
+        ("g.md", "g.md.md"),
+        ("g", "g.md"),
+        ("h\ti", "h\ti.md"),
+        ("plain name", "q/plain name.md"),
+    ]
+    .into_iter()
+    .map(|(id, rel)| note(rel, id))
+    .collect();
+    let from = note("q/x.md", "x");
+    let targets: Vec<LinkTarget> = notes
+        .iter()
+        .map(|note| target(&note.id, "", note.rel_path.to_str().expect("utf-8")))
+        .collect();
+    let links = render_links(&Template::Wiki, &from, &targets);
+    assert_eq!(
+        links[0],
+        "- [odd (name) #1](../p/odd%20%28name%29%20%231.md)"
+    );
+    assert_eq!(links[1], "- [a|b](../a|b.md)");
+    assert_eq!(links[3], "- [\\[e\\]](../%5Be%5D.md)");
+    assert_eq!(links[5], "- [g.md](../g.md.md)");
+    assert_eq!(links[6], "- [[g]]");
+    assert_eq!(links[8], "- [[plain name]]");
+
+    let spec = SectionSpec::default();
+    let source = "# X\n";
+    let written = splice(
+        source,
+        &parse(source, &spec).expect("parses"),
+        &spec,
+        &links,
+    );
+    let parsed = parse(&written, &spec).expect("parses");
+    let managed = managed_links(&parsed, &Region::from(&spec));
+    let kinds: Vec<LinkKind> = managed.iter().map(|link| link.kind).collect();
+    assert_eq!(
+        kinds[6..],
+        [LinkKind::Wiki, LinkKind::Markdown, LinkKind::Wiki]
+    );
+    let resolver = Resolver::new(&notes);
+    let reached: Vec<Resolved> = managed
+        .iter()
+        .map(|link| resolver.resolve(&from, link))
+        .collect();
+    let expected: Vec<Resolved> = notes.iter().map(Resolved::Note).collect();
+    assert_eq!(reached, expected, "{written}");
 }
 
 #[test]

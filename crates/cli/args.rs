@@ -7,7 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use closest_embed::{DType, DeviceChoice, LongPolicy};
-use closest_index::IndexKind;
+use closest_index::{IndexKind, Similarity};
 use closest_notes::{IdScheme, LinkStyle};
 use serde::Deserialize;
 
@@ -79,9 +79,16 @@ pub struct FolderOptions {
     /// Index: auto, exact or hnsw.
     #[arg(long, value_enum)]
     pub index: Option<IndexKind>,
-    /// Leave out neighbours scoring below this cosine similarity.
+    /// Leave out neighbours scoring below this similarity.
     #[arg(long)]
     pub min_score: Option<f32>,
+    /// What similarity is made of: hybrid (the embedding's cosine fused with a TF-IDF score)
+    /// or semantic (cosine alone).
+    #[arg(long, value_enum)]
+    pub similarity: Option<Similarity>,
+    /// The lexical score's share of a hybrid similarity, 0 to 1 [default: 0.35].
+    #[arg(long)]
+    pub lexical_weight: Option<f32>,
     /// Leave out notes the note already links to.
     #[arg(long, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
     pub exclude_linked: Option<bool>,
@@ -145,6 +152,8 @@ pub enum Command {
     Update(UpdateArgs),
     /// Show the notes nearest to a note, a text, or standard input.
     Similar(SimilarArgs),
+    /// Why note B is (or is not) in note A's list: scores, shared words, rank, sentences.
+    Explain(ExplainArgs),
     /// Embed JSON Lines `{"id", "text"}` from stdin to `{"id", "embedding"}` on stdout.
     Embed(EmbedArgs),
     /// Summarise a notes folder and its store, and what the next update would do.
@@ -213,6 +222,21 @@ pub struct SimilarArgs {
     /// Read the query text from standard input (`-`).
     #[arg(value_name = "-", group = "query")]
     pub stdin: Option<String>,
+    /// Notes root (default: the current folder).
+    #[arg(long)]
+    pub notes: Option<PathBuf>,
+    #[command(flatten)]
+    pub folder: FolderOptions,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The note whose list is explained (its id).
+    pub a: String,
+    /// The note that is, or is not, in A's list (its id).
+    pub b: String,
     /// Notes root (default: the current folder).
     #[arg(long)]
     pub notes: Option<PathBuf>,

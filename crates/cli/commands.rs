@@ -10,7 +10,7 @@ use closest_engine::{Engine, Mode, Model, Query, UpdateOptions, UpdateReport};
 use serde_json::json;
 
 use crate::args::{
-    EmbedArgs, Format, ModelCommand, ModelOptions, SimilarArgs, StatusArgs, UpdateArgs,
+    EmbedArgs, ExplainArgs, Format, ModelCommand, ModelOptions, SimilarArgs, StatusArgs, UpdateArgs,
 };
 use crate::embed_lines::{embed_lines, parse_line, EmbedLine};
 use crate::settings::folder_settings;
@@ -112,6 +112,53 @@ pub fn similar(args: &SimilarArgs, model: &ModelOptions, ui: &Ui) -> Result<Exit
                 "{}",
                 json!({ "id": hit.id, "path": hit.path, "score": hit.score })
             )?,
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `closest explain A B`.
+pub fn explain(args: &ExplainArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+    let settings = folder_settings(args.notes.as_deref(), &args.folder, model)?;
+    let engine = Engine::open(settings, ui.shows_progress(), ui)?;
+    let why = engine.explain(&args.a, &args.b, ui)?;
+    let mut out = ui.out();
+    match args.format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string(&why)?)?,
+        Format::Text => {
+            writeln!(out, "{} → {}", why.a.id, why.b.id)?;
+            writeln!(
+                out,
+                "score {:.4} ({}): cosine {:.4}, lexical {:.4} × {}",
+                why.score, why.similarity, why.cosine, why.lexical, why.lexical_weight
+            )?;
+            let listed = if why.listed { "listed" } else { "not listed" };
+            writeln!(
+                out,
+                "rank {} of {} for {}: {listed}",
+                why.rank, why.of, why.a.id
+            )?;
+            if !why.shared_words.is_empty() {
+                let words: Vec<String> = why
+                    .shared_words
+                    .iter()
+                    .map(|shared| format!("{} {:.3}", shared.word, shared.weight))
+                    .collect();
+                writeln!(out, "shared words: {}", words.join(", "))?;
+            }
+            if let Some(sentences) = &why.sentences {
+                writeln!(
+                    out,
+                    "{}'s sentence nearest {} ({:.3}): {}",
+                    why.a.id, why.b.id, sentences.a_cosine, sentences.a
+                )?;
+                writeln!(
+                    out,
+                    "{}'s sentence nearest {} ({:.3}): {}",
+                    why.b.id, why.a.id, sentences.b_cosine, sentences.b
+                )?;
+            }
         }
     }
     out.flush()?;

@@ -61,6 +61,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<ExitCode> {
     match &cli.command {
         Command::Update(args) => commands::update(args, model, ui),
         Command::Similar(args) => commands::similar(args, model, ui),
+        Command::Explain(args) => commands::explain(args, model, ui),
         Command::Embed(args) => commands::embed(args, model, ui),
         Command::Status(args) => commands::status(args, model, ui),
         Command::CheckLinks(args) => commands::check_links(args, model, ui),

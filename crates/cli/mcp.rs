@@ -209,7 +209,9 @@ fn call(engine: &Engine, params: &Value, ui: &Ui) -> Outcome {
         }
         "explain" => {
             let (a, b) = (text("a")?, text("b")?);
-            engine.explain(&a, &b).map(|explanation| json!(explanation))
+            engine
+                .explain(&a, &b, &Silent)
+                .map(|explanation| json!(explanation))
         }
         "note" => {
             let id = text("id")?;

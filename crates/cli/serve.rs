@@ -326,7 +326,7 @@ async fn explain(
         ));
     };
     app.call(move |app| {
-        let explanation = app.engine.explain(&a, &b)?;
+        let explanation = app.engine.explain(&a, &b, &Silent)?;
         Ok(Json(serde_json::to_value(explanation).map_err(internal)?))
     })
     .await

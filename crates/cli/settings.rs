@@ -33,6 +33,8 @@ impl FolderOptions {
             k: self.k.or(fallback.k),
             index: self.index.or(fallback.index),
             min_score: self.min_score.or(fallback.min_score),
+            similarity: self.similarity.or(fallback.similarity),
+            lexical_weight: self.lexical_weight.or(fallback.lexical_weight),
             exclude_linked: self.exclude_linked.or(fallback.exclude_linked),
             heading: self.heading.or(fallback.heading),
             level: self.level.or(fallback.level),
@@ -126,8 +128,14 @@ pub fn folder_settings(
     if min_score.is_nan() {
         bail!("--min-score must be a number");
     }
+    let lexical_weight = options.lexical_weight.unwrap_or(defaults.lexical_weight);
+    if !(0.0..=1.0).contains(&lexical_weight) {
+        bail!("--lexical-weight (lexical-weight) must be between 0 and 1, not {lexical_weight}");
+    }
     Ok(FolderSettings {
         k,
+        similarity: options.similarity.unwrap_or(defaults.similarity),
+        lexical_weight,
         section,
         output,
         id_scheme: options.id_scheme.unwrap_or(defaults.id_scheme),

@@ -120,8 +120,17 @@ pub fn prefill(
         section: &settings.section,
         region: &region,
         migrate_from: None,
+        learned: None,
     };
-    let (prepared, _) = crate::prepare::prepare_all(&files, placement, reporter);
+    let (mut prepared, _) = crate::prepare::prepare_all(&files, placement, reporter);
+    // Learned here as the first update would, and kept, so that update finds these texts.
+    let learned =
+        crate::learned::Learned::learn(prepared.iter().flatten().map(|p| p.text.as_str()));
+    prepared
+        .iter_mut()
+        .flatten()
+        .for_each(|p| p.finish(&learned));
+    learned.save(&settings.state_dir)?;
     let mut texts: Vec<(TextHash, &str)> = prepared
         .iter()
         .flatten()

@@ -22,6 +22,7 @@ mod explain;
 mod hash;
 mod health;
 mod hold;
+mod learned;
 mod lock;
 mod migrate;
 mod model;
@@ -31,6 +32,7 @@ mod progress;
 pub mod query;
 pub mod rank;
 mod record;
+mod rerank;
 pub mod scan;
 mod settings;
 mod snapshot;
@@ -46,7 +48,7 @@ pub use changes::is_note_path;
 pub use check_links::{BrokenLink, LinkCheck};
 pub use dupes::Pair;
 pub use error::{Error, Result, Warning};
-pub use explain::Explanation;
+pub use explain::{Explanation, Sentences, SharedWord};
 pub use hash::{text_hash, TextHash};
 pub use health::{store_health, StoreHealth};
 pub use model::Model;
@@ -128,9 +130,10 @@ impl Engine {
         embedding::prefill(self, vector_of, reporter)
     }
 
-    /// Why note `b` is (or is not) in note `a`'s list: their cosine, `b`'s rank for `a`.
-    pub fn explain(&self, a: &str, b: &str) -> Result<Explanation> {
-        explain::explain(self, a, b)
+    /// Why note `b` is (or is not) in note `a`'s list: their scores, the words they share,
+    /// `b`'s rank for `a`, each one's sentence nearest the other.
+    pub fn explain(&self, a: &str, b: &str, reporter: &dyn Reporter) -> Result<Explanation> {
+        explain::explain(self, a, b, reporter)
     }
 
     /// A stored note's text, read from disk now, by id.

@@ -2,7 +2,7 @@
 //! for `export`.
 //!
 //! A note's stored list is its raw candidates (the best k + links + margin other notes, with
-//! scores). What its section shows is [`shown`]: the candidates scoring at least `min_score`
+//! scores), put in their final order by `rerank.rs`. What its section shows is [`shown`]: the candidates scoring at least `min_score`
 //! that the note does not already link to (with `exclude-linked`), the first k. `update`
 //! renders sections through the same function, so an export of the store lists exactly what
 //! the sections hold after an update.
@@ -16,6 +16,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::query::Hit;
+use crate::rerank::Reranker;
 use crate::settings::FolderSettings;
 use crate::snapshot::Snapshot;
 use crate::store::StoredList;
@@ -49,12 +50,23 @@ pub(crate) fn lists(engine: &Engine) -> Result<Vec<NoteLists>> {
     let settings = engine.settings();
     let (snapshot, stored) = crate::snapshot::with_lists(engine)?;
     let linked = Linked::new(settings, &snapshot);
+    let by_position: Vec<Option<Vec<Neighbour>>> = snapshot
+        .records
+        .iter()
+        .map(|record| {
+            stored
+                .contains_key(&record.row)
+                .then(|| candidates(&snapshot, &stored, record.row))
+        })
+        .collect();
+    let rows = snapshot.rows();
+    let mut reranker = Reranker::new(&rows, &by_position, snapshot.lexical.as_ref());
     let mut all: Vec<NoteLists> = snapshot
         .records
         .iter()
         .enumerate()
         .map(|(position, record)| {
-            let list = candidates(&snapshot, &stored, record.row);
+            let list = reranker.list(position);
             let is_linked = linked.of(&snapshot, position);
             let neighbours = shown(&list, settings, |other| {
                 is_linked.contains(&snapshot.records[other as usize].id)

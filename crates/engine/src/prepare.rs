@@ -16,6 +16,7 @@ use rayon::prelude::*;
 
 use crate::error::Warning;
 use crate::hash::{text_hash, TextHash};
+use crate::learned::Learned;
 use crate::progress::Reporter;
 
 /// Where the managed region goes, and where it was.
@@ -25,6 +26,9 @@ pub struct Placement<'a> {
     pub region: &'a Region,
     /// Another tool's heading to take over once (`--migrate-from-heading`).
     pub migrate_from: Option<&'a SectionSpec>,
+    /// The folder's learned statistics; `None` while they are being learned (the text is
+    /// then `embed_text`'s, to learn from, and [`Prepared::finish`] completes it).
+    pub learned: Option<&'a Learned>,
 }
 
 /// What happened to a region the settings moved away from.
@@ -50,6 +54,8 @@ pub struct Prepared {
     /// The text to embed, kept so that a note needing a vector is not prepared twice.
     pub text: String,
     pub hash: TextHash,
+    /// The note's lexical vector (TF-IDF over `text`), sorted by word id.
+    pub terms: Vec<(u32, f32)>,
     pub title: String,
     pub links: Vec<(String, bool)>,
 }
@@ -63,7 +69,11 @@ pub fn prepare(
     let note = read_note(file)?;
     let (base, moved) = take_out_old_region(note.text(), placement, previous);
     let parsed = parse(&base, placement.section).map_err(|err| with_path(err, file))?;
-    let text = embed_text(&parsed);
+    let raw = embed_text(&parsed);
+    let (text, terms) = match placement.learned {
+        Some(learned) => learned.prepare(&raw),
+        None => (raw, Vec::new()),
+    };
     let hash = text_hash(&text);
     let title = parsed
         .title()
@@ -76,9 +86,21 @@ pub fn prepare(
         moved,
         text,
         hash,
+        terms,
         title,
         links,
     })
+}
+
+impl Prepared {
+    /// Completes a note prepared before the folder's statistics were learned: its text
+    /// (`embed_text`'s until now) through them.
+    pub fn finish(&mut self, learned: &Learned) {
+        let (text, terms) = learned.prepare(&self.text);
+        self.hash = text_hash(&text);
+        self.text = text;
+        self.terms = terms;
+    }
 }
 
 fn take_out_old_region(

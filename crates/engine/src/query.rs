@@ -62,19 +62,38 @@ pub(crate) fn similar(
     let settings = engine.settings();
     let stored = engine.snapshot()?;
     let rows = stored.rows();
-    let (vector, exclude) = match query {
+    let (vector, exclude, terms) = match query {
         Query::Note(id) => {
             let position = stored.position(id)?;
-            (rows[position].to_vec(), Some(position))
+            let terms = stored
+                .lexical
+                .as_ref()
+                .map(|lexical| lexical.terms(position).to_vec());
+            (rows[position].to_vec(), Some(position), terms)
         }
-        Query::Text(text) => (
-            engine.model().embed_query(text, settings.long, reporter)?,
-            None,
-        ),
+        Query::Text(text) => {
+            // Prepared as notes are: boilerplate out, words weighed by the folder's statistics.
+            let (prepared, terms) = match &stored.learned {
+                Some(learned) => learned.prepare(text),
+                None => (text.to_owned(), Vec::new()),
+            };
+            let text = if prepared.trim().is_empty() {
+                text
+            } else {
+                &prepared
+            };
+            let vector = engine.model().embed_query(text, settings.long, reporter)?;
+            (vector, None, stored.lexical.as_ref().map(|_| terms))
+        }
     };
+    let lexical = stored.lexical.as_ref().zip(terms.as_ref());
+    let matches = lexical.map(|(lexical, terms)| lexical.matches(terms, exclude));
+    let fused = lexical
+        .zip(matches.as_ref())
+        .map(|((lexical, _), matches)| (lexical, matches));
     let found: Neighbours = match choose(settings.index, rows.len()) {
         // A k-nearest graph serves all-pairs only; one query is a scan either way.
-        ConcreteKind::Exact | ConcreteKind::Graph => scan_query(&rows, &vector, k, exclude, None),
+        ConcreteKind::Exact | ConcreteKind::Graph => scan_query(&rows, &vector, k, exclude, fused),
         ConcreteKind::Hnsw => {
             let keys: Vec<u64> = stored
                 .records
@@ -103,6 +122,22 @@ pub(crate) fn similar(
             };
             let mut found = index.search(&vector, k + usize::from(exclude.is_some()))?;
             found.retain(|neighbour| Some(neighbour.id as usize) != exclude);
+            if let Some((lexical, matches)) = fused {
+                // The graph's best by cosine and every note sharing a word, by the fused score.
+                let mut candidates: Vec<usize> = found.iter().map(|n| n.id as usize).collect();
+                candidates.extend(matches.entries().iter().map(|&(row, _)| row as usize));
+                candidates.sort_unstable();
+                candidates.dedup();
+                let mut cursor = matches.cursor();
+                found = candidates
+                    .into_iter()
+                    .map(|row| closest_index::Neighbour {
+                        id: row as u64,
+                        score: lexical.fuse(closest_index::dot(&vector, rows[row]), cursor.at(row)),
+                    })
+                    .collect();
+                found.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
+            }
             found.truncate(k);
             found
         }

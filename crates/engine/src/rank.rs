@@ -67,6 +67,8 @@ pub struct RankInput<'a> {
     pub stored: Vec<Option<Neighbours>>,
     /// Positions whose vector or id is new to the stored lists.
     pub changed: Vec<usize>,
+    /// The lexical side of a hybrid similarity (`None`: cosine alone).
+    pub lexical: Option<&'a closest_index::Lexical>,
     /// Whether the stored lists can be used at all.
     pub patchable: bool,
     pub index: closest_index::IndexKind,
@@ -139,7 +141,15 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
         changed.dedup();
         let PatchStats {
             touched, rescanned, ..
-        } = patch(closest_index::Scorer::cosine(&input.rows), &mut lists, &changed, &input.sizes);
+        } = patch(
+            closest_index::Scorer {
+                rows: &input.rows,
+                lexical: input.lexical,
+            },
+            &mut lists,
+            &changed,
+            &input.sizes,
+        );
         Ranked {
             lists,
             touched,
@@ -156,7 +166,7 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
             (None, ConcreteKind::Graph) => graph(&input.rows, input.matrix, keep)?,
             (None, kind) => all_pairs(&build(kind, &input.rows)?, keep, n)?,
         };
-        let lists = lists
+        let lists: Vec<Neighbours> = lists
             .into_iter()
             .zip(&input.sizes)
             .map(|(mut list, size)| {
@@ -164,6 +174,15 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
                 list
             })
             .collect();
+        // The best by cosine, widened by the rows sharing a word and rescored (exact when the
+        // cosine lists are: `closest_index::lexical`).
+        let lists = match input.lexical {
+            Some(lexical) => {
+                let keeps: Vec<usize> = input.sizes.iter().map(|size| size.keep).collect();
+                lexical.fuse_lists(&input.rows, lists, &keeps)
+            }
+            None => lists,
+        };
         Ranked {
             lists,
             touched: vec![true; n],

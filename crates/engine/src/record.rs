@@ -179,9 +179,22 @@ impl Run<'_> {
         pruned.dedup();
         self.report.pruned = pruned.len();
         commit.pruned = pruned;
+        commit.terms = self
+            .notes
+            .iter()
+            .filter_map(|note| Some((note.row, note.prepared.as_ref()?.terms.clone())))
+            .collect();
+        if self.relearned {
+            self.learned.save(&settings.state_dir)?;
+        }
         commit.meta = vec![
             ("text", settings.text_fingerprint()),
-            ("ranking", settings.ranking_fingerprint()),
+            (
+                "ranking",
+                crate::update::ranking_fingerprint(settings, &self.learned),
+            ),
+            ("learned", self.learned.id.clone()),
+            ("learned_changes", self.learned_changes.to_string()),
             ("render", settings.render_fingerprint(self.form)),
             ("next_row", self.next_row.to_string()),
         ];

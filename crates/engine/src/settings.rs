@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use closest_embed::{dtype_name, BatchLimits, DType, DeviceChoice, LongPolicy};
-use closest_index::IndexKind;
+use closest_index::{IndexKind, Similarity};
 use closest_notes::{IdScheme, LinkForm, LinkStyle, Region, SectionSpec, Template, WalkOptions};
 
 /// Where and how the model runs.
@@ -36,6 +36,10 @@ pub enum Output {
     FrontMatter { key: String },
 }
 
+/// The lexical score's share of a hybrid score, chosen on the shared labelled sets
+/// (BENCHMARKS.md, issue 14).
+pub const DEFAULT_LEXICAL_WEIGHT: f32 = 0.35;
+
 /// Everything the engine needs to know about a notes folder.
 #[derive(Debug, Clone)]
 pub struct FolderSettings {
@@ -53,6 +57,10 @@ pub struct FolderSettings {
     pub index: IndexKind,
     pub min_score: f32,
     pub exclude_linked: bool,
+    /// Cosine alone, or fused with a lexical score.
+    pub similarity: Similarity,
+    /// The lexical score's share of a hybrid score (0 to 1).
+    pub lexical_weight: f32,
     /// Whether markdown links end in `.md` (`auto`: the folder's convention).
     pub link_style: LinkStyle,
     /// Leave out the note templates folder Obsidian (or Templater) is configured with.
@@ -79,6 +87,8 @@ impl FolderSettings {
             index: IndexKind::Auto,
             min_score: f32::NEG_INFINITY,
             exclude_linked: false,
+            similarity: Similarity::default(),
+            lexical_weight: DEFAULT_LEXICAL_WEIGHT,
             link_style: LinkStyle::default(),
             exclude_template_folders: true,
             migrate_from_heading: None,
@@ -120,8 +130,9 @@ impl FolderSettings {
             Output::FrontMatter { .. } => "front-matter",
         };
         format!(
-            "text-v{}|{}|{}|{output}",
+            "text-v{}|boilerplate-v1|terms-v{}|{}|{}|{output}",
             closest_notes::EMBED_TEXT_VERSION,
+            closest_notes::TERMS_VERSION,
             self.section.level,
             self.section.heading.trim()
         )
@@ -131,22 +142,35 @@ impl FolderSettings {
     /// that made them. A change recomputes every list.
     pub fn ranking_fingerprint(&self) -> String {
         format!(
-            "lists-v1|k={}|exclude-linked={}|index={}",
-            self.k, self.exclude_linked, self.index
+            "lists-v1|k={}|exclude-linked={}|index={}|similarity={}",
+            self.k,
+            self.exclude_linked,
+            self.index,
+            match self.lexical_weight() {
+                Some(weight) => format!("hybrid {weight}"),
+                None => "semantic".to_owned(),
+            }
         )
+    }
+
+    /// The lexical score's weight when it takes part (`hybrid`, weight above 0).
+    pub fn lexical_weight(&self) -> Option<f32> {
+        (self.similarity == Similarity::Hybrid && self.lexical_weight > 0.0)
+            .then_some(self.lexical_weight)
     }
 
     /// What the written lines depend on besides the lists: a change rewrites every note whose
     /// lines differ (each note is read again to see). The version counts changes to what the
     /// renderer writes for the same settings; v3: `wiki` links a name with `#`, `|`, `^` or
-    /// brackets by path, so that links written before it reach their notes again.
+    /// brackets by path, so that links written before it reach their notes again; v4: lists are
+    /// in their re-ranked order (`rerank.rs`).
     pub fn render_fingerprint(&self, form: LinkForm) -> String {
         let output = match &self.output {
             Output::Section(template) => format!("section {template:?}"),
             Output::FrontMatter { key } => format!("front-matter {key}"),
         };
         format!(
-            "render-v3|{output}|{}|{}|{:?}|{}|{form:?}",
+            "render-v4|{output}|{}|{}|{:?}|{}|{form:?}",
             self.section.level,
             self.section.heading.trim(),
             self.id_scheme,

@@ -29,6 +29,10 @@ pub(crate) struct Snapshot {
     pub vectors: VectorFile,
     /// Position in `records` of each note row.
     pub position_of_row: HashMap<i64, usize>,
+    /// The lexical side of a hybrid similarity, by position (`None`: cosine alone).
+    pub lexical: Option<closest_index::Lexical>,
+    /// The folder's learned statistics, for preparing a query text as notes are.
+    pub learned: Option<crate::learned::Learned>,
 }
 
 impl Snapshot {
@@ -52,15 +56,32 @@ impl Snapshot {
                 root: settings.root.display().to_string(),
             });
         }
-        let position_of_row = records
+        let position_of_row: HashMap<i64, usize> = records
             .iter()
             .enumerate()
             .map(|(position, record)| (record.row, position))
             .collect();
+        let lexical = match settings.lexical_weight() {
+            Some(weight) => {
+                let mut terms = vec![Vec::new(); records.len()];
+                store.each_terms(|row, stored| {
+                    if let Some(&position) = position_of_row.get(&row) {
+                        terms[position] = stored;
+                    }
+                })?;
+                Some(closest_index::Lexical::new(terms, weight))
+            }
+            None => None,
+        };
+        let learned = crate::learned::Learned::load(&settings.state_dir)
+            .ok()
+            .flatten();
         Ok(Snapshot {
             records,
             vectors,
             position_of_row,
+            lexical,
+            learned,
         })
     }
 

@@ -52,7 +52,17 @@ pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
     let meta = VectorMeta::from_entries(|name| store.meta(name).ok().flatten());
     let (vectors, reset) = VectorFile::open(&settings.state_dir, meta, &key, model.dim());
     let text_changed = store.meta("text")?.as_deref() != Some(settings.text_fingerprint().as_str());
-    let scanned = scan(settings, store.notes()?, reset.is_some() || text_changed)?;
+    // What the next run prepares with; without kept statistics it learns them and reads all.
+    let learned = crate::learned::Learned::load(&settings.state_dir)
+        .ok()
+        .flatten();
+    let learned_moved =
+        store.meta("learned")?.as_deref() != learned.as_ref().map(|l| l.id.as_str());
+    let scanned = scan(
+        settings,
+        store.notes()?,
+        reset.is_some() || text_changed || learned_moved,
+    )?;
     let to_read: Vec<(
         &closest_notes::NoteFile,
         Option<closest_notes::WrittenRegion>,
@@ -68,6 +78,7 @@ pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
         section: &settings.section,
         region: &region,
         migrate_from: migrate_from.as_ref(),
+        learned: learned.as_ref(),
     };
     let (prepared, _) = prepare_all(&to_read, placement, reporter);
     let read_hashes: Vec<_> = prepared.iter().flatten().map(|p| p.hash).collect();
@@ -146,8 +157,12 @@ pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
     plan.orphaned_rows = store
         .vector_count()?
         .saturating_sub(live.len().min(store.vector_count()?));
-    plan.full_ranking = reset.is_some()
-        || store.meta("ranking")?.as_deref() != Some(settings.ranking_fingerprint().as_str());
+    let ranking = match &learned {
+        Some(learned) => crate::update::ranking_fingerprint(settings, learned),
+        None => String::new(),
+    };
+    plan.full_ranking =
+        reset.is_some() || store.meta("ranking")?.as_deref() != Some(ranking.as_str());
     plan.lists_to_update = if plan.full_ranking {
         plan.notes
     } else {

@@ -74,8 +74,13 @@ pub struct Commit {
     pub clear_lists: bool,
     pub vectors: Vec<(TextHash, u32)>,
     pub pruned: Vec<TextHash>,
+    /// Lexical vectors of the notes read, by note row.
+    pub terms: Vec<(i64, Vec<(u32, f32)>)>,
     pub meta: Vec<(&'static str, String)>,
 }
+
+const TERMS_TABLE: &str =
+    "CREATE TABLE IF NOT EXISTS terms (row INTEGER PRIMARY KEY, terms BLOB NOT NULL);";
 
 pub struct Store {
     conn: Connection,
@@ -153,6 +158,10 @@ impl Store {
             )
             .optional()
             .map_err(text)?;
+        // Lexical vectors (issue 14) joined version 2 as a table of their own: a store
+        // without it gets it, and its notes are read again because their texts were prepared
+        // without learned statistics (the `text` fingerprint moved).
+        store.conn.execute_batch(TERMS_TABLE).map_err(text)?;
         match version.as_deref().and_then(|v| v.parse::<i64>().ok()) {
             Some(SCHEMA_VERSION) => Ok(store),
             Some(1) => {
@@ -214,6 +223,29 @@ impl Store {
                     (i64::from(other), score)
                 });
                 each(row.get(0)?, &mut entries);
+            }
+            Ok(())
+        };
+        run().map_err(|source| self.error(source))
+    }
+
+    /// Calls `each` with every stored lexical vector: the note's row and its (term, weight)
+    /// pairs, sorted by term.
+    pub fn each_terms(&self, mut each: impl FnMut(i64, Vec<(u32, f32)>)) -> Result<()> {
+        let mut run = || -> rusqlite::Result<()> {
+            let mut statement = self.conn.prepare("SELECT row, terms FROM terms")?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                let bytes = row.get_ref(1)?.as_blob()?;
+                let terms = bytes
+                    .chunks_exact(8)
+                    .map(|entry| {
+                        let term = u32::from_le_bytes([entry[0], entry[1], entry[2], entry[3]]);
+                        let weight = f32::from_le_bytes([entry[4], entry[5], entry[6], entry[7]]);
+                        (term, weight)
+                    })
+                    .collect();
+                each(row.get(0)?, terms);
             }
             Ok(())
         };
@@ -388,9 +420,21 @@ impl Store {
             {
                 let mut delete_note = tx.prepare_cached("DELETE FROM notes WHERE row = ?1")?;
                 let mut delete_list = tx.prepare_cached("DELETE FROM lists WHERE row = ?1")?;
+                let mut delete_terms = tx.prepare_cached("DELETE FROM terms WHERE row = ?1")?;
                 for row in &commit.deletes {
                     delete_note.execute([row])?;
                     delete_list.execute([row])?;
+                    delete_terms.execute([row])?;
+                }
+                let mut put_terms =
+                    tx.prepare_cached("INSERT OR REPLACE INTO terms (row, terms) VALUES (?1, ?2)")?;
+                for (row, terms) in &commit.terms {
+                    let mut bytes = Vec::with_capacity(terms.len() * 8);
+                    for (term, weight) in terms {
+                        bytes.extend_from_slice(&term.to_le_bytes());
+                        bytes.extend_from_slice(&weight.to_le_bytes());
+                    }
+                    put_terms.execute(params![row, bytes])?;
                 }
                 if commit.clear_lists {
                     tx.execute("DELETE FROM lists", [])?;
@@ -519,7 +563,8 @@ pub(crate) fn create_tables(tx: &Transaction<'_>) -> rusqlite::Result<()> {
              links_md INTEGER NOT NULL,
              links_bare INTEGER NOT NULL);
          CREATE TABLE vectors (hash BLOB PRIMARY KEY, slot INTEGER NOT NULL) WITHOUT ROWID;
-         CREATE TABLE lists (row INTEGER PRIMARY KEY, candidates BLOB NOT NULL);"
+         CREATE TABLE lists (row INTEGER PRIMARY KEY, candidates BLOB NOT NULL);
+         {TERMS_TABLE}"
     ))
 }
 

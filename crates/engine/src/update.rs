@@ -18,11 +18,13 @@ use sha2::Digest;
 use crate::embedding::{ensure_vectors, import_legacy};
 use crate::error::{Result, Warning};
 use crate::hash::TextHash;
+use crate::learned::{Learned, DRIFT_SHARE};
 use crate::lock::FolderLock;
 use crate::neighbours::shown;
 use crate::prepare::{prepare_all, Placement, Prepared};
 use crate::progress::Reporter;
 use crate::rank::{rank, Method, RankInput, SavedIndex, MARGIN};
+use crate::rerank::Reranker;
 use crate::scan::{scan, sweep};
 use crate::stamp;
 use crate::store::{NoteRecord, Stat, Store};
@@ -151,6 +153,12 @@ pub(crate) struct Run<'a> {
     pub migrate_from: Option<SectionSpec>,
     /// The link form of this run.
     pub form: closest_notes::LinkForm,
+    /// The folder's learned statistics (boilerplate, word frequencies) this run prepares with.
+    pub learned: Learned,
+    /// Whether they were learned this run (and are kept when it writes).
+    pub relearned: bool,
+    /// Notes changed since they were learned, this run's included (`learned.rs`).
+    pub learned_changes: f64,
 }
 
 /// The region a record says the last run wrote.
@@ -191,6 +199,8 @@ pub(crate) struct Lists {
     /// `None` for positions whose list was not needed this run (it stays as stored).
     pub lists: Vec<Option<Neighbours>>,
     pub touched: Vec<bool>,
+    /// The lexical side the lists were ranked with (hybrid similarity), for the final order.
+    pub lexical: Option<closest_index::Lexical>,
 }
 
 impl<'a> Run<'a> {
@@ -244,8 +254,57 @@ impl<'a> Run<'a> {
             store.meta("text")?.as_deref() != Some(settings.text_fingerprint().as_str());
         let region = settings.region();
         let migrate_from = settings.migrate_from();
-        let read_all = options.full || reset.is_some() || text_changed || migrate_from.is_some();
-        let scanned = scan(settings, store.notes()?, read_all)?;
+        let kept = match Learned::load(&settings.state_dir) {
+            Ok(kept) => kept,
+            Err(reason) => {
+                let warning = Warning::Store(format!("{reason}; learning it again"));
+                reporter.warn(&warning);
+                report.warnings.push(warning);
+                None
+            }
+        };
+        let changes: f64 = store
+            .meta("learned_changes")?
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(0.0);
+        let mut relearn = options.full || kept.is_none();
+        let learned_moved = relearn
+            || store.meta("learned")?.as_deref() != kept.as_ref().map(|kept| kept.id.as_str());
+        let read_all = options.full
+            || reset.is_some()
+            || text_changed
+            || migrate_from.is_some()
+            || learned_moved;
+        let mut scanned = scan(settings, store.notes()?, read_all)?;
+        // Notes added, changed or deleted since the statistics were learned, this run's
+        // included: past a share of the notes learned from, this run learns them again.
+        let changed_now = scanned
+            .entries
+            .iter()
+            .filter(|entry| match (&entry.record, &entry.stat) {
+                (Some(record), Some(stat)) => record.stat != *stat,
+                _ => true,
+            })
+            .count()
+            + scanned.departed.len();
+        let changes = changes + changed_now as f64;
+        // (A store made with other statistics, or none, measures no drift: this run prepares
+        // every note with the kept ones and starts counting.)
+        if let Some(kept) = kept.as_ref().filter(|_| !learned_moved) {
+            let drifted =
+                changes > 0.0 && changes >= DRIFT_SHARE * f64::from(kept.idf.notes().max(1));
+            if drifted && !relearn {
+                relearn = true;
+                for entry in &mut scanned.entries {
+                    entry.read = true;
+                }
+            }
+        }
+        let learned_changes = if relearn || learned_moved {
+            0.0
+        } else {
+            changes
+        };
         report.template_folders = scanned
             .template_folders
             .iter()
@@ -264,9 +323,22 @@ impl<'a> Run<'a> {
             section: &settings.section,
             region: &region,
             migrate_from: migrate_from.as_ref(),
+            learned: if relearn { None } else { kept.as_ref() },
         };
-        let (prepared, read_warnings) = prepare_all(&to_read, placement, reporter);
+        let (mut prepared, read_warnings) = prepare_all(&to_read, placement, reporter);
         drop(to_read);
+        let learned = match kept {
+            Some(kept) if !relearn => kept,
+            _ => {
+                // Every note was read: learn from all of them, then prepare each through it.
+                let learned = Learned::learn(prepared.iter().flatten().map(|p| p.text.as_str()));
+                prepared
+                    .iter_mut()
+                    .flatten()
+                    .for_each(|p| p.finish(&learned));
+                learned
+            }
+        };
         report.skipped = read_warnings.len();
         warnings.extend(read_warnings);
         for warning in warnings {
@@ -322,7 +394,8 @@ impl<'a> Run<'a> {
         report.notes = notes.len();
         let patchable = reset.is_none()
             && !options.full
-            && store.meta("ranking")?.as_deref() == Some(settings.ranking_fingerprint().as_str());
+            && store.meta("ranking")?.as_deref()
+                == Some(ranking_fingerprint(settings, &learned).as_str());
         let form = link_form(settings, &notes);
         let render_all =
             store.meta("render")?.as_deref() != Some(settings.render_fingerprint(form).as_str());
@@ -342,6 +415,9 @@ impl<'a> Run<'a> {
             region,
             migrate_from,
             form,
+            learned,
+            relearned: relearn,
+            learned_changes,
         })
     }
 
@@ -350,6 +426,7 @@ impl<'a> Run<'a> {
             section: &self.engine.settings().section,
             region: &self.region,
             migrate_from: self.migrate_from.as_ref(),
+            learned: Some(&self.learned),
         }
     }
 
@@ -425,7 +502,10 @@ impl<'a> Run<'a> {
         self.report.index = closest_index::choose(settings.index, n).to_string();
         if nothing_ranks {
             let wanted: Vec<bool> = (0..n).map(|position| self.must_render(position)).collect();
-            let (lists, _) = self.stored_lists(Some(&wanted), &map)?;
+            // A list's final order needs its candidates' lists too: any note to render reads
+            // them all.
+            let any = wanted.contains(&true);
+            let (lists, _) = self.stored_lists((!any).then_some(&wanted[..]), &map)?;
             // A note that must be rendered but has no usable stored list is ranked below.
             if lists
                 .iter()
@@ -433,9 +513,16 @@ impl<'a> Run<'a> {
                 .all(|(list, &wanted)| list.is_some() || !wanted)
             {
                 self.report.ranking = "kept";
+                let lexical = match (any, settings.lexical_weight()) {
+                    (true, Some(weight)) => {
+                        Some(closest_index::Lexical::new(self.note_terms(&map)?, weight))
+                    }
+                    _ => None,
+                };
                 return Ok(Lists {
                     lists,
                     touched: vec![false; n],
+                    lexical,
                 });
             }
         }
@@ -475,6 +562,10 @@ impl<'a> Run<'a> {
             .collect();
         let index_dir = settings.state_dir.join("index");
         let key = self.engine.model().vector_key(settings.long);
+        let lexical = match settings.lexical_weight() {
+            Some(weight) => Some(closest_index::Lexical::new(self.note_terms(&map)?, weight)),
+            None => None,
+        };
         let ranked = rank(
             RankInput {
                 rows,
@@ -482,6 +573,7 @@ impl<'a> Run<'a> {
                 sizes,
                 stored,
                 changed,
+                lexical: lexical.as_ref(),
                 patchable: self.patchable,
                 index: settings.index,
                 saved: Some(SavedIndex {
@@ -516,6 +608,7 @@ impl<'a> Run<'a> {
         Ok(Lists {
             lists: ranked.lists.into_iter().map(Some).collect(),
             touched,
+            lexical,
         })
     }
 
@@ -552,6 +645,24 @@ impl<'a> Run<'a> {
 
     /// The stored lists of the wanted positions (all when `None`), translated into positions
     /// with the entries of departed or changed notes dropped; and whether each lost one.
+    /// Every note's lexical vector, by position: read this run, or stored.
+    fn note_terms(&self, map: &RowMap) -> Result<Vec<closest_index::Terms>> {
+        let mut terms = vec![Vec::new(); self.notes.len()];
+        self.store.each_terms(|row, stored| {
+            if let Some(position) = map.position_of(row) {
+                if self.notes[position].prepared.is_none() {
+                    terms[position] = stored;
+                }
+            }
+        })?;
+        for (position, note) in self.notes.iter().enumerate() {
+            if let Some(prepared) = &note.prepared {
+                terms[position].clone_from(&prepared.terms);
+            }
+        }
+        Ok(terms)
+    }
+
     fn stored_lists(
         &self,
         wanted: Option<&[bool]>,
@@ -608,13 +719,31 @@ impl<'a> Run<'a> {
         let mut jobs = Vec::new();
         let mut rendered_now: Vec<Option<TextHash>> = vec![None; self.notes.len()];
         let mut held = Vec::new();
+        // A final order moves when the note's candidates, or a candidate's own nearest
+        // candidates or vector, moved (`rerank.rs`).
+        let moved: Vec<bool> = self
+            .notes
+            .iter()
+            .enumerate()
+            .map(|(position, note)| lists.touched[position] || !note.known_to_lists())
+            .collect();
+        let rows: Vec<&[f32]> = self
+            .notes
+            .iter()
+            .map(|note| self.vectors.row(note.slot))
+            .collect();
+        let mut reranker = Reranker::new(&rows, &lists.lists, lists.lexical.as_ref());
         for (position, note) in self.notes.iter().enumerate() {
-            let Some(list) = &lists.lists[position] else {
+            let Some(candidates) = &lists.lists[position] else {
                 continue;
             };
-            if !lists.touched[position] && !self.must_render(position) {
+            let depends_on_moved = candidates
+                .iter()
+                .any(|neighbour| moved[neighbour.id as usize]);
+            if !moved[position] && !depends_on_moved && !self.must_render(position) {
                 continue;
             }
+            let list = &reranker.list(position);
             let linked = resolver
                 .as_ref()
                 .map(|resolver| resolver.linked_ids_of(note.links(), &note.file))
@@ -668,6 +797,15 @@ impl Run<'_> {
             rel_path: note.file.rel_path.clone(),
             score,
         }
+    }
+}
+
+/// What stored lists depend on: the settings' ranking fingerprint and, when the lexical score
+/// takes part, the learned word frequencies that weigh it.
+pub(crate) fn ranking_fingerprint(settings: &crate::FolderSettings, learned: &Learned) -> String {
+    match settings.lexical_weight() {
+        Some(_) => format!("{}|learned={}", settings.ranking_fingerprint(), learned.id),
+        None => settings.ranking_fingerprint(),
     }
 }
 

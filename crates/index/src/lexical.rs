@@ -159,7 +159,10 @@ impl Lexical {
                     if matches.contains(other) {
                         continue;
                     }
-                    top.push(candidate(other, self.fuse(dot(rows[row], rows[other]), 0.0)));
+                    top.push(candidate(
+                        other,
+                        self.fuse(dot(rows[row], rows[other]), 0.0),
+                    ));
                 }
                 into_list(top.into_sorted())
             })

@@ -18,6 +18,7 @@ pub mod lexical;
 pub mod lists;
 pub mod persist;
 pub mod recall;
+pub mod rerank;
 mod rows;
 mod storage;
 mod topk;
@@ -144,6 +145,27 @@ impl VectorIndex for Index {
     }
     fn all_pairs(&self, k: usize) -> Result<Vec<(u64, Neighbours)>, Error> {
         self.inner().all_pairs(k)
+    }
+}
+
+/// What two notes' similarity is made of (`similarity` in `.closest.toml`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
+pub enum Similarity {
+    /// The embedding's cosine fused with a lexical (TF-IDF) score (`lexical::Lexical`).
+    #[default]
+    Hybrid,
+    /// The embedding's cosine alone, as sentence-transformers ranks.
+    Semantic,
+}
+
+impl std::fmt::Display for Similarity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Similarity::Hybrid => "hybrid",
+            Similarity::Semantic => "semantic",
+        })
     }
 }
 

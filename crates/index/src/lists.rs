@@ -76,7 +76,9 @@ pub fn scan_query(
     let empty = Matches::default();
     let scan_block = |first: usize, block: &[&[f32]]| {
         let mut top = TopK::new(k, 0.0);
-        let mut cursor = lexical.map_or(&empty, |(_, matches)| matches).cursor_from(first);
+        let mut cursor = lexical
+            .map_or(&empty, |(_, matches)| matches)
+            .cursor_from(first);
         for (offset, vector) in block.iter().enumerate() {
             let row = first + offset;
             if Some(row) == exclude {

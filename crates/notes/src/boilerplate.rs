@@ -196,7 +196,12 @@ mod tests {
         let lines: Vec<&str> = set.lines().collect();
         assert_eq!(
             lines,
-            ["## Keywords", "## Summary", "| field | value |", "| source | til |"]
+            [
+                "## Keywords",
+                "## Summary",
+                "| field | value |",
+                "| source | til |"
+            ]
         );
         assert_eq!(
             set.strip(&notes[0]),
@@ -215,7 +220,10 @@ mod tests {
         let set = Boilerplate::from_lines(["## Summary".to_string()]);
         assert_eq!(set.strip("## Summary\n"), "## Summary\n");
         assert_eq!(set.strip(""), "");
-        assert_eq!(set.strip("271c9ba1f197505aba5f225c62e3c09f"), "271c9ba1f197505aba5f225c62e3c09f");
+        assert_eq!(
+            set.strip("271c9ba1f197505aba5f225c62e3c09f"),
+            "271c9ba1f197505aba5f225c62e3c09f"
+        );
     }
 
     #[test]
@@ -234,6 +242,9 @@ mod tests {
     #[test]
     fn the_title_line_is_kept_once() {
         let set = Boilerplate::default();
-        assert_eq!(set.strip("# git-add\n\n# git-add\n\nAdds files."), "# git-add\n\nAdds files.");
+        assert_eq!(
+            set.strip("# git-add\n\n# git-add\n\nAdds files."),
+            "# git-add\n\nAdds files."
+        );
     }
 }

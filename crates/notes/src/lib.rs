@@ -76,7 +76,7 @@ pub use render::{render_links, render_links_with, LinkTarget, Template};
 pub use resolve::{managed_links, LinkKind, ManagedLink, Resolved, Resolver};
 pub use splice::{section_is_current, splice, try_splice};
 pub use templates::{template_folders, TemplateFolder, TemplateSource};
-pub use terms::{term_counts, term_id, words, Idf, MAX_DF_SHARE, TERMS_PER_NOTE};
+pub use terms::{term_counts, term_id, words, Idf, MAX_DF_SHARE, TERMS_PER_NOTE, TERMS_VERSION};
 pub use text::{embed_text, EMBED_TEXT_VERSION};
 pub use walk::{walk, NoteFile, Walk, WalkOptions, IGNORE_FILE_NAME};
 pub use write::{

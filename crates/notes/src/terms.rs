@@ -12,6 +12,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use xxhash_rust::xxh3::xxh3_64;
 
+/// Bumped whenever [`words`] or [`Idf::weigh`] give different results for the same text, so
+/// that stores re-read their notes.
+pub const TERMS_VERSION: u32 = 1;
+
 /// Words kept per note, the heaviest first: enough for any note's topic, and a bound on the
 /// inverted index's work per note.
 pub const TERMS_PER_NOTE: usize = 64;
@@ -20,6 +24,20 @@ pub const TERMS_PER_NOTE: usize = 64;
 /// nothing about which notes are alike, and it would make every note a candidate of every
 /// other).
 pub const MAX_DF_SHARE: f64 = 0.1;
+
+/// English function words: they say nothing of a topic, and in a small folder they are not yet
+/// common enough for [`MAX_DF_SHARE`] to silence them. Other languages rely on that share.
+const STOP_WORDS: &[&str] = &[
+    "about", "after", "all", "also", "an", "and", "any", "are", "as", "at", "be", "because",
+    "been", "before", "being", "but", "by", "can", "could", "did", "do", "does", "each", "for",
+    "from", "had", "has", "have", "he", "her", "here", "his", "how", "if", "in", "into", "is",
+    "it", "its", "just", "like", "may", "me", "more", "most", "my", "no", "not", "now", "of", "on",
+    "one", "only", "or", "other", "our", "out", "over", "she", "should", "so", "some", "such",
+    "than", "that", "the", "their", "them", "then", "there", "these", "they", "this", "those",
+    "through", "to", "too", "up", "us", "use", "used", "using", "very", "was", "we", "were",
+    "what", "when", "where", "which", "while", "who", "why", "will", "with", "would", "you",
+    "your",
+];
 
 /// A word's id: the low 32 bits of its xxh3.
 pub fn term_id(word: &str) -> u32 {
@@ -34,7 +52,10 @@ pub fn words(text: &str) -> BTreeMap<String, u32> {
         .filter(|word| (2..=40).contains(&word.chars().count()))
         .filter(|word| !word.chars().all(|c| c.is_ascii_digit()))
     {
-        *counts.entry(word.to_lowercase()).or_insert(0) += 1;
+        let word = word.to_lowercase();
+        if STOP_WORDS.binary_search(&word.as_str()).is_err() {
+            *counts.entry(word).or_insert(0) += 1;
+        }
     }
     counts
 }
@@ -102,8 +123,7 @@ impl Idf {
     /// word too common to weigh. A word the folder did not have is as rare as can be.
     pub fn idf(&self, term: u32) -> Option<f32> {
         let df = self.df.get(&term).copied().unwrap_or(0);
-        let too_common =
-            self.notes >= 20 && f64::from(df) > f64::from(self.notes) * MAX_DF_SHARE;
+        let too_common = self.notes >= 20 && f64::from(df) > f64::from(self.notes) * MAX_DF_SHARE;
         if too_common {
             return None;
         }
@@ -144,8 +164,15 @@ mod tests {
     use super::*;
 
     #[test]
+    fn stop_words_are_sorted() {
+        assert!(STOP_WORDS.windows(2).all(|pair| pair[0] < pair[1]));
+    }
+
+    #[test]
     fn words_are_lowercased_runs_without_numbers() {
-        let words: Vec<(String, u32)> = words("Git rebase: git-rebase 2024 a über").into_iter().collect();
+        let words: Vec<(String, u32)> = words("Git rebase: the git-rebase 2024 a über")
+            .into_iter()
+            .collect();
         assert_eq!(
             words,
             [

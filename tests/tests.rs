@@ -9,6 +9,7 @@ mod fixture;
 mod embed;
 mod export;
 mod hostile;
+mod hybrid;
 mod incremental;
 mod links;
 mod live_bench;

@@ -250,8 +250,22 @@ def share(lists, label, min_count):
     return same, total, queries, chance_sum / max(queries, 1)
 
 
+def binary_identity(path):
+    """What was measured: `closest --version`, the binary's sha256 prefix and mtime (the
+    lead's build changes under us; lines of different builds are not comparable)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    version = subprocess.run([path, "--version"], stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL).stdout.decode().strip()
+    mtime = time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(os.stat(path).st_mtime))
+    return {"version": version, "sha256": h.hexdigest()[:12], "mtime": mtime}
+
+
 def measure(args, extra):
     results = []
+    binary = binary_identity(args.closest)
     for name in args.sets:
         base = os.path.join(args.out_dir, name)
         notes = os.path.join(base, "notes")
@@ -289,8 +303,12 @@ def measure(args, extra):
                 "wall_seconds": round(seconds, 2),
                 "embedded": report.get("embedded"),
                 "extra": extra,
+                "binary": binary,
             }
             results.append(res)
+    if binary_identity(args.closest) != binary:
+        print("warning: the binary changed during the measurement", file=sys.stderr)
+    print(f"# {args.closest}: {binary['version']}, sha256 {binary['sha256']}, {binary['mtime']}")
     print(f"{'set':<16}{'share':>8}{'chance':>8}{'notes':>7}{'queries':>8}{'links':>7}"
           f"{'embedded':>9}{'update s':>10}")  # update s: the tool's own `seconds` (lock wait excluded)
     for r in results:

@@ -22,8 +22,10 @@ Sets (OUT_DIR/<set>/notes + OUT_DIR/<set>/labels.tsv with rel_path, label[, labe
          section of 3 random links); label = topic.
 
 Extra arguments after `--` go to `update`, and (except update-only flags) to `export`, so that
-export reads the lists of the same settings. The store (.closest/ in each notes folder) keeps
-vectors, so repeating a measurement re-embeds only what a setting changes. Stdlib only.
+export reads the lists of the same settings. BIN is copied to OUT_DIR/.bin/closest-<sha256
+prefix> and the copy is run, so a rebuild during a run cannot mix builds. The store (.closest/
+in each notes folder) keeps vectors, so repeating a measurement re-embeds only what a setting
+changes. Stdlib only.
 """
 import argparse
 import collections
@@ -263,9 +265,26 @@ def binary_identity(path):
     return {"version": version, "sha256": h.hexdigest()[:12], "mtime": mtime}
 
 
+def snapshot_binary(path, out_dir):
+    """A private copy of the binary, named by its hash, so that a rebuild during the run
+    cannot mix two builds in one measurement."""
+    binary = binary_identity(path)
+    copy = os.path.join(out_dir, ".bin", f"closest-{binary['sha256']}")
+    if not os.path.exists(copy):
+        os.makedirs(os.path.dirname(copy), exist_ok=True)
+        shutil.copy2(path, copy + ".tmp")
+        os.replace(copy + ".tmp", copy)
+    if binary_identity(copy)["sha256"] != binary["sha256"]:
+        raise SystemExit(f"{path} changed while being copied: run again")
+    return copy, binary
+
+
 def measure(args, extra):
     results = []
-    binary = binary_identity(args.closest)
+    if args.no_snapshot:
+        binary = binary_identity(args.closest)
+    else:
+        args.closest, binary = snapshot_binary(args.closest, args.out_dir)
     for name in args.sets:
         base = os.path.join(args.out_dir, name)
         notes = os.path.join(base, "notes")
@@ -333,6 +352,8 @@ def main():
     m.add_argument("out_dir")
     m.add_argument("--closest", required=True, help="the closest binary")
     m.add_argument("--sets", default=",".join(SETS))
+    m.add_argument("--no-snapshot", action="store_true",
+                   help="run BIN itself, not a copy in OUT_DIR/.bin/ named by its sha256")
     m.add_argument("--lock", default="/tmp/cpu.lock",
                    help="flock this file around each update (empty: no lock)")
     args = ap.parse_args(argv)

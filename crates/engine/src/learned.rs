@@ -107,6 +107,14 @@ impl Learned {
         };
         let mut temp = tempfile::NamedTempFile::new_in(state_dir).map_err(io)?;
         std::io::Write::write_all(&mut temp, &bytes).map_err(io)?;
+        // Readable like the store beside it (a temporary file starts private).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            temp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .map_err(io)?;
+        }
         temp.as_file().sync_all().map_err(io)?;
         temp.persist(&path).map_err(|err| io(err.error))?;
         Ok(())

@@ -32,6 +32,10 @@ const PATCH_SECONDS_PER_PAIR: f64 = 60e-9;
 const ALL_PAIRS_SECONDS_PER_PAIR: f64 = 8.5e-9;
 const GRAPH_SECONDS_PER_ROW: f64 = 100e-6;
 
+/// Lexical matches rescored per row when the cosine lists come from the k-nearest graph or
+/// HNSW (approximate already); an exact ranking rescores every match that could enter.
+const LEXICAL_MATCHES_APPROXIMATE: usize = 64;
+
 /// How the lists of this run were made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -179,7 +183,10 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
         let lists = match input.lexical {
             Some(lexical) => {
                 let keeps: Vec<usize> = input.sizes.iter().map(|size| size.keep).collect();
-                lexical.fuse_lists(&input.rows, lists, &keeps)
+                // The graph's lists are approximate: its rows take their best lexical matches
+                // only (`LEXICAL_MATCHES_APPROXIMATE`), Exact's every one that could enter.
+                let widest = (kind != ConcreteKind::Exact).then_some(LEXICAL_MATCHES_APPROXIMATE);
+                lexical.fuse_lists(&input.rows, lists, &keeps, widest)
             }
             None => lists,
         };

@@ -104,11 +104,25 @@ impl Lexical {
         exclude: Option<usize>,
         scratch: &mut Scratch,
     ) -> Matches {
+        self.accumulate(query, scratch);
+        scratch.hit.sort_unstable();
+        let mut entries = Vec::with_capacity(scratch.hit.len());
+        for &row in &scratch.hit {
+            if Some(row as usize) != exclude {
+                entries.push((row, scratch.sums[row as usize]));
+            }
+        }
+        scratch.clear();
+        Matches { entries }
+    }
+
+    /// Sums `query`'s lexical score with every row sharing a word into `scratch` (term order,
+    /// so each sum is the same bits as [`Lexical::pair`]); `scratch.hit` lists those rows.
+    fn accumulate(&self, query: &[(u32, f32)], scratch: &mut Scratch) {
         if scratch.sums.len() < self.rows.len() {
             scratch.sums.resize(self.rows.len(), 0.0);
             scratch.seen.resize(self.rows.len(), false);
         }
-        scratch.hit.clear();
         for &(term, weight) in query {
             let Some(posting) = self.postings.get(&term) else {
                 continue;
@@ -122,48 +136,82 @@ impl Lexical {
                 scratch.sums[slot] += weight * w;
             }
         }
-        scratch.hit.sort_unstable();
-        let mut entries = Vec::with_capacity(scratch.hit.len());
-        for &row in &scratch.hit {
-            let slot = row as usize;
-            if Some(slot) != exclude {
-                entries.push((row, scratch.sums[slot]));
-            }
-            scratch.sums[slot] = 0.0;
-            scratch.seen[slot] = false;
-        }
-        Matches { entries }
     }
 
     /// Every row's best `keep[row]` by the fused score, from its best `keep[row]` by cosine
     /// (`dense`, exact or from a graph) and the rows sharing a term with it (module doc).
+    ///
+    /// With `widest` (for cosine lists that are approximate anyway, from a k-nearest graph),
+    /// only that many of a row's lexical matches, the highest scoring, are rescored: without it
+    /// every match that could enter is, which on a large folder of common words costs a dot
+    /// product per note pair sharing a word.
     pub fn fuse_lists(
         &self,
         rows: &[&[f32]],
         dense: Vec<Neighbours>,
         keep: &[usize],
+        widest: Option<usize>,
     ) -> Vec<Neighbours> {
         dense
             .into_par_iter()
             .enumerate()
             .map_init(Scratch::default, |scratch, (row, list)| {
-                let matches = self.matches_with(&self.rows[row], Some(row), scratch);
-                let mut top = TopK::new(keep[row], 0.0);
-                // Lexical matches in row order, then the dense rows that share no term.
-                for &(other, lexical) in &matches.entries {
-                    let score = self.fuse(dot(rows[row], rows[other as usize]), lexical);
-                    top.push(candidate(other as usize, score));
-                }
-                for neighbour in list {
+                // The lexical scores of every row sharing a word, left in the scratch arrays
+                // (unsorted: the order rows are offered in does not change the result).
+                self.accumulate(&self.rows[row], scratch);
+                let lexical_of = |other: usize| scratch.sums[other];
+                let keep = keep[row];
+                let mut top = TopK::new(keep, 0.0);
+                // The cosine list first, each with its lexical score.
+                let mut fused: Vec<f32> = Vec::with_capacity(list.len());
+                for neighbour in &list {
                     let other = neighbour.id as usize;
-                    if matches.contains(other) {
+                    let score = self.fuse(dot(rows[row], rows[other]), lexical_of(other));
+                    fused.push(score);
+                    top.push(candidate(other, score));
+                }
+                // A row outside the cosine list has a cosine no higher than its last entry's,
+                // so it can enter only if that cosine with its lexical score reaches the
+                // list's keep-th fused score: most lexical matches are ruled out without a dot.
+                let (last_cosine, floor) = match list.last() {
+                    Some(last) if list.len() >= keep && keep > 0 => {
+                        fused.sort_unstable_by(|a, b| b.total_cmp(a));
+                        (last.score, fused[keep - 1])
+                    }
+                    _ => (f32::INFINITY, f32::NEG_INFINITY),
+                };
+                if let Some(widest) = widest.filter(|&widest| scratch.hit.len() > widest) {
+                    // The best `widest` by lexical score, ties by row: the same rows every time.
+                    let sums = &scratch.sums;
+                    let order = |a: &u32, b: &u32| {
+                        sums[*b as usize]
+                            .total_cmp(&sums[*a as usize])
+                            .then(a.cmp(b))
+                    };
+                    scratch.hit.select_nth_unstable_by(widest - 1, order);
+                    let dropped: Vec<u32> = scratch.hit.split_off(widest);
+                    for row in dropped {
+                        scratch.sums[row as usize] = 0.0;
+                        scratch.seen[row as usize] = false;
+                    }
+                }
+                let lexical_of = |other: usize| scratch.sums[other];
+                let in_list = |other: usize| list.iter().any(|n| n.id as usize == other);
+                for &other in &scratch.hit {
+                    let other = other as usize;
+                    let lexical = lexical_of(other);
+                    // The floor rises as better rows enter (`TopK::floor` is a lower bound of
+                    // the final keep-th score).
+                    let floor = floor.max(top.floor());
+                    if other == row || self.fuse(last_cosine, lexical) < floor || in_list(other) {
                         continue;
                     }
                     top.push(candidate(
                         other,
-                        self.fuse(dot(rows[row], rows[other]), 0.0),
+                        self.fuse(dot(rows[row], rows[other]), lexical),
                     ));
                 }
+                scratch.clear();
                 into_list(top.into_sorted())
             })
             .collect()
@@ -175,6 +223,17 @@ struct Scratch {
     sums: Vec<f32>,
     seen: Vec<bool>,
     hit: Vec<u32>,
+}
+
+impl Scratch {
+    /// Back to all zeros, touching only what was hit.
+    fn clear(&mut self) {
+        for &row in &self.hit {
+            self.sums[row as usize] = 0.0;
+            self.seen[row as usize] = false;
+        }
+        self.hit.clear();
+    }
 }
 
 /// A row's lexical scores against the rows sharing a term with it, sorted by row.
@@ -200,10 +259,11 @@ impl Matches {
         }
     }
 
-    fn contains(&self, row: usize) -> bool {
+    /// The lexical score against `row` (0 when they share no term).
+    pub fn get(&self, row: usize) -> f32 {
         self.entries
             .binary_search_by_key(&(row as u32), |&(r, _)| r)
-            .is_ok()
+            .map_or(0.0, |at| self.entries[at].1)
     }
 
     pub fn entries(&self) -> &[(u32, f32)] {

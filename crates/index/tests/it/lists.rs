@@ -237,7 +237,7 @@ fn fused_lists_from_cosine_lists_equal_a_fused_scan() {
     }
     for weight in [0.2f32, 0.5] {
         let lexical = Lexical::new(vectors.iter().map(|v| terms(v)).collect(), weight);
-        let fused = lexical.fuse_lists(&vectors, dense.clone(), &vec![keep; rows.len()]);
+        let fused = lexical.fuse_lists(&vectors, dense.clone(), &vec![keep; rows.len()], None);
         let scorer = Scorer {
             rows: &vectors,
             lexical: Some(&lexical),

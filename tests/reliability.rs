@@ -97,3 +97,72 @@ fn sigkill_at_random_points_never_corrupts_and_converges() {
 fn closest_notes_temp_prefix() -> &'static str {
     ".closest-tmp-"
 }
+
+/// Incremental runs killed at random points: after each edit (made to this folder and to a
+/// reference the same way), every note is either as it was before the run or as an
+/// uninterrupted run leaves it, and once the kills stop one run converges to the reference.
+#[test]
+fn killed_incremental_runs_leave_notes_whole_and_converge() {
+    let scratch = Scratch::new();
+    let root = folder(&scratch, "killed-incremental");
+    let reference = folder(&scratch, "reference-incremental");
+    for dir in [&root, &reference] {
+        ok(closest(
+            &["update", dir.to_str().expect("path"), "-q"],
+            None,
+            None,
+        ));
+    }
+    let names: Vec<std::path::PathBuf> = snapshot(&root).into_iter().map(|(p, _)| p).collect();
+    let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+    for round in 0..12 {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let pick = &names[(state >> 40) as usize % names.len()];
+        for dir in [&root, &reference] {
+            let path = dir.join(pick);
+            let text = std::fs::read_to_string(&path).expect("read");
+            let line = format!("\nA line about battery and sleep settings, round {round}.\n");
+            std::fs::write(&path, text.replacen('\n', &line, 1)).expect("edit");
+        }
+        let before = snapshot(&root);
+        ok(closest(
+            &["update", reference.to_str().expect("path"), "-q"],
+            None,
+            None,
+        ));
+        let after = snapshot(&reference);
+        let delay = Duration::from_millis((state >> 33) % 900);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_closest"))
+            .args(["update", root.to_str().expect("path"), "-q"])
+            .env("HF_HUB_OFFLINE", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("starts");
+        std::thread::sleep(delay);
+        let _ = child.kill();
+        let _ = child.wait();
+        for ((path, now), ((_, old), (_, new))) in
+            snapshot(&root).iter().zip(before.iter().zip(&after))
+        {
+            assert!(
+                now == old || now == new,
+                "round {round} (kill after {delay:?}): `{}` is neither its old nor its new version",
+                path.display()
+            );
+        }
+    }
+    ok(closest(
+        &["update", root.to_str().expect("path"), "-q"],
+        None,
+        None,
+    ));
+    assert_eq!(
+        snapshot(&root),
+        snapshot(&reference),
+        "killed incremental runs converge"
+    );
+}

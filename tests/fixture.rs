@@ -190,3 +190,34 @@ pub fn model_dir() -> PathBuf {
         serde_json::from_str(&ok(closest(&["model", "info"], None, None))).expect("json");
     PathBuf::from(info["folder"].as_str().expect("folder"))
 }
+
+/// Runs `closest ARGS` and kills it after `delay` (whether or not it finished).
+pub fn killed_after(args: &[&str], delay: std::time::Duration) {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_closest"))
+        .args(args)
+        .env("HF_HUB_OFFLINE", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("starts");
+    std::thread::sleep(delay);
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Asserts that every note of `now` is its version in `before` or in `after` (same paths).
+pub fn each_old_or_new(
+    now: &[(PathBuf, Vec<u8>)],
+    before: &[(PathBuf, Vec<u8>)],
+    after: &[(PathBuf, Vec<u8>)],
+    context: &str,
+) {
+    for ((path, now), ((_, old), (_, new))) in now.iter().zip(before.iter().zip(after)) {
+        assert!(
+            now == old || now == new,
+            "{context}: `{}` is neither its old nor its new version",
+            path.display()
+        );
+    }
+}

@@ -4,10 +4,11 @@
 //! warning; killed runs that move lists still leave every note whole.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::fixture::{closest, ok, snapshot, stderr, test_data, Scratch};
+use crate::fixture::{
+    closest, each_old_or_new, killed_after, ok, snapshot, stderr, test_data, Scratch,
+};
 
 const YAML_NOTE: &str = "---\n# a comment\ntitle: Sourdough\ntags: [bread, baking]\n---\n# Sourdough\n\nFeed the starter flour and water.\n";
 const TOML_NOTE: &str = "+++\r\ntitle = \"Pizza dough\" # the title\r\ndraft = false\r\n[params]\r\nrating = 5\r\n+++\r\n# Pizza dough\r\n\r\nA wet dough rests overnight in the fridge.\r\n";
@@ -204,32 +205,14 @@ fn killed_runs_that_move_lists_leave_notes_whole() {
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
         let delay = Duration::from_millis((state >> 33) % 1500);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_closest"))
-            .args([
-                "update",
-                root.to_str().expect("path"),
-                "-q",
-                "--heading",
-                "Related",
-            ])
-            .env("HF_HUB_OFFLINE", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starts");
-        std::thread::sleep(delay);
-        let _ = child.kill();
-        let _ = child.wait();
-        for ((path, now), ((_, before), (_, after))) in
-            snapshot(&root).iter().zip(original.iter().zip(&expected))
-        {
-            assert!(
-                now == before || now == after,
-                "round {round}: `{}` is neither its old nor its new version",
-                path.display()
-            );
-        }
+        let root_arg = root.to_str().expect("path");
+        killed_after(&["update", root_arg, "-q", "--heading", "Related"], delay);
+        each_old_or_new(
+            &snapshot(&root),
+            &original,
+            &expected,
+            &format!("round {round}"),
+        );
     }
     ok(run(&root, &["--heading", "Related"]));
     assert_eq!(snapshot(&root), expected);

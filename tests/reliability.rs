@@ -1,10 +1,9 @@
 //! Killed at random points, an update never leaves a half-written note or a broken store, and
 //! the next run converges to what an uninterrupted run gives.
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use crate::fixture::{closest, ok, snapshot, test_data, Scratch};
+use crate::fixture::{closest, each_old_or_new, killed_after, ok, snapshot, test_data, Scratch};
 
 /// A folder big enough that an update spends a few seconds embedding and writing.
 fn folder(scratch: &Scratch, name: &str) -> std::path::PathBuf {
@@ -39,26 +38,9 @@ fn sigkill_at_random_points_never_corrupts_and_converges() {
             .wrapping_mul(6_364_136_223_846_793_005)
             .wrapping_add(1_442_695_040_888_963_407);
         let delay = Duration::from_millis((state >> 33) % 3000);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_closest"))
-            .args(["update", root.to_str().expect("path"), "-q"])
-            .env("HF_HUB_OFFLINE", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starts");
-        std::thread::sleep(delay);
-        let _ = child.kill();
-        let _ = child.wait();
-        for ((path, now), ((_, before), (_, after))) in
-            snapshot(&root).iter().zip(original.iter().zip(&expected))
-        {
-            assert!(
-                now == before || now == after,
-                "round {round} (kill after {delay:?}): `{}` is neither its old nor its new version",
-                path.display()
-            );
-        }
+        killed_after(&["update", root.to_str().expect("path"), "-q"], delay);
+        let context = format!("round {round} (kill after {delay:?})");
+        each_old_or_new(&snapshot(&root), &original, &expected, &context);
         // Now and then the store must open for a reader, killed writer or not.
         if round % 10 == 5 {
             let status = closest(
@@ -134,26 +116,9 @@ fn killed_incremental_runs_leave_notes_whole_and_converge() {
         ));
         let after = snapshot(&reference);
         let delay = Duration::from_millis((state >> 33) % 900);
-        let mut child = Command::new(env!("CARGO_BIN_EXE_closest"))
-            .args(["update", root.to_str().expect("path"), "-q"])
-            .env("HF_HUB_OFFLINE", "1")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starts");
-        std::thread::sleep(delay);
-        let _ = child.kill();
-        let _ = child.wait();
-        for ((path, now), ((_, old), (_, new))) in
-            snapshot(&root).iter().zip(before.iter().zip(&after))
-        {
-            assert!(
-                now == old || now == new,
-                "round {round} (kill after {delay:?}): `{}` is neither its old nor its new version",
-                path.display()
-            );
-        }
+        killed_after(&["update", root.to_str().expect("path"), "-q"], delay);
+        let context = format!("round {round} (kill after {delay:?})");
+        each_old_or_new(&snapshot(&root), &before, &after, &context);
     }
     ok(closest(
         &["update", root.to_str().expect("path"), "-q"],

@@ -19,8 +19,9 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-use crate::topk::{dot, Candidate, TopK};
-use crate::{Neighbour, Neighbours};
+use crate::lists::{candidate, into_list};
+use crate::topk::{dot, TopK};
+use crate::Neighbours;
 
 /// A row's sparse lexical vector: (term, weight), sorted by term, unit length (or empty).
 pub type Terms = Vec<(u32, f32)>;
@@ -104,7 +105,7 @@ impl Lexical {
         exclude: Option<usize>,
         scratch: &mut Scratch,
     ) -> Matches {
-        self.accumulate(query, scratch);
+        self.accumulate(query, usize::MAX, scratch);
         scratch.hit.sort_unstable();
         let mut entries = Vec::with_capacity(scratch.hit.len());
         for &row in &scratch.hit {
@@ -118,13 +119,14 @@ impl Lexical {
 
     /// Sums `query`'s lexical score with every row sharing a word into `scratch` (term order,
     /// so each sum is the same bits as [`Lexical::pair`]); `scratch.hit` lists those rows.
-    fn accumulate(&self, query: &[(u32, f32)], scratch: &mut Scratch) {
+    /// Words with more than `max_postings` rows are skipped.
+    fn accumulate(&self, query: &[(u32, f32)], max_postings: usize, scratch: &mut Scratch) {
         if scratch.sums.len() < self.rows.len() {
             scratch.sums.resize(self.rows.len(), 0.0);
             scratch.seen.resize(self.rows.len(), false);
         }
         for &(term, weight) in query {
-            let Some(posting) = self.postings.get(&term) else {
+            let Some(posting) = self.postings.get(&term).filter(|p| p.len() <= max_postings) else {
                 continue;
             };
             for &(row, w) in posting {
@@ -139,12 +141,13 @@ impl Lexical {
     }
 
     /// Every row's best `keep[row]` by the fused score, from its best `keep[row]` by cosine
-    /// (`dense`, exact or from a graph) and the rows sharing a term with it (module doc).
+    /// (`dense`, exact or from a graph) and the rows sharing a word with it (module doc).
     ///
     /// With `widest` (for cosine lists that are approximate anyway, from a k-nearest graph),
-    /// only that many of a row's lexical matches, the highest scoring, are rescored: without it
-    /// every match that could enter is, which on a large folder of common words costs a dot
-    /// product per note pair sharing a word.
+    /// a row's lexical candidates are the `widest` rows that share its rarer words (those in at
+    /// most [`RARE_POSTINGS`] notes) most; every score is still the exact fused one. Without
+    /// it every row sharing a word that could enter is rescored, which on a large folder of
+    /// common words costs a dot product per note pair sharing a word.
     pub fn fuse_lists(
         &self,
         rows: &[&[f32]],
@@ -155,68 +158,105 @@ impl Lexical {
         dense
             .into_par_iter()
             .enumerate()
-            .map_init(Scratch::default, |scratch, (row, list)| {
-                // The lexical scores of every row sharing a word, left in the scratch arrays
-                // (unsorted: the order rows are offered in does not change the result).
-                self.accumulate(&self.rows[row], scratch);
-                let lexical_of = |other: usize| scratch.sums[other];
-                let keep = keep[row];
-                let mut top = TopK::new(keep, 0.0);
-                // The cosine list first, each with its lexical score.
-                let mut fused: Vec<f32> = Vec::with_capacity(list.len());
-                for neighbour in &list {
-                    let other = neighbour.id as usize;
-                    let score = self.fuse(dot(rows[row], rows[other]), lexical_of(other));
-                    fused.push(score);
-                    top.push(candidate(other, score));
-                }
-                // A row outside the cosine list has a cosine no higher than its last entry's,
-                // so it can enter only if that cosine with its lexical score reaches the
-                // list's keep-th fused score: most lexical matches are ruled out without a dot.
-                let (last_cosine, floor) = match list.last() {
-                    Some(last) if list.len() >= keep && keep > 0 => {
-                        fused.sort_unstable_by(|a, b| b.total_cmp(a));
-                        (last.score, fused[keep - 1])
-                    }
-                    _ => (f32::INFINITY, f32::NEG_INFINITY),
-                };
-                if let Some(widest) = widest.filter(|&widest| scratch.hit.len() > widest) {
-                    // The best `widest` by lexical score, ties by row: the same rows every time.
-                    let sums = &scratch.sums;
-                    let order = |a: &u32, b: &u32| {
-                        sums[*b as usize]
-                            .total_cmp(&sums[*a as usize])
-                            .then(a.cmp(b))
-                    };
-                    scratch.hit.select_nth_unstable_by(widest - 1, order);
-                    let dropped: Vec<u32> = scratch.hit.split_off(widest);
-                    for row in dropped {
-                        scratch.sums[row as usize] = 0.0;
-                        scratch.seen[row as usize] = false;
-                    }
-                }
-                let lexical_of = |other: usize| scratch.sums[other];
-                let in_list = |other: usize| list.iter().any(|n| n.id as usize == other);
-                for &other in &scratch.hit {
-                    let other = other as usize;
-                    let lexical = lexical_of(other);
-                    // The floor rises as better rows enter (`TopK::floor` is a lower bound of
-                    // the final keep-th score).
-                    let floor = floor.max(top.floor());
-                    if other == row || self.fuse(last_cosine, lexical) < floor || in_list(other) {
-                        continue;
-                    }
-                    top.push(candidate(
-                        other,
-                        self.fuse(dot(rows[row], rows[other]), lexical),
-                    ));
-                }
-                scratch.clear();
-                into_list(top.into_sorted())
+            .map_init(Scratch::default, |scratch, (row, list)| match widest {
+                None => self.fuse_exact(rows, row, &list, keep[row], scratch),
+                Some(widest) => self.fuse_bounded(rows, row, &list, keep[row], widest, scratch),
             })
             .collect()
     }
+
+    fn fuse_exact(
+        &self,
+        rows: &[&[f32]],
+        row: usize,
+        list: &Neighbours,
+        keep: usize,
+        scratch: &mut Scratch,
+    ) -> Neighbours {
+        // The lexical scores of every row sharing a word, left in the scratch arrays
+        // (unsorted: the order rows are offered in does not change the result).
+        self.accumulate(&self.rows[row], usize::MAX, scratch);
+        let mut top = TopK::new(keep, 0.0);
+        // The cosine list first, each with its lexical score.
+        let mut fused: Vec<f32> = Vec::with_capacity(list.len());
+        for neighbour in list {
+            let other = neighbour.id as usize;
+            let score = self.fuse(dot(rows[row], rows[other]), scratch.sums[other]);
+            fused.push(score);
+            top.push(candidate(other, score));
+        }
+        // A row outside the cosine list has a cosine no higher than its last entry's, so it
+        // can enter only if that cosine with its lexical score reaches the list's keep-th
+        // fused score: most lexical matches are ruled out without a dot product.
+        let (last_cosine, floor) = match list.last() {
+            Some(last) if list.len() >= keep && keep > 0 => {
+                fused.sort_unstable_by(|a, b| b.total_cmp(a));
+                (last.score, fused[keep - 1])
+            }
+            _ => (f32::INFINITY, f32::NEG_INFINITY),
+        };
+        for &other in &scratch.hit {
+            let other = other as usize;
+            let lexical = scratch.sums[other];
+            // The floor rises as better rows enter (`TopK::floor` bounds the final keep-th).
+            let floor = floor.max(top.floor());
+            if other == row || self.fuse(last_cosine, lexical) < floor || in_list(list, other) {
+                continue;
+            }
+            top.push(candidate(
+                other,
+                self.fuse(dot(rows[row], rows[other]), lexical),
+            ));
+        }
+        scratch.clear();
+        into_list(top.into_sorted())
+    }
+
+    fn fuse_bounded(
+        &self,
+        rows: &[&[f32]],
+        row: usize,
+        list: &Neighbours,
+        keep: usize,
+        widest: usize,
+        scratch: &mut Scratch,
+    ) -> Neighbours {
+        let terms = &self.rows[row];
+        self.accumulate(terms, RARE_POSTINGS, scratch);
+        if scratch.hit.len() > widest {
+            // The `widest` sharing most, ties by row: the same rows every time.
+            let sums = &scratch.sums;
+            let order = |a: &u32, b: &u32| {
+                sums[*b as usize]
+                    .total_cmp(&sums[*a as usize])
+                    .then(a.cmp(b))
+            };
+            scratch.hit.select_nth_unstable_by(widest - 1, order);
+        }
+        let mut candidates: Vec<usize> = list.iter().map(|n| n.id as usize).collect();
+        candidates.extend(scratch.hit.iter().take(widest).map(|&r| r as usize));
+        scratch.clear();
+        candidates.sort_unstable();
+        candidates.dedup();
+        let mut top = TopK::new(keep, 0.0);
+        for other in candidates.into_iter().filter(|&other| other != row) {
+            let lexical = Lexical::pair(terms, &self.rows[other]);
+            top.push(candidate(
+                other,
+                self.fuse(dot(rows[row], rows[other]), lexical),
+            ));
+        }
+        into_list(top.into_sorted())
+    }
 }
+
+fn in_list(list: &Neighbours, row: usize) -> bool {
+    list.iter().any(|neighbour| neighbour.id as usize == row)
+}
+
+/// Words in more notes than this do not propose lexical candidates in a bounded fusion (they
+/// still count in every score).
+pub const RARE_POSTINGS: usize = 1_000;
 
 #[derive(Default)]
 struct Scratch {
@@ -321,22 +361,4 @@ impl<'a> Scorer<'a> {
             None => dot,
         }
     }
-}
-
-fn candidate(row: usize, score: f32) -> Candidate {
-    Candidate {
-        score,
-        id: row as u64,
-        row: 0,
-    }
-}
-
-fn into_list(candidates: Vec<Candidate>) -> Neighbours {
-    candidates
-        .into_iter()
-        .map(|c| Neighbour {
-            id: c.id,
-            score: c.score,
-        })
-        .collect()
 }

@@ -247,7 +247,7 @@ fn offer(list: &mut Neighbours, candidate: Candidate, keep: usize, complete: boo
     true
 }
 
-fn candidate(row: usize, score: f32) -> Candidate {
+pub(crate) fn candidate(row: usize, score: f32) -> Candidate {
     Candidate {
         score,
         id: row as u64,
@@ -259,7 +259,7 @@ fn as_candidate(neighbour: &Neighbour) -> Candidate {
     candidate(neighbour.id as usize, neighbour.score)
 }
 
-fn into_list(candidates: Vec<Candidate>) -> Neighbours {
+pub(crate) fn into_list(candidates: Vec<Candidate>) -> Neighbours {
     candidates
         .into_iter()
         .map(|c| Neighbour {

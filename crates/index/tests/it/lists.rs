@@ -245,5 +245,13 @@ fn fused_lists_from_cosine_lists_equal_a_fused_scan() {
         let all: Vec<usize> = (0..rows.len()).collect();
         let scanned = scan_lists(scorer, &all, &sizes(rows.len(), keep, 0));
         assert_eq!(fused, scanned, "weight {weight}");
+        // Bounded to every match (all words are rare here), it is the same.
+        let bounded = lexical.fuse_lists(
+            &vectors,
+            dense.clone(),
+            &vec![keep; rows.len()],
+            Some(rows.len()),
+        );
+        assert_eq!(bounded, scanned, "bounded, weight {weight}");
     }
 }

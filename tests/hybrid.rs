@@ -301,3 +301,26 @@ fn templates_show_scores_and_bad_weights_are_refused() {
         stderr(&refused)
     );
 }
+
+/// A damaged `learned.json` is a warning naming it; the run learns the statistics again and
+/// writes what a run from nothing writes.
+#[test]
+fn a_damaged_learned_file_is_learned_again_with_a_warning() {
+    let scratch = Scratch::new();
+    let root = scratch.copy_notes(&test_data().join("tldr-pages/notes/osx"), "osx", |path| {
+        path.to_string_lossy().len().is_multiple_of(4)
+    });
+    update(&root, &[]);
+    let expected = snapshot(&root);
+    let learned_path = root.join(".closest/learned.json");
+    std::fs::write(&learned_path, b"{\"version\": 1, \"notes\": ").expect("damage");
+    let output = closest(&["update", root.to_str().expect("utf-8")], None, None);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("learned.json") && stderr(&output).contains("damaged"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(learned(&root)["boilerplate"].is_array(), "learned again");
+    assert_eq!(snapshot(&root), expected);
+}

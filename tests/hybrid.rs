@@ -41,6 +41,21 @@ fn update(root: &Path, flags: &[&str]) -> serde_json::Value {
     serde_json::from_str(ok(closest(&args, None, None)).trim()).expect("json report")
 }
 
+/// `closest explain caffeinate pmset --notes ROOT --format json EXTRA`, parsed.
+fn explain_json(root: &str, extra: &[&str]) -> serde_json::Value {
+    let mut args = vec![
+        "explain",
+        "caffeinate",
+        "pmset",
+        "--notes",
+        root,
+        "--format",
+        "json",
+    ];
+    args.extend_from_slice(extra);
+    serde_json::from_str(ok(closest(&args, None, None)).trim()).expect("json")
+}
+
 fn learned(root: &Path) -> serde_json::Value {
     let bytes = std::fs::read(root.join(".closest/learned.json")).expect("learned.json");
     serde_json::from_slice(&bytes).expect("json")
@@ -173,23 +188,7 @@ fn explain_says_why_b_is_in_a_list() {
     let root = scratch.copy_notes(&test_data().join("tldr-pages/notes/osx"), "osx", |_| true);
     update(&root, &[]);
     let root_arg = root.to_str().expect("utf-8");
-    let json: serde_json::Value = serde_json::from_str(
-        ok(closest(
-            &[
-                "explain",
-                "caffeinate",
-                "pmset",
-                "--notes",
-                root_arg,
-                "--format",
-                "json",
-            ],
-            None,
-            None,
-        ))
-        .trim(),
-    )
-    .expect("json");
+    let json = explain_json(root_arg, &[]);
     assert_eq!(json["similarity"], "hybrid", "{json}");
     let (score, cosine, lexical, weight) = (
         json["score"].as_f64().expect("score"),
@@ -222,25 +221,7 @@ fn explain_says_why_b_is_in_a_list() {
         None,
     ));
     assert!(text.contains("shared words: sleep"), "{text}");
-    let semantic: serde_json::Value = serde_json::from_str(
-        ok(closest(
-            &[
-                "explain",
-                "caffeinate",
-                "pmset",
-                "--notes",
-                root_arg,
-                "--format",
-                "json",
-                "--similarity",
-                "semantic",
-            ],
-            None,
-            None,
-        ))
-        .trim(),
-    )
-    .expect("json");
+    let semantic = explain_json(root_arg, &["--similarity", "semantic"]);
     assert_eq!(semantic["score"], semantic["cosine"], "{semantic}");
     let missing = closest(
         &["explain", "caffeinate", "no-such-note", "--notes", root_arg],

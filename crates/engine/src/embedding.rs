@@ -124,12 +124,7 @@ pub fn prefill(
     };
     let (mut prepared, _) = crate::prepare::prepare_all(&files, placement, reporter);
     // Learned here as the first update would, and kept, so that update finds these texts.
-    let learned =
-        crate::learned::Learned::learn(prepared.iter().flatten().map(|p| p.text.as_str()));
-    prepared
-        .iter_mut()
-        .flatten()
-        .for_each(|p| p.finish(&learned));
+    let learned = crate::prepare::learn_from(&mut prepared);
     learned.save(&settings.state_dir)?;
     let mut texts: Vec<(TextHash, &str)> = prepared
         .iter()

@@ -75,7 +75,7 @@ pub(crate) fn explain(
     reporter: &dyn Reporter,
 ) -> Result<Explanation> {
     let settings = engine.settings();
-    let mut explanation = engine.with_snapshot(|kept| {
+    let (mut explanation, stored, learned) = engine.with_snapshot(|kept| {
         let snapshot = kept.snapshot;
         let (pa, pb) = (snapshot.position(a)?, snapshot.position(b)?);
         if pa == pb {
@@ -134,7 +134,7 @@ pub(crate) fn explain(
         })
         .iter()
         .any(|neighbour| neighbour.id as usize == pb);
-        Ok(Explanation {
+        let explanation = Explanation {
             a: snapshot.note(pa),
             b: snapshot.note(pb),
             similarity: settings.similarity.to_string(),
@@ -147,30 +147,35 @@ pub(crate) fn explain(
             listed,
             shared_words: Vec::new(),
             sentences: None,
-        })
+        };
+        // The stored vectors (what the scores come from) and statistics, for the sentences
+        // and words below.
+        let stored = [row_a.to_vec(), snapshot.row(pb).to_vec()];
+        Ok((explanation, stored, snapshot.learned.clone()))
     })?;
     // The words and sentences come from the notes as they are on disk now.
-    let (Some(text_a), Some(text_b)) = (
-        prepared_text(engine, &explanation.a.path),
-        prepared_text(engine, &explanation.b.path),
-    ) else {
+    let prepared = |rel_path: &str| prepared_text(settings, learned.as_ref(), rel_path);
+    let (Some(text_a), Some(text_b)) =
+        (prepared(&explanation.a.path), prepared(&explanation.b.path))
+    else {
         return Ok(explanation);
     };
-    let learned = engine.snapshot()?.learned.clone();
     if let Some(learned) = &learned {
         explanation.shared_words = shared_words(learned, &text_a, &text_b);
     }
-    explanation.sentences = nearest_sentences(engine, &text_a, &text_b, reporter)?;
+    explanation.sentences = nearest_sentences(engine, [&text_a, &text_b], &stored, reporter)?;
     Ok(explanation)
 }
 
 /// A note's text to embed, prepared as `update` prepares it; `None` when it cannot be read.
-fn prepared_text(engine: &Engine, rel_path: &str) -> Option<String> {
-    let settings = engine.settings();
+fn prepared_text(
+    settings: &crate::FolderSettings,
+    learned: Option<&crate::learned::Learned>,
+    rel_path: &str,
+) -> Option<String> {
     let source = std::fs::read_to_string(settings.root.join(rel_path)).ok()?;
     let parsed = parse(&source, &settings.section).ok()?;
     let raw = embed_text(&parsed);
-    let learned = engine.snapshot().ok()?.learned.clone();
     Some(match learned {
         Some(learned) => learned.prepare(&raw).0,
         None => raw,
@@ -223,10 +228,11 @@ fn sentences(text: &str) -> Vec<String> {
     out
 }
 
+/// Each note's sentence nearest the other note's stored vector (`notes`: A's, then B's).
 fn nearest_sentences(
     engine: &Engine,
-    a: &str,
-    b: &str,
+    [a, b]: [&str; 2],
+    notes: &[Vec<f32>; 2],
     reporter: &dyn Reporter,
 ) -> Result<Option<Sentences>> {
     let (sentences_a, sentences_b) = (sentences(a), sentences(b));
@@ -235,8 +241,6 @@ fn nearest_sentences(
     }
     let long = engine.settings().long;
     let model = engine.model();
-    let mut notes = model.embed_documents(&[a, b], long, reporter)?;
-    notes.iter_mut().for_each(|v| closest_embed::normalize(v));
     let nearest = |sentences: &[String], other: &[f32]| -> Result<(String, f32)> {
         let texts: Vec<&str> = sentences.iter().map(String::as_str).collect();
         let mut vectors = model.embed_documents(&texts, long, reporter)?;

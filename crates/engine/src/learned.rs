@@ -48,14 +48,9 @@ struct File {
 }
 
 impl Learned {
-    /// Learns both from every note's text before this step (`embed_text`'s).
-    pub fn learn<'a>(raw_texts: impl IntoIterator<Item = &'a str> + Clone) -> Learned {
-        let boilerplate = Boilerplate::learn(raw_texts.clone());
-        let counts: Vec<Vec<(u32, u32)>> = raw_texts
-            .into_iter()
-            .map(|raw| term_counts(&boilerplate.strip(raw)))
-            .collect();
-        let idf = Idf::learn(counts.iter().map(Vec::as_slice));
+    /// Statistics just learned (`prepare::learn_from`), with the id of the file they will be
+    /// kept in.
+    pub fn new(boilerplate: Boilerplate, idf: Idf) -> Learned {
         let mut learned = Learned {
             boilerplate,
             idf,

@@ -9,8 +9,8 @@
 //! person edited stays, and the write step says so.
 
 use closest_notes::{
-    embed_text, parse, read_note, remove_region, Note, NoteError, NoteFile, Parsed, Region,
-    RemoveOutcome, SectionSpec, WrittenRegion,
+    embed_text, parse, read_note, remove_region, term_counts, Boilerplate, Idf, Note, NoteError,
+    NoteFile, Parsed, Region, RemoveOutcome, SectionSpec, WrittenRegion,
 };
 use rayon::prelude::*;
 
@@ -27,7 +27,7 @@ pub struct Placement<'a> {
     /// Another tool's heading to take over once (`--migrate-from-heading`).
     pub migrate_from: Option<&'a SectionSpec>,
     /// The folder's learned statistics; `None` while they are being learned (the text is
-    /// then `embed_text`'s, to learn from, and [`Prepared::finish`] completes it).
+    /// then `embed_text`'s, to learn from, and [`learn_from`] completes it).
     pub learned: Option<&'a Learned>,
 }
 
@@ -92,15 +92,25 @@ pub fn prepare(
     })
 }
 
-impl Prepared {
-    /// Completes a note prepared before the folder's statistics were learned: its text
-    /// (`embed_text`'s until now) through them.
-    pub fn finish(&mut self, learned: &Learned) {
-        let (text, terms) = learned.prepare(&self.text);
-        self.hash = text_hash(&text);
-        self.text = text;
-        self.terms = terms;
+/// Learns the folder's statistics from every note read (their text is still `embed_text`'s,
+/// prepared without statistics), then prepares each through them: each text is stripped,
+/// hashed and counted once.
+pub fn learn_from(prepared: &mut [Option<Prepared>]) -> Learned {
+    let boilerplate = Boilerplate::learn(prepared.iter().flatten().map(|p| p.text.as_str()));
+    let counts: Vec<Vec<(u32, u32)>> = prepared
+        .par_iter_mut()
+        .flatten()
+        .map(|p| {
+            p.text = boilerplate.strip(&p.text);
+            p.hash = text_hash(&p.text);
+            term_counts(&p.text)
+        })
+        .collect();
+    let idf = Idf::learn(counts.iter().map(Vec::as_slice));
+    for (p, counts) in prepared.iter_mut().flatten().zip(&counts) {
+        p.terms = idf.weigh(counts);
     }
+    Learned::new(boilerplate, idf)
 }
 
 fn take_out_old_region(

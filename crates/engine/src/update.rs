@@ -276,28 +276,52 @@ impl<'a> Run<'a> {
             || migrate_from.is_some()
             || learned_moved;
         let mut scanned = scan(settings, store.notes()?, read_all)?;
-        // Notes added, changed or deleted since the statistics were learned, this run's
-        // included: past a share of the notes learned from, this run learns them again.
+        report.template_folders = scanned
+            .template_folders
+            .iter()
+            .map(|folder| folder.path.display().to_string())
+            .collect();
+        let mut warnings = std::mem::take(&mut scanned.warnings);
+        warnings.extend(sweep(&scanned.temp_files));
+        let read = |entries: &[crate::scan::Entry], learned: Option<&Learned>| {
+            let to_read: Vec<(&NoteFile, Option<WrittenRegion>)> = entries
+                .iter()
+                .filter(|entry| entry.read)
+                .map(|entry| (&entry.file, previous_region(entry.record.as_ref())))
+                .collect();
+            let placement = Placement {
+                section: &settings.section,
+                region: &region,
+                migrate_from: migrate_from.as_ref(),
+                learned,
+            };
+            prepare_all(&to_read, placement, reporter)
+        };
+        let (mut prepared, mut read_warnings) =
+            read(&scanned.entries, if relearn { None } else { kept.as_ref() });
+        // Notes whose text changed, added or deleted since the statistics were learned, this
+        // run's included: past a share of the notes learned from, this run learns them again
+        // and so reads every note. (A store made with other statistics, or none, measures no
+        // drift: this run prepares every note with the kept ones and starts counting.)
         let changed_now = scanned
             .entries
             .iter()
-            .filter(|entry| match (&entry.record, &entry.stat) {
-                (Some(record), Some(stat)) => record.stat != *stat,
+            .filter(|entry| entry.read)
+            .zip(&prepared)
+            .filter(|(entry, prepared)| match (&entry.record, prepared) {
+                (Some(record), Some(prepared)) => record.text_hash != prepared.hash,
                 _ => true,
             })
             .count()
             + scanned.departed.len();
         let changes = changes + changed_now as f64;
-        // (A store made with other statistics, or none, measures no drift: this run prepares
-        // every note with the kept ones and starts counting.)
-        if let Some(kept) = kept.as_ref().filter(|_| !learned_moved) {
-            let drifted =
-                changes > 0.0 && changes >= DRIFT_SHARE * f64::from(kept.idf.notes().max(1));
-            if drifted && !relearn {
+        if let Some(kept) = kept.as_ref().filter(|_| !learned_moved && !relearn) {
+            if changes > 0.0 && changes >= DRIFT_SHARE * f64::from(kept.idf.notes().max(1)) {
                 relearn = true;
                 for entry in &mut scanned.entries {
                     entry.read = true;
                 }
+                (prepared, read_warnings) = read(&scanned.entries, None);
             }
         }
         let learned_changes = if relearn || learned_moved {
@@ -305,38 +329,12 @@ impl<'a> Run<'a> {
         } else {
             changes
         };
-        report.template_folders = scanned
-            .template_folders
-            .iter()
-            .map(|folder| folder.path.display().to_string())
-            .collect();
-        let mut warnings = scanned.warnings;
-        warnings.extend(sweep(&scanned.temp_files));
-        let to_read: Vec<(&NoteFile, Option<WrittenRegion>)> = scanned
-            .entries
-            .iter()
-            .filter(|entry| entry.read)
-            .map(|entry| (&entry.file, previous_region(entry.record.as_ref())))
-            .collect();
-        report.read = to_read.len();
-        let placement = Placement {
-            section: &settings.section,
-            region: &region,
-            migrate_from: migrate_from.as_ref(),
-            learned: if relearn { None } else { kept.as_ref() },
-        };
-        let (mut prepared, read_warnings) = prepare_all(&to_read, placement, reporter);
-        drop(to_read);
+        report.read = scanned.entries.iter().filter(|entry| entry.read).count();
         let learned = match kept {
             Some(kept) if !relearn => kept,
             _ => {
                 // Every note was read: learn from all of them, then prepare each through it.
-                let learned = Learned::learn(prepared.iter().flatten().map(|p| p.text.as_str()));
-                prepared
-                    .iter_mut()
-                    .flatten()
-                    .for_each(|p| p.finish(&learned));
-                learned
+                crate::prepare::learn_from(&mut prepared)
             }
         };
         report.skipped = read_warnings.len();
@@ -704,6 +702,11 @@ impl<'a> Run<'a> {
     /// Renders the notes whose lines may have changed and writes those whose bytes do.
     /// Returns the rendered hash of every note rendered, and the write outcomes.
     fn write(&self, lists: &Lists) -> (Vec<Option<TextHash>>, Vec<Outcome>) {
+        let mut rendered_now: Vec<Option<TextHash>> = vec![None; self.notes.len()];
+        if lists.lists.iter().all(Option::is_none) {
+            // Nothing ranked or asked to render (most runs): no list to order or write.
+            return (rendered_now, Vec::new());
+        }
         let settings = self.engine.settings();
         let fingerprint = settings.render_fingerprint(self.form);
         let rendering = Rendering {
@@ -717,7 +720,6 @@ impl<'a> Run<'a> {
             Resolver::new(&files)
         });
         let mut jobs = Vec::new();
-        let mut rendered_now: Vec<Option<TextHash>> = vec![None; self.notes.len()];
         let mut held = Vec::new();
         // A final order moves when the note's candidates, or a candidate's own nearest
         // candidates or vector, moved (`rerank.rs`).

@@ -56,14 +56,6 @@ impl Lexical {
         self.weight
     }
 
-    pub fn len(&self) -> usize {
-        self.rows.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.rows.is_empty()
-    }
-
     /// Row `row`'s lexical vector.
     pub fn terms(&self, row: usize) -> &[(u32, f32)] {
         &self.rows[row]
@@ -297,13 +289,6 @@ impl Matches {
             entries: &self.entries,
             next: self.entries.partition_point(|&(r, _)| (r as usize) < row),
         }
-    }
-
-    /// The lexical score against `row` (0 when they share no term).
-    pub fn get(&self, row: usize) -> f32 {
-        self.entries
-            .binary_search_by_key(&(row as u32), |&(r, _)| r)
-            .map_or(0.0, |at| self.entries[at].1)
     }
 
     pub fn entries(&self) -> &[(u32, f32)] {

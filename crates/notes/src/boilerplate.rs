@@ -83,6 +83,7 @@ impl Boilerplate {
         let mut after_blank = false;
         for line in text.lines() {
             let trimmed = line.trim();
+            let kept = without_ids(line);
             if trimmed.is_empty() {
                 // A line left out leaves one blank line where there were two.
                 if after_blank {
@@ -92,11 +93,10 @@ impl Boilerplate {
                 if first.is_some_and(|first| first == trimmed) {
                     continue;
                 }
-                if line_key(&without_ids(line)).is_some_and(|key| self.lines.contains(&key)) {
+                if line_key(&kept).is_some_and(|key| self.lines.contains(&key)) {
                     continue;
                 }
             }
-            let kept = without_ids(line);
             if first.is_none() && !kept.trim().is_empty() {
                 first = Some(trimmed);
             }

@@ -24,18 +24,23 @@ pub fn maybe_compact(
     Ok(true)
 }
 
-/// Rewrites the vector file with the notes' rows first, in note order, unless they already
-/// are; returns each note's new slot.
+/// Rewrites the vector file with the notes' rows first, in note order (a shared text at its
+/// first note), unless they already are; returns each note's new slot.
 pub fn into_order(
     store: &mut Store,
     vectors: &mut VectorFile,
     note_slots: &[u32],
 ) -> Result<Option<Vec<u32>>> {
-    let ordered = vectors.rows() == note_slots.len()
-        && note_slots
-            .iter()
-            .enumerate()
-            .all(|(index, &slot)| slot as usize == index);
+    // In order: each note's slot is the next unused one, or one an earlier note uses (the
+    // slots before `next` are exactly the earlier notes').
+    let mut next = 0usize;
+    let ordered = note_slots.iter().all(|&slot| {
+        let slot = slot as usize;
+        if slot == next {
+            next += 1;
+        }
+        slot < next
+    }) && vectors.rows() == next;
     if ordered {
         return Ok(None);
     }

@@ -13,8 +13,8 @@
 use std::path::Path;
 
 use closest_index::{
-    choose, new_index, patch, persist, ConcreteKind, HnswParams, ListSize, Neighbours, PatchStats,
-    VectorIndex,
+    choose, new_index, patch_with, persist, ConcreteKind, HnswParams, ListSize, Neighbours,
+    PatchStats, VectorIndex,
 };
 
 use crate::error::{Result, Warning};
@@ -79,6 +79,8 @@ pub struct RankInput<'a> {
     /// For the saved HNSW index: each position's content key, the folder and the key of
     /// what its vectors were made with, and whether to save it.
     pub saved: Option<SavedIndex<'a>>,
+    /// Called with each block of positions a patch has read through (`patch_with`).
+    pub passed: &'a (dyn Fn(std::ops::Range<usize>) + Sync),
 }
 
 pub struct SavedIndex<'a> {
@@ -122,14 +124,8 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
         fresh[position] |= stored.is_none();
     }
     let fresh_lists = fresh.iter().filter(|&&fresh| fresh).count();
-    let patch_seconds = fresh_lists as f64 * n as f64 * PATCH_SECONDS_PER_PAIR;
-    let full_seconds = match kind {
-        ConcreteKind::Graph => n as f64 * GRAPH_SECONDS_PER_ROW,
-        _ => n as f64 * n as f64 / 2.0 * ALL_PAIRS_SECONDS_PER_PAIR,
-    };
-    let patch_cheaper = patch_seconds < full_seconds;
     let bar = reporter.bar("ranking", 1);
-    let ranked = if input.patchable && patch_cheaper {
+    let ranked = if patches(input.patchable, fresh_lists, n, kind) {
         let mut lists: Vec<Neighbours> = Vec::with_capacity(n);
         let mut changed = input.changed.clone();
         for (position, stored) in input.stored.into_iter().enumerate() {
@@ -145,7 +141,7 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
         changed.dedup();
         let PatchStats {
             touched, rescanned, ..
-        } = patch(
+        } = patch_with(
             closest_index::Scorer {
                 rows: &input.rows,
                 lexical: input.lexical,
@@ -153,6 +149,7 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
             &mut lists,
             &changed,
             &input.sizes,
+            input.passed,
         );
         Ranked {
             lists,
@@ -202,6 +199,17 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
     };
     bar.finish();
     Ok(ranked)
+}
+
+/// Whether `rank` patches the stored lists (they can be used, and patching the lists made
+/// from nothing costs less than computing every list again with `kind`), or computes them all.
+pub fn patches(patchable: bool, fresh_lists: usize, n: usize, kind: ConcreteKind) -> bool {
+    let patch_seconds = fresh_lists as f64 * n as f64 * PATCH_SECONDS_PER_PAIR;
+    let full_seconds = match kind {
+        ConcreteKind::Graph => n as f64 * GRAPH_SECONDS_PER_ROW,
+        _ => n as f64 * n as f64 / 2.0 * ALL_PAIRS_SECONDS_PER_PAIR,
+    };
+    patchable && patch_seconds < full_seconds
 }
 
 /// Every row's `keep` nearest by the k-nearest graph builder, on the buffer in place when

@@ -162,21 +162,24 @@ impl Run<'_> {
                 Some((self.notes[position].row, stored))
             })
             .collect();
-        // Vectors no note uses any more: the old texts of departed and edited notes.
-        let live: HashSet<TextHash> = self.notes.iter().map(|note| note.hash).collect();
-        let mut pruned: Vec<TextHash> = self
+        // Vectors no note uses any more: the old texts of departed and edited notes, unless
+        // another note has that text now.
+        let mut gone: HashSet<TextHash> = self
             .departed
             .iter()
             .map(|record| record.text_hash)
-            .chain(
-                self.notes
-                    .iter()
-                    .filter_map(|note| note.record.as_ref().map(|record| record.text_hash)),
-            )
-            .filter(|hash| !live.contains(hash))
+            .chain(self.notes.iter().filter_map(|note| {
+                let record = note.record.as_ref()?;
+                (record.text_hash != note.hash).then_some(record.text_hash)
+            }))
             .collect();
+        if !gone.is_empty() {
+            for note in &self.notes {
+                gone.remove(&note.hash);
+            }
+        }
+        let mut pruned: Vec<TextHash> = gone.into_iter().collect();
         pruned.sort_unstable();
-        pruned.dedup();
         self.report.pruned = pruned.len();
         commit.pruned = pruned;
         commit.terms = self
@@ -199,8 +202,11 @@ impl Run<'_> {
             ("next_row", self.next_row.to_string()),
         ];
         self.store.commit(&commit)?;
-        let slots: Vec<u32> = self.notes.iter().map(|note| note.slot).collect();
-        crate::compact::maybe_compact(&mut self.store, &mut self.vectors, &slots)?;
+        // Garbage grows only when vectors are pruned: only then can it pass the threshold.
+        if self.report.pruned > 0 {
+            let slots: Vec<u32> = self.notes.iter().map(|note| note.slot).collect();
+            crate::compact::maybe_compact(&mut self.store, &mut self.vectors, &slots)?;
+        }
         Ok(())
     }
 }

@@ -66,7 +66,7 @@ impl Snapshot {
                 let mut terms = vec![Vec::new(); records.len()];
                 store.each_terms(|row, stored| {
                     if let Some(&position) = position_of_row.get(&row) {
-                        terms[position] = stored;
+                        terms[position] = stored.to_vec();
                     }
                 })?;
                 Some(closest_index::Lexical::new(terms, weight))

@@ -60,7 +60,7 @@ pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
         store.meta("learned")?.as_deref() != learned.as_ref().map(|l| l.id.as_str());
     let scanned = scan(
         settings,
-        store.notes()?,
+        || store.notes(),
         reset.is_some() || text_changed || learned_moved,
     )?;
     let to_read: Vec<(

@@ -62,6 +62,9 @@ pub struct NoteRecord {
 /// A note's raw candidate list: (row of the other note, score), best first.
 pub type StoredList = Vec<(i64, f32)>;
 
+/// A note's lexical vector as stored: (term, weight), sorted by term.
+pub type StoredTerms = Vec<(u32, f32)>;
+
 /// Everything one run changes, committed at once.
 #[derive(Debug, Default)]
 pub struct Commit {
@@ -87,13 +90,26 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// Stores up to this size are checked (`PRAGMA quick_check`) every time they are opened;
+/// larger ones (about 100,000 notes and up, where the check reads for a second or more) when
+/// asked: `update --full` and `doctor`. A damaged page of a large store otherwise fails the
+/// query that reads it, with an error naming the store.
+const CHECK_ALWAYS_BYTES: u64 = 64 << 20;
+
 impl Store {
     /// Opens (or creates) the store in `state_dir`, migrating an older schema. A store that
     /// cannot be used is removed and recreated; the returned reason says why.
     pub fn open(state_dir: &Path) -> Result<(Self, Option<String>)> {
+        Self::open_checked(state_dir, false)
+    }
+
+    /// As `open`, with the integrity check whatever the store's size when `check_all`.
+    pub fn open_checked(state_dir: &Path, check_all: bool) -> Result<(Self, Option<String>)> {
         crate::state_dir::ensure(state_dir)?;
         let path = state_dir.join(STORE_FILE);
-        match Self::try_open(&path) {
+        let check = check_all
+            || std::fs::metadata(&path).map_or(true, |meta| meta.len() <= CHECK_ALWAYS_BYTES);
+        match Self::try_open(&path, check) {
             Ok(store) => Ok((store, None)),
             Err(reason) => {
                 for suffix in ["", "-wal", "-shm", "-journal"] {
@@ -104,7 +120,7 @@ impl Store {
                         Err(err) => return Err(Error::io("remove", file, err)),
                     }
                 }
-                let store = Self::try_open(&path).map_err(|reason| {
+                let store = Self::try_open(&path, true).map_err(|reason| {
                     Error::Invalid(format!(
                         "cannot create the store `{}`: {reason}",
                         path.display()
@@ -115,7 +131,7 @@ impl Store {
         }
     }
 
-    fn try_open(path: &Path) -> std::result::Result<Self, String> {
+    fn try_open(path: &Path, check: bool) -> std::result::Result<Self, String> {
         let text = |err: rusqlite::Error| err.to_string();
         let conn = Connection::open(path).map_err(text)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
@@ -127,11 +143,13 @@ impl Store {
             .map_err(text)?;
         conn.execute_batch("PRAGMA synchronous=NORMAL;")
             .map_err(text)?;
-        let check: String = conn
-            .query_row("PRAGMA quick_check", [], |row| row.get(0))
-            .map_err(text)?;
-        if check != "ok" {
-            return Err(format!("integrity check failed: {check}"));
+        if check {
+            let check: String = conn
+                .query_row("PRAGMA quick_check", [], |row| row.get(0))
+                .map_err(text)?;
+            if check != "ok" {
+                return Err(format!("integrity check failed: {check}"));
+            }
         }
         let has_meta: bool = conn
             .query_row(
@@ -230,24 +248,40 @@ impl Store {
     }
 
     /// Calls `each` with every stored lexical vector: the note's row and its (term, weight)
-    /// pairs, sorted by term.
-    pub fn each_terms(&self, mut each: impl FnMut(i64, Vec<(u32, f32)>)) -> Result<()> {
+    /// pairs, sorted by term (decoded into one buffer, reused from row to row).
+    pub fn each_terms(&self, mut each: impl FnMut(i64, &[(u32, f32)])) -> Result<()> {
         let mut run = || -> rusqlite::Result<()> {
             let mut statement = self.conn.prepare("SELECT row, terms FROM terms")?;
             let mut rows = statement.query([])?;
+            let mut terms = Vec::new();
             while let Some(row) = rows.next()? {
-                let bytes = row.get_ref(1)?.as_blob()?;
-                let terms = bytes
-                    .chunks_exact(8)
-                    .map(|entry| {
-                        let term = u32::from_le_bytes([entry[0], entry[1], entry[2], entry[3]]);
-                        let weight = f32::from_le_bytes([entry[4], entry[5], entry[6], entry[7]]);
-                        (term, weight)
-                    })
-                    .collect();
-                each(row.get(0)?, terms);
+                terms.clear();
+                terms.extend(decode_terms(row.get_ref(1)?.as_blob()?));
+                each(row.get(0)?, &terms);
             }
             Ok(())
+        };
+        run().map_err(|source| self.error(source))
+    }
+
+    /// The stored lexical vectors of these note rows (a row without one is left out).
+    pub fn terms_of(&self, rows: &[i64]) -> Result<Vec<(i64, StoredTerms)>> {
+        let run = || -> rusqlite::Result<Vec<(i64, StoredTerms)>> {
+            let mut statement = self
+                .conn
+                .prepare_cached("SELECT terms FROM terms WHERE row = ?1")?;
+            let mut found = Vec::with_capacity(rows.len());
+            for &row in rows {
+                let terms = statement
+                    .query_row([row], |stored| {
+                        Ok(decode_terms(stored.get_ref(0)?.as_blob()?).collect())
+                    })
+                    .optional()?;
+                if let Some(terms) = terms {
+                    found.push((row, terms));
+                }
+            }
+            Ok(found)
         };
         run().map_err(|source| self.error(source))
     }
@@ -499,8 +533,8 @@ impl Store {
             .unwrap_or(1);
         let max: i64 = self
             .conn
-            .query_row("SELECT coalesce(max(row), 0) FROM notes", [], |row| {
-                row.get(0)
+            .query_row("SELECT max(row) FROM notes", [], |row| {
+                row.get::<_, Option<i64>>(0).map(|max| max.unwrap_or(0))
             })
             .map_err(|source| self.error(source))?;
         Ok(from_meta.max(max + 1))
@@ -583,6 +617,15 @@ fn set_meta(tx: &Transaction<'_>, meta: &[(&str, String)]) -> rusqlite::Result<(
         put.execute(params![key, value])?;
     }
     Ok(())
+}
+
+/// A lexical vector from its bytes: per entry the term (u32) and weight (f32), little-endian.
+fn decode_terms(bytes: &[u8]) -> impl Iterator<Item = (u32, f32)> + '_ {
+    bytes.chunks_exact(8).map(|entry| {
+        let term = u32::from_le_bytes([entry[0], entry[1], entry[2], entry[3]]);
+        let weight = f32::from_le_bytes([entry[4], entry[5], entry[6], entry[7]]);
+        (term, weight)
+    })
 }
 
 fn blob_hash(blob: &[u8]) -> TextHash {

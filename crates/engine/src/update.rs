@@ -89,10 +89,14 @@ pub struct UpdateReport {
 
 #[derive(Debug, Default, Serialize)]
 pub struct Timings {
+    /// Opening the store, the vector file and the learned statistics.
+    pub open: f64,
     pub scan: f64,
     pub embed: f64,
     pub rank: f64,
     pub write: f64,
+    /// Recording the run in the store.
+    pub record: f64,
 }
 
 /// One note of the run, in id order.
@@ -100,7 +104,7 @@ pub(crate) struct RunNote {
     pub file: NoteFile,
     pub stat: Option<Stat>,
     pub record: Option<NoteRecord>,
-    pub prepared: Option<Prepared>,
+    pub prepared: Option<Box<Prepared>>,
     pub hash: TextHash,
     pub row: i64,
     pub evidence: LinkEvidence,
@@ -184,13 +188,19 @@ pub(crate) fn update(
     let mut run = Run::begin(engine, options, reporter)?;
     run.ensure_vectors()?;
     let rank_started = Instant::now();
-    let lists = run.rank()?;
+    let mut lists = run.rank()?;
     run.report.timings.rank = rank_started.elapsed().as_secs_f64();
     let write_started = Instant::now();
-    let (jobs_rendered, outcomes) = run.write(&lists);
+    let (jobs_rendered, outcomes) = run.write(&mut lists)?;
     run.report.timings.write = write_started.elapsed().as_secs_f64();
+    let record_started = Instant::now();
     run.record(lists, jobs_rendered, outcomes)?;
+    run.report.timings.record = record_started.elapsed().as_secs_f64();
     run.report.seconds = started.elapsed().as_secs_f64();
+    // A million notes take a while to free: another thread does it while the caller goes on
+    // (the command line exits without waiting).
+    let notes = std::mem::take(&mut run.notes);
+    std::thread::spawn(move || drop(notes));
     Ok(run.report)
 }
 
@@ -210,13 +220,14 @@ impl<'a> Run<'a> {
         options: UpdateOptions,
         reporter: &'a dyn Reporter,
     ) -> Result<Self> {
+        let started = Instant::now();
         let settings = engine.settings();
         let model = engine.model();
         let mut report = UpdateReport {
             model: model.name().to_owned(),
             ..UpdateReport::default()
         };
-        let (mut store, rebuilt) = Store::open(&settings.state_dir)?;
+        let (mut store, rebuilt) = Store::open_checked(&settings.state_dir, options.full)?;
         if let Some(reason) = rebuilt {
             let warning = Warning::StoreRebuilt {
                 path: store.path().to_owned(),
@@ -246,6 +257,7 @@ impl<'a> Run<'a> {
             import_legacy(model, settings.long, &mut store, &mut vectors)?;
         }
 
+        report.timings.open = started.elapsed().as_secs_f64();
         let scan_started = Instant::now();
         let stamp_before = (options.mode == Mode::Write)
             .then(|| stamp::now(&settings.root))
@@ -275,7 +287,7 @@ impl<'a> Run<'a> {
             || text_changed
             || migrate_from.is_some()
             || learned_moved;
-        let mut scanned = scan(settings, store.notes()?, read_all)?;
+        let mut scanned = scan(settings, || store.notes(), read_all)?;
         report.template_folders = scanned
             .template_folders
             .iter()
@@ -353,7 +365,7 @@ impl<'a> Run<'a> {
         for entry in scanned.entries {
             let prepared = if entry.read {
                 match prepared.next().flatten() {
-                    Some(prepared) => Some(prepared),
+                    Some(prepared) => Some(Box::new(prepared)),
                     None => {
                         departed.extend(entry.record);
                         continue;
@@ -511,9 +523,11 @@ impl<'a> Run<'a> {
                 .all(|(list, &wanted)| list.is_some() || !wanted)
             {
                 self.report.ranking = "kept";
+                // Only the rendered notes and their candidates are compared: their words are
+                // read before writing (`fill_terms`).
                 let lexical = match (any, settings.lexical_weight()) {
                     (true, Some(weight)) => {
-                        Some(closest_index::Lexical::new(self.note_terms(&map)?, weight))
+                        Some(closest_index::Lexical::partial(n, weight, Vec::new()))
                     }
                     _ => None,
                 };
@@ -553,14 +567,35 @@ impl<'a> Run<'a> {
             .map(|note| self.vectors.row(note.slot))
             .collect();
         let matrix = in_note_order.then(|| self.vectors.all());
-        let keys: Vec<u64> = self
-            .notes
-            .iter()
-            .map(|note| content_key(&note.file.id, &note.hash))
-            .collect();
+        let kind = closest_index::choose(settings.index, n);
+        // Only a saved HNSW index knows notes by their content keys.
+        let keys: Vec<u64> = if kind == closest_index::ConcreteKind::Hnsw {
+            self.notes
+                .iter()
+                .map(|note| content_key(&note.file.id, &note.hash))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let index_dir = settings.state_dir.join("index");
         let key = self.engine.model().vector_key(settings.long);
+        let fresh: Vec<usize> = (0..n)
+            .filter(|&position| stored[position].is_none())
+            .collect();
         let lexical = match settings.lexical_weight() {
+            // A patch scans from the changed notes and from the lists that may come out short
+            // (fewer entries left than the note needs): their matches come from one pass over
+            // the stored words, without an inverted index of the whole folder.
+            Some(weight) if crate::rank::patches(self.patchable, fresh.len(), n, kind) => {
+                let others = n.saturating_sub(1);
+                let queries: Vec<usize> = (0..n)
+                    .filter(|&position| match &stored[position] {
+                        Some(list) => list.len() < sizes[position].need.min(others),
+                        None => true,
+                    })
+                    .collect();
+                Some(self.partial_lexical(weight, &queries, &map)?)
+            }
             Some(weight) => Some(closest_index::Lexical::new(self.note_terms(&map)?, weight)),
             None => None,
         };
@@ -580,6 +615,17 @@ impl<'a> Run<'a> {
                     keys,
                     save: self.options.mode == Mode::Write,
                 }),
+                // Rows leave memory as the patch passes them (by runs of consecutive slots).
+                passed: &|range| {
+                    let slots: Vec<usize> = range
+                        .map(|position| self.notes[position].slot as usize)
+                        .collect();
+                    for run in slots.chunk_by(|a, b| a + 1 == *b) {
+                        if run.len() >= 64 {
+                            self.vectors.release(run[0], run[run.len() - 1] + 1);
+                        }
+                    }
+                },
             },
             self.reporter,
         )?;
@@ -610,16 +656,11 @@ impl<'a> Run<'a> {
         })
     }
 
-    /// Rewrites the vector file in note order (when no two notes share a text), so that a
-    /// full ranking reads it in place.
+    /// Rewrites the vector file in note order (a text two notes share at its first note), so
+    /// that a full ranking reads it in place when no two notes share a text, and later patches
+    /// read it front to back, letting each block go as they pass it.
     fn order_vectors(&mut self) -> Result<()> {
         let slots: Vec<u32> = self.notes.iter().map(|note| note.slot).collect();
-        let mut unique = slots.clone();
-        unique.sort_unstable();
-        unique.dedup();
-        if unique.len() != slots.len() {
-            return Ok(());
-        }
         if let Some(new_slots) =
             crate::compact::into_order(&mut self.store, &mut self.vectors, &slots)?
         {
@@ -649,7 +690,7 @@ impl<'a> Run<'a> {
         self.store.each_terms(|row, stored| {
             if let Some(position) = map.position_of(row) {
                 if self.notes[position].prepared.is_none() {
-                    terms[position] = stored;
+                    terms[position] = stored.to_vec();
                 }
             }
         })?;
@@ -659,6 +700,56 @@ impl<'a> Run<'a> {
             }
         }
         Ok(terms)
+    }
+
+    /// The lexical side of a patch: the matches of `queries` by one pass over every note's
+    /// words, and the words of the queries.
+    fn partial_lexical(
+        &self,
+        weight: f32,
+        queries: &[usize],
+        map: &RowMap,
+    ) -> Result<closest_index::Lexical> {
+        let query_terms = self.terms_at(queries)?;
+        let mut pass = closest_index::MatchPass::new(query_terms.clone());
+        self.store.each_terms(|row, stored| {
+            if let Some(position) = map.position_of(row) {
+                if self.notes[position].prepared.is_none() {
+                    pass.visit(position, stored);
+                }
+            }
+        })?;
+        for (position, note) in self.notes.iter().enumerate() {
+            if let Some(prepared) = &note.prepared {
+                pass.visit(position, &prepared.terms);
+            }
+        }
+        let mut lexical = closest_index::Lexical::partial(self.notes.len(), weight, pass.finish());
+        for (position, terms) in query_terms {
+            lexical.set_terms(position, terms);
+        }
+        Ok(lexical)
+    }
+
+    /// The lexical vectors of these positions: read this run, or stored.
+    fn terms_at(&self, positions: &[usize]) -> Result<Vec<(usize, closest_index::Terms)>> {
+        let mut found = Vec::with_capacity(positions.len());
+        let mut stored = Vec::new();
+        for &position in positions {
+            let note = &self.notes[position];
+            match &note.prepared {
+                Some(prepared) => found.push((position, prepared.terms.clone())),
+                None => stored.push((note.row, position)),
+            }
+        }
+        stored.sort_unstable();
+        let rows: Vec<i64> = stored.iter().map(|&(row, _)| row).collect();
+        for (row, terms) in self.store.terms_of(&rows)? {
+            if let Ok(at) = stored.binary_search_by_key(&row, |&(row, _)| row) {
+                found.push((stored[at].1, terms));
+            }
+        }
+        Ok(found)
     }
 
     fn stored_lists(
@@ -701,11 +792,11 @@ impl<'a> Run<'a> {
 
     /// Renders the notes whose lines may have changed and writes those whose bytes do.
     /// Returns the rendered hash of every note rendered, and the write outcomes.
-    fn write(&self, lists: &Lists) -> (Vec<Option<TextHash>>, Vec<Outcome>) {
+    fn write(&self, lists: &mut Lists) -> Result<(Vec<Option<TextHash>>, Vec<Outcome>)> {
         let mut rendered_now: Vec<Option<TextHash>> = vec![None; self.notes.len()];
         if lists.lists.iter().all(Option::is_none) {
             // Nothing ranked or asked to render (most runs): no list to order or write.
-            return (rendered_now, Vec::new());
+            return Ok((rendered_now, Vec::new()));
         }
         let settings = self.engine.settings();
         let fingerprint = settings.render_fingerprint(self.form);
@@ -729,22 +820,45 @@ impl<'a> Run<'a> {
             .enumerate()
             .map(|(position, note)| lists.touched[position] || !note.known_to_lists())
             .collect();
+        let to_render: Vec<usize> = (0..self.notes.len())
+            .filter(|&position| {
+                lists.lists[position].as_ref().is_some_and(|candidates| {
+                    moved[position]
+                        || candidates
+                            .iter()
+                            .any(|neighbour| moved[neighbour.id as usize])
+                        || self.must_render(position)
+                })
+            })
+            .collect();
+        if let Some(lexical) = lists
+            .lexical
+            .as_mut()
+            .filter(|lexical| lexical.is_partial())
+        {
+            // The final order compares each rendered note with its candidates by their words.
+            let mut wanted: Vec<usize> = to_render
+                .iter()
+                .flat_map(|&position| {
+                    let candidates = lists.lists[position].iter().flatten();
+                    std::iter::once(position)
+                        .chain(candidates.map(|neighbour| neighbour.id as usize))
+                })
+                .collect();
+            wanted.sort_unstable();
+            wanted.dedup();
+            for (position, terms) in self.terms_at(&wanted)? {
+                lexical.set_terms(position, terms);
+            }
+        }
         let rows: Vec<&[f32]> = self
             .notes
             .iter()
             .map(|note| self.vectors.row(note.slot))
             .collect();
         let mut reranker = Reranker::new(&rows, &lists.lists, lists.lexical.as_ref());
-        for (position, note) in self.notes.iter().enumerate() {
-            let Some(candidates) = &lists.lists[position] else {
-                continue;
-            };
-            let depends_on_moved = candidates
-                .iter()
-                .any(|neighbour| moved[neighbour.id as usize]);
-            if !moved[position] && !depends_on_moved && !self.must_render(position) {
-                continue;
-            }
+        for position in to_render {
+            let note = &self.notes[position];
             let list = &reranker.list(position);
             let linked = resolver
                 .as_ref()
@@ -771,7 +885,7 @@ impl<'a> Run<'a> {
             jobs.push(Job {
                 position,
                 file: &note.file,
-                prepared: note.prepared.as_ref(),
+                prepared: note.prepared.as_deref(),
                 expected_hash: record.map(|record| record.text_hash),
                 previous: previous_region(record),
                 targets: chosen,
@@ -785,7 +899,7 @@ impl<'a> Run<'a> {
             self.reporter,
         );
         outcomes.extend(held);
-        (rendered_now, outcomes)
+        Ok((rendered_now, outcomes))
     }
 }
 

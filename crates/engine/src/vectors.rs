@@ -298,14 +298,42 @@ impl VectorFile {
         xxh3_64(bytes)
     }
 
+    /// Lets the rows `start..end` leave this process's memory; the next read pages them in
+    /// again from the file (the page cache, usually).
+    pub fn release(&self, start: usize, end: usize) {
+        #[cfg(unix)]
+        if let Some(map) = &self.map {
+            let offset = HEADER_BYTES + start * self.dim * 4;
+            let len = end.saturating_sub(start) * self.dim * 4;
+            // SAFETY: the map is a shared, read-only mapping of a file whose committed bytes
+            // never change (see `map_file`); MADV_DONTNEED only drops this process's page
+            // table entries, and a later read sees the same bytes, so every slice into the map
+            // stays valid. A failure only means the pages stay resident.
+            let _ = unsafe {
+                map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len)
+            };
+        }
+        #[cfg(not(unix))]
+        let _ = (start, end);
+    }
+
     /// Checks every committed chunk against its checksum.
     fn verify(&self) -> std::result::Result<(), String> {
         let n_chunks = self.meta.rows.div_ceil(CHUNK_ROWS);
         if self.meta.checksums.len() != n_chunks {
             return Err("the vector checksums do not cover the stored rows".to_owned());
         }
-        match (0..n_chunks).find(|&chunk| self.chunk_checksum(chunk) != self.meta.checksums[chunk])
-        {
+        // Each chunk leaves memory once checked: a run that ranks nothing keeps no vector
+        // resident, and one that does pages in what it reads.
+        let damaged = (0..n_chunks).find(|&chunk| {
+            let damaged = self.chunk_checksum(chunk) != self.meta.checksums[chunk];
+            self.release(
+                chunk * CHUNK_ROWS,
+                ((chunk + 1) * CHUNK_ROWS).min(self.meta.rows),
+            );
+            damaged
+        });
+        match damaged {
             None => Ok(()),
             Some(chunk) => Err(format!(
                 "rows {} to {} of the vector file `{}` are damaged",

@@ -32,6 +32,9 @@ pub struct Lexical {
     weight: f32,
     rows: Vec<Terms>,
     postings: HashMap<u32, Vec<(u32, f32)>>,
+    /// A partial side ([`Lexical::partial`]): the matches of the rows that may be scanned,
+    /// found by one pass over every row's terms, and no inverted index.
+    known: Option<HashMap<usize, Matches>>,
 }
 
 impl Lexical {
@@ -49,6 +52,44 @@ impl Lexical {
             weight,
             rows,
             postings,
+            known: None,
+        }
+    }
+
+    /// The lexical side of `n` rows when only a few of them are asked about (a patch): the
+    /// terms of some rows (the others read as empty until [`Lexical::set_terms`]) and the
+    /// matches of every row a scan may start from, made by a [`MatchPass`] over all rows.
+    /// Building the inverted index of a million rows to patch ten lists costs more than the
+    /// patch; this costs one pass over the stored terms.
+    pub fn partial(n: usize, weight: f32, matches: Vec<(usize, Matches)>) -> Lexical {
+        Lexical {
+            weight,
+            rows: vec![Vec::new(); n],
+            postings: HashMap::new(),
+            known: Some(matches.into_iter().collect()),
+        }
+    }
+
+    /// Whether this side is partial: only some rows' terms and matches are known.
+    pub fn is_partial(&self) -> bool {
+        self.known.is_some()
+    }
+
+    /// Sets a row's lexical vector (a partial side: for the rows re-ranked or compared).
+    pub fn set_terms(&mut self, row: usize, terms: Terms) {
+        self.rows[row] = terms;
+    }
+
+    /// Row `row`'s matches: from the inverted index, or as the pass found them. In a partial
+    /// side a row the pass was not asked about has none (the caller asks about every row a
+    /// patch may scan: the changed rows and those whose lists may come out short).
+    pub fn matches_of(&self, row: usize) -> Matches {
+        match &self.known {
+            Some(known) => {
+                debug_assert!(known.contains_key(&row), "row {row} was not in the pass");
+                known.get(&row).cloned().unwrap_or_default()
+            }
+            None => self.matches(&self.rows[row], Some(row)),
         }
     }
 
@@ -268,6 +309,90 @@ impl Scratch {
     }
 }
 
+/// Matches of a few query rows against every row, by one pass over all rows' terms in any
+/// order: each visited row's scores are summed over its terms in ascending order from zero,
+/// the same bits as [`Lexical::pair`] and the inverted index give.
+pub struct MatchPass {
+    queries: Vec<usize>,
+    /// Query terms: (term, query index, weight), sorted by term.
+    by_term: Vec<(u32, u32, f32)>,
+    /// A filter on the low bits of the query terms: most terms of most rows miss it.
+    filter: Vec<u64>,
+    found: Vec<Vec<(u32, f32)>>,
+    sums: Vec<f32>,
+    seen: Vec<bool>,
+    hit: Vec<u32>,
+}
+
+const FILTER_BITS: u32 = 20;
+
+impl MatchPass {
+    /// A pass for these rows and their terms.
+    pub fn new(queries: Vec<(usize, Terms)>) -> MatchPass {
+        let mut by_term = Vec::new();
+        let mut filter = vec![0u64; 1 << (FILTER_BITS - 6)];
+        for (index, (_, terms)) in queries.iter().enumerate() {
+            for &(term, weight) in terms {
+                by_term.push((term, index as u32, weight));
+                let bit = term & ((1 << FILTER_BITS) - 1);
+                filter[(bit >> 6) as usize] |= 1 << (bit & 63);
+            }
+        }
+        by_term.sort_by(|a, b| a.0.cmp(&b.0).then(a.1.cmp(&b.1)));
+        MatchPass {
+            found: vec![Vec::new(); queries.len()],
+            sums: vec![0.0; queries.len()],
+            seen: vec![false; queries.len()],
+            hit: Vec::new(),
+            queries: queries.into_iter().map(|(row, _)| row).collect(),
+            by_term,
+            filter,
+        }
+    }
+
+    /// Scores one row against every query (each row once; a query row skips itself).
+    pub fn visit(&mut self, row: usize, terms: &[(u32, f32)]) {
+        for &(term, weight) in terms {
+            let bit = term & ((1 << FILTER_BITS) - 1);
+            if self.filter[(bit >> 6) as usize] & (1 << (bit & 63)) == 0 {
+                continue;
+            }
+            let from = self.by_term.partition_point(|entry| entry.0 < term);
+            for &(_, index, query_weight) in self.by_term[from..]
+                .iter()
+                .take_while(|entry| entry.0 == term)
+            {
+                let slot = index as usize;
+                if !self.seen[slot] {
+                    self.seen[slot] = true;
+                    self.hit.push(index);
+                }
+                self.sums[slot] += query_weight * weight;
+            }
+        }
+        for index in self.hit.drain(..) {
+            let slot = index as usize;
+            if self.queries[slot] != row {
+                self.found[slot].push((row as u32, self.sums[slot]));
+            }
+            self.sums[slot] = 0.0;
+            self.seen[slot] = false;
+        }
+    }
+
+    /// Each query row's matches.
+    pub fn finish(self) -> Vec<(usize, Matches)> {
+        self.queries
+            .into_iter()
+            .zip(self.found)
+            .map(|(row, mut entries)| {
+                entries.sort_unstable_by_key(|entry| entry.0);
+                (row, Matches { entries })
+            })
+            .collect()
+    }
+}
+
 /// A row's lexical scores against the rows sharing a term with it, sorted by row.
 #[derive(Debug, Clone, Default)]
 pub struct Matches {
@@ -334,7 +459,7 @@ impl<'a> Scorer<'a> {
     /// Row `row`'s lexical matches (empty for cosine only).
     pub fn matches_of(&self, row: usize) -> Matches {
         match self.lexical {
-            Some(lexical) => lexical.matches(lexical.terms(row), Some(row)),
+            Some(lexical) => lexical.matches_of(row),
             None => Matches::default(),
         }
     }

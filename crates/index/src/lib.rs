@@ -34,8 +34,8 @@ pub use hnsw::{Hnsw, HnswParams};
 pub use knn::{
     exact_neighbours_of_rows, knn_graph, knn_graph_report, KnnGraph, KnnParams, KnnReport,
 };
-pub use lexical::{Lexical, Matches, Scorer, Terms};
-pub use lists::{patch, scan_lists, scan_query, ListSize, PatchStats};
+pub use lexical::{Lexical, MatchPass, Matches, Scorer, Terms};
+pub use lists::{patch, patch_with, scan_lists, scan_query, ListSize, PatchStats};
 pub use persist::{load, save, LoadOutcome};
 pub use recall::{recall_at_k, sample_rows, synthetic_clustered};
 pub use rows::{MAX_ROWS, UNIT_TOLERANCE};

@@ -125,6 +125,18 @@ pub fn patch(
     changed: &[usize],
     sizes: &[ListSize],
 ) -> PatchStats {
+    patch_with(scorer, lists, changed, sizes, &|_| {})
+}
+
+/// `patch`, calling `passed` with each block of rows once the pass over every row is done
+/// with it (a caller whose rows are mapped from a file lets them leave memory).
+pub fn patch_with(
+    scorer: Scorer<'_>,
+    lists: &mut [Neighbours],
+    changed: &[usize],
+    sizes: &[ListSize],
+    passed: &(dyn Fn(std::ops::Range<usize>) + Sync),
+) -> PatchStats {
     let rows = scorer.rows;
     let n_rows = rows.len();
     if n_rows == 0 {
@@ -182,6 +194,7 @@ pub fn patch(
                     }
                 }
             }
+            passed(first..first + chunk.len());
             (tops, block_touched)
         })
         .collect();

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use ignore::WalkBuilder;
+use rayon::slice::ParallelSliceMut;
 
 use crate::error::{Error, Warning};
 use crate::ids::{ids_for, IdScheme};
@@ -149,16 +150,24 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<Walk, Error> {
 
     // Folders are read on every core; the notes are sorted afterwards, so the result does not
     // depend on the order the threads found them in.
+    // Each thread collects into its own lists and hands them over when it finishes.
     let found: Mutex<Vec<(NoteFile, String)>> = Mutex::new(Vec::new());
     let warnings: Mutex<Vec<Warning>> = Mutex::new(Vec::new());
     builder.build_parallel().run(|| {
-        Box::new(|result| {
-            match visit(root, options, &include, &exclude, result) {
-                Visit::Note(note, rel) => lock(&found).push((note, rel)),
-                Visit::Warnings(more) => lock(&warnings).extend(more),
+        let mut local = Collected {
+            found: Vec::new(),
+            warnings: Vec::new(),
+            into_found: &found,
+            into_warnings: &warnings,
+        };
+        let (include, exclude) = (&include, &exclude);
+        Box::new(move |result| {
+            match visit(root, options, include, exclude, result) {
+                Visit::Note(note, rel) => local.found.push((note, rel)),
+                Visit::Warnings(more) => local.warnings.extend(more),
                 Visit::NoteWithWarnings(note, rel, more) => {
-                    lock(&found).push((note, rel));
-                    lock(&warnings).extend(more);
+                    local.found.push((note, rel));
+                    local.warnings.extend(more);
                 }
                 Visit::Nothing => {}
             }
@@ -168,7 +177,7 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<Walk, Error> {
     let mut found = found
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    found.sort_by(|a, b| a.1.cmp(&b.1));
+    found.par_sort_unstable_by(|a, b| a.1.cmp(&b.1));
     let mut more = warnings
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -192,7 +201,7 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<Walk, Error> {
     }
 
     walk.notes
-        .sort_by(|a, b| (&a.id, &a.rel_path).cmp(&(&b.id, &b.rel_path)));
+        .par_sort_unstable_by(|a, b| (&a.id, &a.rel_path).cmp(&(&b.id, &b.rel_path)));
     if let Some(pair) = walk.notes.windows(2).find(|pair| pair[0].id == pair[1].id) {
         return Err(Error::DuplicateId {
             id: pair[0].id.clone(),
@@ -201,6 +210,21 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<Walk, Error> {
         });
     }
     Ok(walk)
+}
+
+/// One walker thread's notes and warnings, handed over when the thread drops it.
+struct Collected<'a> {
+    found: Vec<(NoteFile, String)>,
+    warnings: Vec<Warning>,
+    into_found: &'a Mutex<Vec<(NoteFile, String)>>,
+    into_warnings: &'a Mutex<Vec<Warning>>,
+}
+
+impl Drop for Collected<'_> {
+    fn drop(&mut self) {
+        lock(self.into_found).append(&mut self.found);
+        lock(self.into_warnings).append(&mut self.warnings);
+    }
 }
 
 /// What one entry of the walk turned out to be.
@@ -285,6 +309,27 @@ fn has_md_extension(path: &Path) -> bool {
 /// The path of `path` below `root` as UTF-8 text with `/` separators, so that globs and ids
 /// read the same on every platform.
 fn relative_text(root: &Path, path: &Path) -> Option<String> {
+    // The walk joins names onto the root, so most paths are the root, `/` and a clean rest:
+    // taken as it is, without parsing components (a million notes' worth of them showed).
+    if cfg!(unix) {
+        let (root, path) = (
+            root.as_os_str().as_encoded_bytes(),
+            path.as_os_str().as_encoded_bytes(),
+        );
+        let rest = path.strip_prefix(root).and_then(|rest| {
+            rest.strip_prefix(b"/")
+                .or(root.ends_with(b"/").then_some(rest))
+        });
+        if let Some(rest) = rest.and_then(|rest| std::str::from_utf8(rest).ok()) {
+            if !rest.is_empty()
+                && rest
+                    .split('/')
+                    .all(|part| !part.is_empty() && part != "." && part != "..")
+            {
+                return Some(rest.to_owned());
+            }
+        }
+    }
     let rel = path.strip_prefix(root).ok()?;
     let mut parts = Vec::new();
     for component in rel.components() {

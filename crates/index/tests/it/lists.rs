@@ -3,7 +3,7 @@
 //! position are exercised), and against `Exact::all_pairs`.
 
 use closest_index::{
-    patch, scan_lists, Exact, Lexical, ListSize, Neighbours, Scorer, Terms, VectorIndex,
+    patch, scan_lists, Exact, Lexical, ListSize, MatchPass, Neighbours, Scorer, Terms, VectorIndex,
 };
 use proptest::collection::vec;
 use proptest::prelude::*;
@@ -194,7 +194,26 @@ proptest! {
             let vectors = positions(&new_rows);
             let lexical = lexical(&new_rows, weight);
             let scorer = Scorer { rows: &vectors, lexical: lexical.as_ref() };
+            let before = patched.clone();
             patch(scorer, &mut patched, &changed, &size);
+            if let Some(weight) = weight {
+                // A partial lexical side, matched by one pass over the rows in another order
+                // for the changed rows and those whose lists may come out short, patches
+                // the same lists bit for bit.
+                let n_others = new_rows.len().saturating_sub(1);
+                let queries: Vec<(usize, Terms)> = (0..new_rows.len())
+                    .filter(|&row| changed.contains(&row) || before[row].len() < need.min(n_others))
+                    .map(|row| (row, terms(&new_rows[row].1)))
+                    .collect();
+                let mut pass = MatchPass::new(queries);
+                for (row, (_, vector)) in new_rows.iter().enumerate().rev() {
+                    pass.visit(row, &terms(vector));
+                }
+                let partial = Lexical::partial(new_rows.len(), weight, pass.finish());
+                let mut again = before;
+                patch(Scorer { rows: &vectors, lexical: Some(&partial) }, &mut again, &changed, &size);
+                prop_assert_eq!(&again, &patched);
+            }
             rows = new_rows;
             let want = fresh(&rows, need, margin, weight);
             for (position, (got, expected)) in patched.iter().zip(&want).enumerate() {

@@ -1,7 +1,8 @@
 //! Step one of a run: what is on disk against what the store recorded.
 //!
-//! The walk lists the notes (ignore rules, globs, ids); each is `stat`ed in parallel and paired
-//! with its record by path. A note is read again only when its size, modification time or inode
+//! The walk lists the notes (ignore rules, globs, ids) and `stat`s each in the thread that read
+//! its folder, while this thread loads the records; each note is paired with its record by
+//! path. A note is read again only when its size, modification time or inode
 //! differ from the record, when the record's stat was racy (taken within the timestamp tick in
 //! which the file could still change unseen), or when a setting, the model or the stored
 //! vectors changed so that every note must be looked at again (`read_all`). Records whose file
@@ -12,7 +13,7 @@
 
 use std::path::{Path, PathBuf};
 
-use closest_notes::{walk, NoteFile};
+use closest_notes::{walk_with_stats, NoteFile};
 use rayon::prelude::*;
 
 use crate::error::{Result, Warning};
@@ -59,12 +60,7 @@ pub fn scan(
     read_all: bool,
 ) -> Result<Scan> {
     let (walked, records) = std::thread::scope(|scope| {
-        let walker = scope.spawn(|| {
-            walk(&settings.root, &settings.walk_options()).map(|walked| {
-                let stats = stat_all(&walked.notes);
-                (walked, stats)
-            })
-        });
+        let walker = scope.spawn(|| walk_with_stats(&settings.root, &settings.walk_options()));
         let records = records();
         let walked = walker
             .join()
@@ -126,73 +122,9 @@ pub fn rel_text(rel_path: &Path) -> String {
         .join("/")
 }
 
-/// Every note's stat, in parallel by folder: each folder is opened once and its notes are
-/// looked up relative to it, which spares the kernel a full path walk per note (on 100,000
-/// notes that walk was most of the time of a run with nothing to do).
-fn stat_all(files: &[NoteFile]) -> Vec<Option<Stat>> {
-    let mut by_folder: Vec<(usize, &Path)> = files
-        .iter()
-        .enumerate()
-        .map(|(index, file)| (index, file.path.parent().unwrap_or(Path::new("."))))
-        .collect();
-    // Grouped by the folder's bytes: comparing paths component by component was a fifth of
-    // a run with nothing to do on a million notes.
-    fn bytes(path: &Path) -> &[u8] {
-        path.as_os_str().as_encoded_bytes()
-    }
-    by_folder.par_sort_unstable_by(|a, b| bytes(a.1).cmp(bytes(b.1)).then(a.0.cmp(&b.0)));
-    let groups: Vec<&[(usize, &Path)]> = by_folder
-        .chunk_by(|a, b| bytes(a.1) == bytes(b.1))
-        .collect();
-    let found: Vec<Vec<(usize, Option<Stat>)>> = groups
-        .par_iter()
-        .map(|group| stat_folder(files, group))
-        .collect();
-    let mut stats = vec![None; files.len()];
-    for (index, stat) in found.into_iter().flatten() {
-        stats[index] = stat;
-    }
-    stats
-}
-
-#[cfg(unix)]
-fn stat_folder(files: &[NoteFile], group: &[(usize, &Path)]) -> Vec<(usize, Option<Stat>)> {
-    use rustix::fs::{statat, AtFlags, Mode, OFlags};
-    let folder = rustix::fs::open(
-        group[0].1,
-        OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
-        Mode::empty(),
-    );
-    group
-        .iter()
-        .map(|&(index, _)| {
-            let path = &files[index].path;
-            let stat = match (&folder, path.file_name()) {
-                (Ok(dir), Some(name)) => statat(dir, name, AtFlags::empty()).ok().map(|st| Stat {
-                    size: st.st_size as u64,
-                    mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec as i64,
-                    inode: st.st_ino,
-                }),
-                _ => stat_of(path),
-            };
-            (index, stat)
-        })
-        .collect()
-}
-
-#[cfg(not(unix))]
-fn stat_folder(files: &[NoteFile], group: &[(usize, &Path)]) -> Vec<(usize, Option<Stat>)> {
-    group
-        .iter()
-        .map(|&(index, _)| (index, stat_of(&files[index].path)))
-        .collect()
-}
-
 /// The file's size, modification time and inode (following a symlink to its note).
 pub fn stat_of(path: &Path) -> Option<Stat> {
-    std::fs::metadata(path)
-        .ok()
-        .map(|metadata| stat_from(&metadata))
+    closest_notes::stat_path(path)
 }
 
 pub fn stat_from(metadata: &std::fs::Metadata) -> Stat {

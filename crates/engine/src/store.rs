@@ -26,12 +26,8 @@ pub const STORE_FILE: &str = "store.sqlite";
 
 /// A file's identity as `stat` reports it: a note whose size, modification time and inode all
 /// match what the store recorded is not read again (git's index works the same way).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Stat {
-    pub size: u64,
-    pub mtime_ns: i64,
-    pub inode: u64,
-}
+/// A note file's size, modification time and inode, as recorded.
+pub use closest_notes::FileStat as Stat;
 
 /// One note as the last run left it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -78,7 +78,9 @@ pub use splice::{section_is_current, splice, try_splice};
 pub use templates::{template_folders, TemplateFolder, TemplateSource};
 pub use terms::{term_counts, term_id, words, Idf, MAX_DF_SHARE, TERMS_PER_NOTE, TERMS_VERSION};
 pub use text::{embed_text, EMBED_TEXT_VERSION};
-pub use walk::{walk, NoteFile, Walk, WalkOptions, IGNORE_FILE_NAME};
+pub use walk::{
+    stat_path, walk, walk_with_stats, FileStat, NoteFile, Walk, WalkOptions, IGNORE_FILE_NAME,
+};
 pub use write::{
     sync_folder, write_atomic, write_atomic_deferred, WriteOutcome, Written, TEMP_FILE_PREFIX,
 };

@@ -84,6 +84,33 @@ pub struct Walk {
 /// symlink loops and unreadable template settings become warnings; only a missing root, a bad
 /// glob or two notes with one id (under a scheme without fallback) are errors.
 pub fn walk(root: &Path, options: &WalkOptions) -> Result<Walk, Error> {
+    walk_inner(root, options, false).map(|(walk, _)| walk)
+}
+
+/// A note file's size, modification time and inode, as `stat` gives them (following a
+/// symlink to its note).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileStat {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub inode: u64,
+}
+
+/// `walk`, with each note's stat taken as the walk finds it (`None` when it vanished), by
+/// position in `Walk::notes`: the threads that read a folder look its notes up in it, while
+/// the folder is fresh in the kernel's caches.
+pub fn walk_with_stats(
+    root: &Path,
+    options: &WalkOptions,
+) -> Result<(Walk, Vec<Option<FileStat>>), Error> {
+    walk_inner(root, options, true)
+}
+
+fn walk_inner(
+    root: &Path,
+    options: &WalkOptions,
+    stats: bool,
+) -> Result<(Walk, Vec<Option<FileStat>>), Error> {
     let metadata = std::fs::metadata(root).map_err(|source| Error::Root {
         path: root.to_path_buf(),
         source,
@@ -151,7 +178,7 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<Walk, Error> {
     // Folders are read on every core; the notes are sorted afterwards, so the result does not
     // depend on the order the threads found them in.
     // Each thread collects into its own lists and hands them over when it finishes.
-    let found: Mutex<Vec<(NoteFile, String)>> = Mutex::new(Vec::new());
+    let found: Mutex<Vec<Found>> = Mutex::new(Vec::new());
     let warnings: Mutex<Vec<Warning>> = Mutex::new(Vec::new());
     builder.build_parallel().run(|| {
         let mut local = Collected {
@@ -159,14 +186,15 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<Walk, Error> {
             warnings: Vec::new(),
             into_found: &found,
             into_warnings: &warnings,
+            folder: None,
         };
         let (include, exclude) = (&include, &exclude);
         Box::new(move |result| {
             match visit(root, options, include, exclude, result) {
-                Visit::Note(note, rel) => local.found.push((note, rel)),
+                Visit::Note(note, rel) => local.push(note, rel, stats),
                 Visit::Warnings(more) => local.warnings.extend(more),
                 Visit::NoteWithWarnings(note, rel, more) => {
-                    local.found.push((note, rel));
+                    local.push(note, rel, stats);
                     local.warnings.extend(more);
                 }
                 Visit::Nothing => {}
@@ -190,18 +218,20 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<Walk, Error> {
     let mut temp = std::mem::take(&mut *lock(&temp_files));
     temp.sort();
     walk.temp_files = temp;
-    let mut rels = Vec::with_capacity(found.len());
-    for (note, rel) in found {
-        walk.notes.push(note);
-        rels.push(rel);
-    }
-    let rels: Vec<&str> = rels.iter().map(String::as_str).collect();
-    for (note, id) in walk.notes.iter_mut().zip(ids_for(&rels, options.id_scheme)) {
-        note.id = id;
-    }
-
-    walk.notes
-        .par_sort_unstable_by(|a, b| (&a.id, &a.rel_path).cmp(&(&b.id, &b.rel_path)));
+    let rels: Vec<&str> = found.iter().map(|found| found.1.as_str()).collect();
+    let ids = ids_for(&rels, options.id_scheme);
+    drop(rels);
+    let mut notes: Vec<(NoteFile, Option<FileStat>)> = found
+        .into_iter()
+        .zip(ids)
+        .map(|((mut note, _, stat), id)| {
+            note.id = id;
+            (note, stat)
+        })
+        .collect();
+    notes.par_sort_unstable_by(|(a, _), (b, _)| (&a.id, &a.rel_path).cmp(&(&b.id, &b.rel_path)));
+    let (sorted, stats): (Vec<NoteFile>, Vec<Option<FileStat>>) = notes.into_iter().unzip();
+    walk.notes = sorted;
     if let Some(pair) = walk.notes.windows(2).find(|pair| pair[0].id == pair[1].id) {
         return Err(Error::DuplicateId {
             id: pair[0].id.clone(),
@@ -209,15 +239,94 @@ pub fn walk(root: &Path, options: &WalkOptions) -> Result<Walk, Error> {
             second: pair[1].path.clone(),
         });
     }
-    Ok(walk)
+    Ok((walk, stats))
 }
+
+/// A note the walk found: the file, its path relative to the root, its stat if taken.
+type Found = (NoteFile, String, Option<FileStat>);
 
 /// One walker thread's notes and warnings, handed over when the thread drops it.
 struct Collected<'a> {
-    found: Vec<(NoteFile, String)>,
+    found: Vec<Found>,
     warnings: Vec<Warning>,
-    into_found: &'a Mutex<Vec<(NoteFile, String)>>,
+    into_found: &'a Mutex<Vec<Found>>,
     into_warnings: &'a Mutex<Vec<Warning>>,
+    /// The folder of the last note stat'ed, open (a thread reads one folder at a time).
+    #[cfg(unix)]
+    folder: Option<(Vec<u8>, rustix::fd::OwnedFd)>,
+    #[cfg(not(unix))]
+    folder: Option<()>,
+}
+
+impl Collected<'_> {
+    fn push(&mut self, note: NoteFile, rel: String, stats: bool) {
+        let stat = if stats { self.stat(&note.path) } else { None };
+        self.found.push((note, rel, stat));
+    }
+
+    /// The note's stat, looked up by name in its open folder (no path walk per note).
+    #[cfg(unix)]
+    fn stat(&mut self, path: &Path) -> Option<FileStat> {
+        use rustix::fs::{open, statat, AtFlags, Mode, OFlags};
+        use std::os::unix::ffi::OsStrExt;
+        let bytes = path.as_os_str().as_bytes();
+        let Some(cut) = bytes.iter().rposition(|&byte| byte == b'/') else {
+            return stat_path(path);
+        };
+        let (folder, name) = (&bytes[..cut.max(1)], &bytes[cut + 1..]);
+        if self
+            .folder
+            .as_ref()
+            .is_none_or(|(open, _)| open.as_slice() != folder)
+        {
+            let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
+            self.folder = open(std::ffi::OsStr::from_bytes(folder), flags, Mode::empty())
+                .ok()
+                .map(|fd| (folder.to_vec(), fd));
+        }
+        match &self.folder {
+            Some((_, fd)) => statat(fd, std::ffi::OsStr::from_bytes(name), AtFlags::empty())
+                .ok()
+                .map(|st| FileStat {
+                    size: st.st_size as u64,
+                    mtime_ns: st.st_mtime * 1_000_000_000 + st.st_mtime_nsec as i64,
+                    inode: st.st_ino,
+                }),
+            None => stat_path(path),
+        }
+    }
+
+    #[cfg(not(unix))]
+    fn stat(&mut self, path: &Path) -> Option<FileStat> {
+        stat_path(path)
+    }
+}
+
+/// A file's stat by its path (following a symlink to its note).
+pub fn stat_path(path: &Path) -> Option<FileStat> {
+    let metadata = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        Some(FileStat {
+            size: metadata.len(),
+            mtime_ns: metadata.mtime() * 1_000_000_000 + metadata.mtime_nsec(),
+            inode: metadata.ino(),
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let mtime_ns = metadata
+            .modified()
+            .ok()
+            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |duration| duration.as_nanos() as i64);
+        Some(FileStat {
+            size: metadata.len(),
+            mtime_ns,
+            inode: 0,
+        })
+    }
 }
 
 impl Drop for Collected<'_> {

@@ -3,7 +3,9 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use closest_notes::{walk, Error, IdScheme, Walk, WalkOptions, Warning};
+use closest_notes::{
+    stat_path, walk, walk_with_stats, Error, IdScheme, Walk, WalkOptions, Warning,
+};
 
 fn tree(files: &[&str]) -> tempfile::TempDir {
     let root = tempfile::tempdir().expect("tempdir");
@@ -37,6 +39,26 @@ fn finds_markdown_notes_sorted_by_id() {
     assert_eq!(walk.notes[0].rel_path, PathBuf::from("sub/a.md"));
     assert_eq!(walk.notes[0].path, root.path().join("sub/a.md"));
     assert!(walk.warnings.is_empty());
+}
+
+#[test]
+fn stats_taken_by_the_walk_are_each_notes_own() {
+    let root = tree(&["b.md", "sub/a.md", "sub/deep/c.md", "sub/deep/d.md", "e.md"]);
+    fs::write(
+        root.path().join("sub/deep/c.md"),
+        "# a longer note\n\nwith text\n",
+    )
+    .expect("write");
+    let (walk, stats) = walk_with_stats(root.path(), &WalkOptions::default()).expect("walks");
+    assert_eq!(
+        walk.notes,
+        walked(root.path(), &WalkOptions::default()).notes
+    );
+    assert_eq!(stats.len(), walk.notes.len());
+    for (note, stat) in walk.notes.iter().zip(&stats) {
+        assert_eq!(*stat, stat_path(&note.path), "{}", note.path.display());
+        assert!(stat.is_some());
+    }
 }
 
 #[test]

@@ -72,9 +72,10 @@ impl Lists {
         self.entries.len() / self.width.max(1)
     }
 
-    /// The same lists with room for `width` entries each, every entry marked new so the next
-    /// descent joins it again with the neighbours the wider lists will gain.
-    pub(super) fn widened(&self, width: usize) -> Self {
+    /// The same lists with room for `width` entries each (the best `width` when narrower),
+    /// every entry marked new so the next descent joins it again with the neighbours the
+    /// wider lists will gain.
+    pub(super) fn resized(&self, width: usize) -> Self {
         let mut wider = Lists::new(self.n_rows(), width);
         for (to, from) in wider
             .entries

@@ -178,7 +178,10 @@ pub(crate) fn build(
     let (order, first_leaves) = forest::first_partition(rows, leaf_size, params.seed);
     let packed = Packed::ordered(rows, &order);
     let ordered_ids: Vec<u64> = order.iter().map(|&row| rows.ids[row as usize]).collect();
-    let mut lists = Lists::new(n_rows, width);
+    // The trees seed lists as wide as the build may start: data they cut badly then descends
+    // at that width keeping everything the leaves found (widening narrow lists loses it).
+    let wide = params.max_list_size.max(width);
+    let mut lists = Lists::new(n_rows, wide);
     forest::seed_lists(
         &packed,
         &ordered_ids,
@@ -196,16 +199,16 @@ pub(crate) fn build(
     let checked = sample_rows(n_rows, params.check_rows, params.seed);
     let checked_exact = top_k_of_rows(rows, &checked, k);
     let mut sample = params.sample;
-    if !checked.is_empty() {
-        let recall = estimate_recall(rows, &order, &lists, &checked, &checked_exact, k);
-        report.forest_recall = Some(recall);
-        // Data the trees cut badly (no clean clusters) needs the wide lists anyway: widening
-        // later would repeat every join the narrow lists made.
-        let wider = params.max_list_size.max(lists.width);
-        if recall < params.wide_below && wider > lists.width {
-            sample = (sample * wider).div_ceil(lists.width).min(MAX_SAMPLE);
-            lists = lists.widened(wider);
-        }
+    let forest_recall = (!checked.is_empty())
+        .then(|| estimate_recall(rows, &order, &lists, &checked, &checked_exact, k));
+    report.forest_recall = forest_recall;
+    if forest_recall.is_some_and(|recall| recall < params.wide_below) && wide > width {
+        // Data the trees cut badly (no clean clusters, as sentence embeddings) needs the wide
+        // lists from the first round, every entry joined: the lonely rows' neighbours are
+        // scattered, and a sampled join reaches them only after rounds that cost more.
+        sample = wide.min(MAX_SAMPLE);
+    } else {
+        lists = lists.resized(width);
     }
     loop {
         let stop_updates = (params.delta * (n_rows * lists.width) as f64) as usize;
@@ -226,7 +229,7 @@ pub(crate) fn build(
             break;
         }
         sample = (sample * wider).div_ceil(lists.width).min(MAX_SAMPLE);
-        lists = lists.widened(wider);
+        lists = lists.resized(wider);
     }
     report.descent_seconds = started.elapsed().as_secs_f64();
     drop(packed);

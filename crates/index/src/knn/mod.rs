@@ -157,6 +157,15 @@ fn check_rows(rows: &[f32], dim: usize, ids: &[u64]) -> Result<(), Error> {
     Ok(())
 }
 
+/// Most list entries of all rows together: the lists, their join sets and proposals grow with
+/// it. At 1,000,000 rows it caps the lists at 32, the width measured at a 3.8 GiB peak there
+/// (BENCHMARKS.md); at 100,000 rows it leaves `max_list_size` free.
+const LIST_ENTRIES_BUDGET: usize = 32_000_000;
+
+/// Most entries (rows × width) joined whole, unsampled, when the build starts wide: 100,000
+/// rows at width 36 (BENCHMARKS.md); larger corpora start wide with the sample scaled instead.
+const FULL_JOIN_BUDGET: usize = 4_000_000;
+
 /// The build on checked rows.
 pub(crate) fn build(
     rows: RowsView<'_>,
@@ -180,8 +189,12 @@ pub(crate) fn build(
     let ordered_ids: Vec<u64> = order.iter().map(|&row| rows.ids[row as usize]).collect();
     // The trees seed lists as wide as the build may start: data they cut badly then descends
     // at that width keeping everything the leaves found (widening narrow lists loses it).
-    let wide = params.max_list_size.max(width);
-    let mut lists = Lists::new(n_rows, wide);
+    // Memory bounds the widest lists on a large corpus (`LIST_ENTRIES_BUDGET`).
+    let widest = params
+        .max_list_size
+        .min(LIST_ENTRIES_BUDGET / n_rows)
+        .max(width);
+    let mut lists = Lists::new(n_rows, widest);
     forest::seed_lists(
         &packed,
         &ordered_ids,
@@ -202,11 +215,15 @@ pub(crate) fn build(
     let forest_recall = (!checked.is_empty())
         .then(|| estimate_recall(rows, &order, &lists, &checked, &checked_exact, k));
     report.forest_recall = forest_recall;
-    if forest_recall.is_some_and(|recall| recall < params.wide_below) && wide > width {
+    if forest_recall.is_some_and(|recall| recall < params.wide_below) && widest > width {
         // Data the trees cut badly (no clean clusters, as sentence embeddings) needs the wide
         // lists from the first round, every entry joined: the lonely rows' neighbours are
         // scattered, and a sampled join reaches them only after rounds that cost more.
-        sample = wide.min(MAX_SAMPLE);
+        sample = if widest * n_rows <= FULL_JOIN_BUDGET {
+            widest.min(MAX_SAMPLE)
+        } else {
+            (sample * widest).div_ceil(width).min(MAX_SAMPLE)
+        };
     } else {
         lists = lists.resized(width);
     }
@@ -224,7 +241,7 @@ pub(crate) fn build(
         report.widths.push(lists.width);
         let recall = estimate_recall(rows, &order, &lists, &checked, &checked_exact, k);
         report.estimated_recall = Some(recall);
-        let wider = (lists.width * 2).min(params.max_list_size);
+        let wider = (lists.width * 2).min(widest);
         if recall >= params.target_recall || checked.is_empty() || wider <= lists.width {
             break;
         }

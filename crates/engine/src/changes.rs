@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
-use crate::scan::{rel_text, stat_of};
+use crate::scan::rel_text;
 use crate::store::Store;
 use crate::Engine;
 
@@ -21,7 +21,7 @@ pub(crate) fn unrecorded(engine: &Engine, rel_paths: &[PathBuf]) -> Result<Vec<P
     let mut news = Vec::new();
     for rel_path in rel_paths {
         let record = store.note_at(&rel_text(rel_path))?;
-        let stat = stat_of(&root.join(rel_path));
+        let stat = closest_notes::stat_path(&root.join(rel_path));
         let as_recorded = match (&record, stat) {
             // A held note (stale) that nobody touched since waits for its timer, not for events.
             (Some(record), Some(stat)) => record.stat == stat && !record.racy,

@@ -122,36 +122,6 @@ pub fn rel_text(rel_path: &Path) -> String {
         .join("/")
 }
 
-/// The file's size, modification time and inode (following a symlink to its note).
-pub fn stat_of(path: &Path) -> Option<Stat> {
-    closest_notes::stat_path(path)
-}
-
-pub fn stat_from(metadata: &std::fs::Metadata) -> Stat {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        Stat {
-            size: metadata.len(),
-            mtime_ns: metadata.mtime() * 1_000_000_000 + metadata.mtime_nsec(),
-            inode: metadata.ino(),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        let mtime_ns = metadata
-            .modified()
-            .ok()
-            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |duration| duration.as_nanos() as i64);
-        Stat {
-            size: metadata.len(),
-            mtime_ns,
-            inode: 0,
-        }
-    }
-}
-
 /// Removes leftover temporary files; each one that cannot be removed is a warning.
 pub fn sweep(temp_files: &[PathBuf]) -> Vec<Warning> {
     temp_files

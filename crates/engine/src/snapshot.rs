@@ -18,7 +18,6 @@ use std::sync::{Arc, Mutex};
 
 use crate::error::{Error, Result};
 use crate::query::{Hit, NoteRef};
-use crate::scan::stat_of;
 use crate::store::{NoteRecord, Store, StoredList};
 use crate::vectors::{VectorFile, VectorMeta};
 use crate::Engine;
@@ -208,7 +207,7 @@ impl Kept {
 }
 
 fn inode_of(path: &std::path::Path) -> Option<u64> {
-    stat_of(path).map(|stat| stat.inode)
+    closest_notes::stat_path(path).map(|stat| stat.inode)
 }
 
 /// A kept snapshot and its store, lent for one read.

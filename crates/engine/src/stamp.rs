@@ -11,7 +11,6 @@ use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use crate::scan::{stat_from, stat_of};
 use crate::store::Stat;
 
 /// How long `settle` waits at most for the clock to tick past the last write.
@@ -26,7 +25,7 @@ pub fn now(root: &Path) -> Option<i64> {
         .tempfile_in(root)
         .ok()?;
     let metadata = temp.as_file().metadata().ok()?;
-    Some(stat_from(&metadata).mtime_ns)
+    Some(Stat::from_metadata(&metadata).mtime_ns)
 }
 
 /// After writing notes: waits until the file system's clock has moved past every written
@@ -52,7 +51,9 @@ pub fn settle(
     }
     written
         .iter()
-        .filter(|(&position, stat)| stat_of(&path_of(position)).as_ref() == Some(stat))
+        .filter(|(&position, stat)| {
+            closest_notes::stat_path(&path_of(position)).as_ref() == Some(stat)
+        })
         .map(|(&position, _)| position)
         .collect()
 }

@@ -711,7 +711,7 @@ impl<'a> Run<'a> {
         map: &RowMap,
     ) -> Result<closest_index::Lexical> {
         let query_terms = self.terms_at(queries)?;
-        let mut pass = closest_index::MatchPass::new(query_terms.clone());
+        let mut pass = closest_index::MatchPass::new(&query_terms);
         self.store.each_terms(|row, stored| {
             if let Some(position) = map.position_of(row) {
                 if self.notes[position].prepared.is_none() {

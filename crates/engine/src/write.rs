@@ -20,7 +20,6 @@ use crate::error::Warning;
 use crate::hash::{hash_parts, TextHash};
 use crate::prepare::{prepare, Moved, Placement, Prepared};
 use crate::progress::Reporter;
-use crate::scan::stat_from;
 use crate::settings::{FolderSettings, Output};
 use crate::store::Stat;
 
@@ -220,7 +219,7 @@ fn write_one(
         match write_atomic_deferred(&prepared.note, &new_text) {
             Err(err) => Done::Left(Warning::NotWritten(err)),
             Ok((WriteOutcome::Written, Some(written))) => {
-                Done::Written(stat_from(&written.metadata), written.folder)
+                Done::Written(Stat::from_metadata(&written.metadata), written.folder)
             }
             Ok((WriteOutcome::Written | WriteOutcome::Unchanged, _)) => Done::Current,
             Ok((WriteOutcome::ChangedDuringRun, _)) => {

@@ -328,7 +328,7 @@ const FILTER_BITS: u32 = 20;
 
 impl MatchPass {
     /// A pass for these rows and their terms.
-    pub fn new(queries: Vec<(usize, Terms)>) -> MatchPass {
+    pub fn new(queries: &[(usize, Terms)]) -> MatchPass {
         let mut by_term = Vec::new();
         let mut filter = vec![0u64; 1 << (FILTER_BITS - 6)];
         for (index, (_, terms)) in queries.iter().enumerate() {
@@ -344,7 +344,7 @@ impl MatchPass {
             sums: vec![0.0; queries.len()],
             seen: vec![false; queries.len()],
             hit: Vec::new(),
-            queries: queries.into_iter().map(|(row, _)| row).collect(),
+            queries: queries.iter().map(|&(row, _)| row).collect(),
             by_term,
             filter,
         }

@@ -304,28 +304,36 @@ impl Collected<'_> {
 
 /// A file's stat by its path (following a symlink to its note).
 pub fn stat_path(path: &Path) -> Option<FileStat> {
-    let metadata = std::fs::metadata(path).ok()?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::MetadataExt;
-        Some(FileStat {
-            size: metadata.len(),
-            mtime_ns: metadata.mtime() * 1_000_000_000 + metadata.mtime_nsec(),
-            inode: metadata.ino(),
-        })
-    }
-    #[cfg(not(unix))]
-    {
-        let mtime_ns = metadata
-            .modified()
-            .ok()
-            .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |duration| duration.as_nanos() as i64);
-        Some(FileStat {
-            size: metadata.len(),
-            mtime_ns,
-            inode: 0,
-        })
+    std::fs::metadata(path)
+        .ok()
+        .map(|metadata| FileStat::from_metadata(&metadata))
+}
+
+impl FileStat {
+    /// The stat in `metadata` (no inode where the platform has none).
+    pub fn from_metadata(metadata: &std::fs::Metadata) -> FileStat {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            FileStat {
+                size: metadata.len(),
+                mtime_ns: metadata.mtime() * 1_000_000_000 + metadata.mtime_nsec(),
+                inode: metadata.ino(),
+            }
+        }
+        #[cfg(not(unix))]
+        {
+            let mtime_ns = metadata
+                .modified()
+                .ok()
+                .and_then(|time| time.duration_since(std::time::UNIX_EPOCH).ok())
+                .map_or(0, |duration| duration.as_nanos() as i64);
+            FileStat {
+                size: metadata.len(),
+                mtime_ns,
+                inode: 0,
+            }
+        }
     }
 }
 

@@ -64,48 +64,29 @@ impl JoinSets {
         let mut rows = vec![0u32; n_rows * slots];
         let mut new_count = vec![0u16; n_rows];
         let mut len = vec![0u16; n_rows];
-        // A row's set is deduplicated with a stamp per candidate (the row that saw it last):
-        // scanning the set so far for each candidate cost a quadratic number of comparisons
-        // on wide lists.
         rows.par_chunks_mut(slots)
             .zip(new_count.par_iter_mut())
             .zip(len.par_iter_mut())
             .enumerate()
-            .for_each_init(
-                || vec![u32::MAX; n_rows],
-                |seen, (row, ((out, new_count), len))| {
-                    let mut filled = 0;
-                    let forward = |part: &[Entry], sample: usize| -> Vec<u32> {
-                        part[row * sample..(row + 1) * sample]
-                            .iter()
-                            .take_while(|e| !e.is_vacant())
-                            .map(|e| e.row)
-                            .collect()
-                    };
-                    let new_rows = forward(&forward_new, sample)
-                        .into_iter()
-                        .chain(reverse_new.of(row).iter().copied());
-                    for candidate in new_rows {
-                        if seen[candidate as usize] != row as u32 {
-                            seen[candidate as usize] = row as u32;
+            .for_each(|(row, ((out, new_count), len))| {
+                let mut filled = 0;
+                // Forward then reverse rows of one kind, each row once in the whole set.
+                let mut take = |part: &[Entry], sample: usize, reverse: &Reverse| {
+                    let forward = part[row * sample..(row + 1) * sample]
+                        .iter()
+                        .take_while(|e| !e.is_vacant())
+                        .map(|e| e.row);
+                    for candidate in forward.chain(reverse.of(row).iter().copied()) {
+                        if !out[..filled].contains(&candidate) {
                             out[filled] = candidate;
                             filled += 1;
                         }
                     }
-                    *new_count = filled as u16;
-                    let old_rows = forward(&forward_old, old_sample)
-                        .into_iter()
-                        .chain(reverse_old.of(row).iter().copied());
-                    for candidate in old_rows {
-                        if seen[candidate as usize] != row as u32 {
-                            seen[candidate as usize] = row as u32;
-                            out[filled] = candidate;
-                            filled += 1;
-                        }
-                    }
-                    *len = filled as u16;
-                },
-            );
+                    filled as u16
+                };
+                *new_count = take(&forward_new, sample, &reverse_new);
+                *len = take(&forward_old, old_sample, &reverse_old);
+            });
         JoinSets {
             slots,
             rows,

@@ -205,7 +205,7 @@ proptest! {
                     .filter(|&row| changed.contains(&row) || before[row].len() < need.min(n_others))
                     .map(|row| (row, terms(&new_rows[row].1)))
                     .collect();
-                let mut pass = MatchPass::new(queries);
+                let mut pass = MatchPass::new(&queries);
                 for (row, (_, vector)) in new_rows.iter().enumerate().rev() {
                     pass.visit(row, &terms(vector));
                 }

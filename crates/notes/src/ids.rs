@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::str::FromStr;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
@@ -69,7 +70,7 @@ pub fn note_id(rel: &str, scheme: IdScheme) -> String {
 pub fn ids_for(rels: &[&str], scheme: IdScheme) -> Vec<String> {
     match scheme {
         IdScheme::Shortest => shortest_ids(rels),
-        _ => rels.iter().map(|rel| note_id(rel, scheme)).collect(),
+        _ => rels.par_iter().map(|rel| note_id(rel, scheme)).collect(),
     }
 }
 
@@ -78,19 +79,28 @@ pub fn ids_for(rels: &[&str], scheme: IdScheme) -> Vec<String> {
 /// share a suffix, so each group of those is settled on its own.
 fn shortest_ids(rels: &[&str]) -> Vec<String> {
     let stems: Vec<&str> = rels
-        .iter()
+        .par_iter()
         .map(|rel| {
             let path = strip_md(rel);
             path.rsplit('/').next().unwrap_or(path)
         })
         .collect();
-    let mut ids: Vec<String> = stems.iter().map(|stem| (*stem).to_string()).collect();
-    let mut order: Vec<usize> = (0..rels.len()).collect();
-    order.sort_unstable_by(|&a, &b| stems[a].cmp(stems[b]));
-    for group in order
-        .chunk_by(|&a, &b| stems[a] == stems[b])
-        .filter(|group| group.len() > 1)
-    {
+    let mut ids: Vec<String> = stems.par_iter().map(|stem| (*stem).to_string()).collect();
+    // The paths of each repeated stem, in input order (a hash map, not a sort: a million
+    // stems sort in half a second through their scattered strings).
+    let mut first_of: ahash::AHashMap<&str, usize> = ahash::AHashMap::with_capacity(stems.len());
+    let mut repeated: ahash::AHashMap<usize, Vec<usize>> = ahash::AHashMap::new();
+    for (index, stem) in stems.iter().enumerate() {
+        let first = *first_of.entry(stem).or_insert(index);
+        if first != index {
+            repeated
+                .entry(first)
+                .or_insert_with(|| vec![first])
+                .push(index);
+        }
+    }
+    drop(first_of);
+    for group in repeated.values() {
         let names: Vec<Vec<&str>> = group
             .iter()
             .map(|&index| strip_md(rels[index]).split('/').collect())

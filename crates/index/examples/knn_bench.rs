@@ -3,7 +3,7 @@
 //!
 //! Usage: `cargo run --release -p closest-index --example knn_bench -- (--synthetic N | --npy FILE)
 //! [--limit ROWS] [--methods graph,exact,hnsw] [--write-npy FILE] [--sample 2000] [--k 10] [--threads T]
-//! [--list-size L] [--max-list-size L] [--wide-below R] [--trees T] [--leaf S] [--join-sample R]
+//! [--list-size L] [--max-list-size L] [--wide-below R] [--trees T] [--max-trees T] [--leaf S] [--join-sample R]
 //! [--rounds N] [--delta D] [--seed S]`
 //!
 //! `--synthetic N` is `synthetic_clustered(N, 384, 1000, 0.6, 0)`, the anchor recipe;
@@ -49,6 +49,7 @@ fn main() -> Result<(), Failure> {
             "--max-list-size" => params.max_list_size = value()?.parse()?,
             "--wide-below" => params.wide_below = value()?.parse()?,
             "--trees" => params.n_trees = value()?.parse()?,
+            "--max-trees" => params.max_trees = value()?.parse()?,
             "--leaf" => params.leaf_size = value()?.parse()?,
             "--join-sample" => params.sample = value()?.parse()?,
             "--rounds" => params.max_rounds = value()?.parse()?,

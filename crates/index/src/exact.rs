@@ -187,18 +187,31 @@ fn block_top_k(
 /// `rhs`, both row-major: one single-threaded gemm call (callers parallelise over blocks, so
 /// there is no nested parallelism and a block's result never depends on the thread count).
 pub(crate) fn products(lhs: &[f32], rhs: &[f32], dim: usize, out: &mut [f32]) {
+    products_strided(lhs, rhs, dim, out, rhs.len() / dim.max(1));
+}
+
+/// `products` into a wider matrix: `out[i * stride + j] = lhs_i · rhs_j` (a block of a
+/// row-major matrix `stride` columns wide; the other columns are left as they are).
+pub(crate) fn products_strided(
+    lhs: &[f32],
+    rhs: &[f32],
+    dim: usize,
+    out: &mut [f32],
+    stride: usize,
+) {
     let m = lhs.len() / dim;
     let n = rhs.len() / dim;
-    assert!(
-        out.len() >= m * n,
-        "products: output of {} for {m} x {n}",
-        out.len()
-    );
     if m == 0 || n == 0 {
         return;
     }
-    // SAFETY: `out` holds at least m × n floats written row-major (row stride n, column
-    // stride 1); `lhs` holds m × dim row-major; `rhs` holds n rows of dim, read as the dim × n
+    assert!(
+        stride >= n && out.len() >= (m - 1) * stride + n,
+        "products: output of {} for {m} x {n} at stride {stride}",
+        out.len()
+    );
+    // SAFETY: `out` holds the m × n block written row-major (row stride `stride` ≥ n, column
+    // stride 1; its last element, (m - 1) × stride + n - 1, is in bounds by the check above);
+    // `lhs` holds m × dim row-major; `rhs` holds n rows of dim, read as the dim × n
     // right-hand side (row stride 1, column stride dim). All three outlive the call and the
     // output does not alias the inputs (it is a distinct `&mut`).
     unsafe {
@@ -208,7 +221,7 @@ pub(crate) fn products(lhs: &[f32], rhs: &[f32], dim: usize, out: &mut [f32]) {
             dim,
             out.as_mut_ptr(),
             1,
-            n as isize,
+            stride as isize,
             false,
             lhs.as_ptr(),
             1,

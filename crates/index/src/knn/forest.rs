@@ -12,51 +12,56 @@
 
 use rayon::prelude::*;
 
-use super::lists::{offer, threshold, Entry, Flag, Lists};
+use super::lists::{take_best, threshold, Entry, Flag, Lists};
 use super::packed::{Packed, RowSource};
-use crate::exact::products;
+use crate::exact::products_strided;
 use crate::recall::{stream_seed, SplitMix64};
-use crate::rows::RowsView;
 use crate::topk::dot;
 
 /// Nodes at least this large are split on both cores: below it rayon's overhead dominates.
 const PARALLEL_SPLIT_MIN: usize = 4_096;
 
-/// The first tree, on the caller's rows: its leaf order becomes the builder's row order.
-/// Returns the order (position p holds row `order[p]`) and the leaves as ranges of positions.
+/// The first tree, on the caller's rows (or their sketch, in the caller's order): its leaf
+/// order becomes the builder's row order. Returns the order (position p holds row `order[p]`)
+/// and the leaves as ranges of positions.
 pub(super) fn first_partition(
-    rows: RowsView<'_>,
+    rows: &impl RowSource,
+    n_rows: usize,
     leaf_size: usize,
     seed: u64,
 ) -> (Vec<u32>, Vec<(usize, usize)>) {
-    let mut order: Vec<u32> = (0..rows.n_rows() as u32).collect();
-    let leaves = split(&rows, &mut order, stream_seed(seed, 0), 1, leaf_size, 0);
+    let mut order: Vec<u32> = (0..n_rows as u32).collect();
+    let leaves = split(rows, &mut order, stream_seed(seed, 0), 1, leaf_size, 0);
     (order, leaves)
 }
 
-/// Offers every row the other rows of its leaf: first in `first_leaves` (ranges of the
-/// builder's order), then in each of `n_trees - 1` further trees.
+/// Offers every row the other rows of its leaf in each tree of `trees`: tree 0 is the first
+/// partition, `first_leaves` (ranges of the builder's order); tree t > 0 is seeded by t, so a
+/// build that adds trees later gets the same trees as one that built them all at once.
 ///
-/// Trees run one after the other and the leaves of one tree in parallel: a row lies in exactly
-/// one leaf per tree, so no two tasks touch the same list.
+/// Trees split `split_rows` (the packed rows or their sketch, in the builder's order) and join
+/// leaves on `packed`. They run one after the other and the leaves of one tree in parallel: a
+/// row lies in exactly one leaf per tree, so no two tasks touch the same list.
+#[allow(clippy::too_many_arguments)]
 pub(super) fn seed_lists(
     packed: &Packed,
+    split_rows: &impl RowSource,
     ids: &[u64],
     lists: &mut Lists,
     first_leaves: &[(usize, usize)],
-    n_trees: usize,
+    trees: std::ops::Range<usize>,
     leaf_size: usize,
     seed: u64,
 ) {
     let n_rows = ids.len();
     let width = lists.width;
-    for tree in 0..n_trees {
+    for tree in trees {
         let mut order: Vec<u32> = (0..n_rows as u32).collect();
         let leaves = if tree == 0 {
             first_leaves.to_vec()
         } else {
             split(
-                packed,
+                split_rows,
                 &mut order,
                 stream_seed(seed, tree as u64),
                 1,
@@ -232,33 +237,57 @@ fn join_leaf(
     }
     scores.clear();
     scores.resize(m * m, 0.0);
-    products(gathered, gathered, packed.dim(), scores);
+    symmetric_products(gathered, packed.dim(), m, scores);
     let mut out = Vec::with_capacity(m * lists.width);
+    let mut offered = Vec::with_capacity(m);
     for (own, (&row, row_scores)) in leaf.iter().zip(scores.chunks_exact(m)).enumerate() {
         let start = out.len();
         out.extend_from_slice(lists.of(row as usize));
         let list = &mut out[start..];
-        let mut floor = threshold(list);
-        for (other, &score) in row_scores.iter().enumerate() {
-            if other == own || score < floor {
-                continue;
-            }
-            let candidate = Entry {
-                score,
-                row: leaf[other],
-                flag: Flag::New,
-            };
-            if offer(list, candidate, ids) {
-                floor = threshold(list);
-            }
-        }
+        let floor = threshold(list);
+        offered.clear();
+        offered.extend(
+            row_scores
+                .iter()
+                .zip(leaf)
+                .enumerate()
+                .filter(|&(other, (&score, _))| other != own && score >= floor)
+                .map(|(_, (&score, &other))| Entry {
+                    score,
+                    row: other,
+                    flag: Flag::New,
+                }),
+        );
+        take_best(list, &mut offered, ids);
     }
     out
+}
+
+/// Rows per block of a leaf's symmetric product.
+const GRAM_BLOCK: usize = 128;
+
+/// The m × m products of m gathered rows (`out[i * m + j] = row_i · row_j`), computing the
+/// blocks on and above the diagonal and mirroring the rest: about five eighths of the full
+/// product's arithmetic on a 512-row leaf, and exactly symmetric.
+fn symmetric_products(gathered: &[f32], dim: usize, m: usize, out: &mut [f32]) {
+    for first in (0..m).step_by(GRAM_BLOCK) {
+        let rows = &gathered[first * dim..(first + GRAM_BLOCK).min(m) * dim];
+        let others = &gathered[first * dim..];
+        products_strided(rows, others, dim, &mut out[first * m + first..], m);
+    }
+    // Below the diagonal from above it (the diagonal blocks too, so the matrix is exactly
+    // symmetric whatever the kernel's rounding).
+    for i in 0..m {
+        for j in 0..i {
+            out[i * m + j] = out[j * m + i];
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rows::RowsView;
 
     #[test]
     fn leaves_tile_the_rows_and_stay_within_size() {
@@ -278,7 +307,7 @@ mod tests {
                 data: &data,
                 ids: &ids,
             };
-            let (mut order, leaves) = first_partition(rows, leaf, 3);
+            let (mut order, leaves) = first_partition(&rows, n, leaf, 3);
             let mut next = 0;
             for &(start, len) in &leaves {
                 assert_eq!(start, next);

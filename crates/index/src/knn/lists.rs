@@ -124,6 +124,54 @@ pub(super) fn offer(list: &mut [Entry], candidate: Entry, ids: &[u64]) -> bool {
     true
 }
 
+/// Offers a list the candidates in `offered` as if one by one, best first: the best `width`
+/// of them sorted and offered, then, of the rest, only those that still beat the list's last
+/// entry (the list's bar only rises, so no other could enter), sorted and offered. A full sort
+/// of the hundreds of candidates a list gets from a leaf or a round would order mostly losers.
+pub(super) fn take_best(list: &mut [Entry], offered: &mut [Entry], ids: &[u64]) {
+    let order = |a: &Entry, b: &Entry| {
+        if ranks_before(a, b, ids) {
+            std::cmp::Ordering::Less
+        } else if ranks_before(b, a, ids) {
+            std::cmp::Ordering::Greater
+        } else {
+            a.row.cmp(&b.row)
+        }
+    };
+    let width = list.len();
+    let (best, rest) = if offered.len() > width {
+        offered.select_nth_unstable_by(width - 1, order);
+        offered.split_at_mut(width)
+    } else {
+        (offered, &mut [][..])
+    };
+    best.sort_unstable_by(order);
+    offer_sorted(list, best, ids);
+    if rest.is_empty() {
+        return;
+    }
+    let last = list[width - 1];
+    let mut kept = 0;
+    for at in 0..rest.len() {
+        if ranks_before(&rest[at], &last, ids) {
+            rest.swap(kept, at);
+            kept += 1;
+        }
+    }
+    let rest = &mut rest[..kept];
+    rest.sort_unstable_by(order);
+    offer_sorted(list, rest, ids);
+}
+
+/// Offers sorted candidates in order until one can no longer enter.
+fn offer_sorted(list: &mut [Entry], sorted: &[Entry], ids: &[u64]) {
+    for &entry in sorted {
+        if !offer(list, entry, ids) && entry.score < threshold(list) {
+            break;
+        }
+    }
+}
+
 /// The score a candidate must beat to enter a full list (minus infinity while it has room).
 #[inline]
 pub(super) fn threshold(list: &[Entry]) -> f32 {
@@ -181,5 +229,45 @@ mod tests {
         assert!(offer(&mut list, entry(-1.0, 0), &[0]));
         assert_eq!(filled(&list).count(), 1);
         assert_eq!(threshold(&list), f32::NEG_INFINITY);
+    }
+
+    proptest::proptest! {
+        /// `take_best` leaves a list exactly as offering every candidate one by one in rank
+        /// order would (duplicates of listed rows, repeated rows with other scores, ties and
+        /// lists part full included).
+        #[test]
+        fn take_best_equals_offering_in_rank_order(
+            width in 1usize..12,
+            listed in proptest::collection::vec((0u32..40, 0u8..8), 0..12),
+            offered in proptest::collection::vec((0u32..40, 0u8..8), 0..80),
+        ) {
+            let ids: Vec<u64> = (0..40u64).map(|row| (row * 17) % 41).collect();
+            let as_entry = |&(row, score): &(u32, u8)| entry(f32::from(score) / 8.0, row);
+            let mut start = vec![Entry::VACANT; width];
+            for candidate in listed.iter().map(as_entry) {
+                offer(&mut start, candidate, &ids);
+            }
+            let mut candidates: Vec<Entry> = offered.iter().map(as_entry).collect();
+            let mut sorted = candidates.clone();
+            sorted.sort_by(|a, b| {
+                if ranks_before(a, b, &ids) {
+                    std::cmp::Ordering::Less
+                } else if ranks_before(b, a, &ids) {
+                    std::cmp::Ordering::Greater
+                } else {
+                    a.row.cmp(&b.row)
+                }
+            });
+            let mut want = start.clone();
+            for candidate in sorted {
+                offer(&mut want, candidate, &ids);
+            }
+            let mut got = start;
+            take_best(&mut got, &mut candidates, &ids);
+            let key = |list: &[Entry]| -> Vec<(u32, u32)> {
+                list.iter().map(|e| (e.row, e.score.to_bits())).collect()
+            };
+            proptest::prop_assert_eq!(key(&got), key(&want));
+        }
     }
 }

@@ -3,7 +3,10 @@
 //!
 //! A stream of queries (HNSW) pays for a navigable structure nobody navigates afterwards; the
 //! graph is built directly instead. 2-means trees cut the rows into leaves that are joined
-//! exactly with matrix products (`forest`), then NN-descent rounds improve every list from its
+//! exactly with matrix products (`forest`); how well the first few trees did, measured on a
+//! sample, picks the rest of the build: data they cut well (clean clusters) descends from
+//! narrow lists with sampled joins, data they cut badly (sentence embeddings) gets more trees
+//! and wide lists joined whole. NN-descent rounds then improve every list from its
 //! neighbours' lists (`descent`), widening the lists while a sampled recall check falls short
 //! of `target_recall`, then every kept candidate is re-scored with the crate's one `dot` and
 //! ordered score first, id second (`finish`), so the lists read exactly like
@@ -41,7 +44,7 @@ use crate::Neighbours;
 use finish::{estimate_recall, finish};
 pub use index::KnnGraph;
 use lists::Lists;
-use packed::Packed;
+use packed::{Packed, Sketch};
 pub use params::KnnParams;
 use params::MAX_SAMPLE;
 
@@ -52,8 +55,11 @@ pub struct KnnReport {
     pub exact: bool,
     /// List entries changed by each NN-descent round.
     pub rounds: Vec<usize>,
-    /// Recall@k of the trees alone on the sampled rows.
+    /// Recall@k of the first `n_trees` trees alone on the sampled rows.
     pub forest_recall: Option<f64>,
+    /// Trees whose leaves seeded the lists (`n_trees`, or `max_trees` for data the first trees
+    /// cut badly).
+    pub trees: usize,
     /// List width of each descent stage (the lists widen while the sampled recall is short).
     pub widths: Vec<usize>,
     /// Rows recomputed exactly because their candidates tied beyond the list width.
@@ -184,7 +190,7 @@ pub(crate) fn build(
     let started = Instant::now();
     // The build runs in the first tree's leaf order (see `Packed::ordered`): position p is row
     // order[p], and every list holds positions until `finish` maps them back.
-    let (order, first_leaves) = forest::first_partition(rows, leaf_size, params.seed);
+    let (order, first_leaves) = forest::first_partition(&rows, n_rows, leaf_size, params.seed);
     let packed = Packed::ordered(rows, &order);
     let ordered_ids: Vec<u64> = order.iter().map(|&row| rows.ids[row as usize]).collect();
     // The trees seed lists as wide as the build may start: data they cut badly then descends
@@ -195,20 +201,25 @@ pub(crate) fn build(
         .min(LIST_ENTRIES_BUDGET / n_rows)
         .max(width);
     let mut lists = Lists::new(n_rows, widest);
+    let n_trees = params.n_trees.max(1);
     forest::seed_lists(
+        &packed,
         &packed,
         &ordered_ids,
         &mut lists,
         &first_leaves,
-        params.n_trees.max(1),
+        0..n_trees,
         leaf_size,
         params.seed,
     );
-    report.forest_seconds = started.elapsed().as_secs_f64();
+    report.trees = n_trees;
 
-    // NN-descent at the starting width; while the sampled recall is short of the target, widen
-    // the lists (twice the width, twice the sample) and descend again from where it stopped.
-    let started = Instant::now();
+    // How well the first trees cut the data decides the rest of the build. Data they cut well
+    // (clean clusters) descends from narrow lists with sampled joins and converges in a few
+    // rounds; data they cut badly (sentence embeddings: no clean clusters) gets more trees and
+    // descends at the widest width with every entry joined from the first round: there the
+    // lonely rows' neighbours are scattered, and a sampled join reaches them only after rounds
+    // that cost more.
     let checked = sample_rows(n_rows, params.check_rows, params.seed);
     let checked_exact = top_k_of_rows(rows, &checked, k);
     let mut sample = params.sample;
@@ -216,9 +227,33 @@ pub(crate) fn build(
         .then(|| estimate_recall(rows, &order, &lists, &checked, &checked_exact, k));
     report.forest_recall = forest_recall;
     if forest_recall.is_some_and(|recall| recall < params.wide_below) && widest > width {
-        // Data the trees cut badly (no clean clusters, as sentence embeddings) needs the wide
-        // lists from the first round, every entry joined: the lonely rows' neighbours are
-        // scattered, and a sampled join reaches them only after rounds that cost more.
+        // The further trees split a sketch of the rows (a third of the bytes per level): on
+        // such data the leaves of sketch splits serve the descent as well as those of full
+        // ones (BENCHMARKS.md), while on clustered data full splits cut markedly better.
+        let max_trees = params.max_trees.max(n_trees);
+        match Sketch::of(rows, params.seed) {
+            Some(sketch) => forest::seed_lists(
+                &packed,
+                &sketch.ordered(&order),
+                &ordered_ids,
+                &mut lists,
+                &first_leaves,
+                n_trees..max_trees,
+                leaf_size,
+                params.seed,
+            ),
+            None => forest::seed_lists(
+                &packed,
+                &packed,
+                &ordered_ids,
+                &mut lists,
+                &first_leaves,
+                n_trees..max_trees,
+                leaf_size,
+                params.seed,
+            ),
+        }
+        report.trees = max_trees;
         sample = if widest * n_rows <= FULL_JOIN_BUDGET {
             widest.min(MAX_SAMPLE)
         } else {
@@ -227,6 +262,13 @@ pub(crate) fn build(
     } else {
         lists = lists.resized(width);
     }
+    report.forest_seconds = started.elapsed().as_secs_f64();
+
+    // NN-descent at the starting width; while the sampled recall is short of the target, widen
+    // the lists (half as wide again, the sample with them) and descend again from where it
+    // stopped. (Doubling overshot: on 200,000 synthetic rows lists of 12 widened to 24 cost
+    // 11.9 s, to 18 9.3 s, both well past the target.)
+    let started = Instant::now();
     loop {
         let stop_updates = (params.delta * (n_rows * lists.width) as f64) as usize;
         let rounds = descent::descend(
@@ -241,7 +283,7 @@ pub(crate) fn build(
         report.widths.push(lists.width);
         let recall = estimate_recall(rows, &order, &lists, &checked, &checked_exact, k);
         report.estimated_recall = Some(recall);
-        let wider = (lists.width * 2).min(widest);
+        let wider = (lists.width + lists.width.div_ceil(2)).min(widest);
         if recall >= params.target_recall || checked.is_empty() || wider <= lists.width {
             break;
         }

@@ -96,3 +96,83 @@ unsafe fn widen_f16c(from: &[f16], to: &mut [f32]) {
     }
     from[chunks * 8..].convert_to_f32_slice(&mut to[chunks * 8..from.len()]);
 }
+
+/// Dimensions the trees split in when the rows have more.
+pub(super) const SKETCH_DIMS: usize = 64;
+
+/// The rows projected onto `SKETCH_DIMS` random ±1 directions (a Johnson–Lindenstrauss
+/// sketch, scaled to keep lengths): what the trees' splits read. A split only has to put near
+/// rows on the same side, and in 64 dimensions each level of each tree reads a third of the
+/// bytes (leaves are still joined on the full rows). Row-major f32, in an order of the
+/// builder's choosing.
+pub(super) struct Sketch {
+    dim: usize,
+    data: Vec<f32>,
+}
+
+impl Sketch {
+    /// The sketch of every row of `rows`, in their order; `None` when the rows are no wider
+    /// than the sketch.
+    pub(super) fn of(rows: RowsView<'_>, seed: u64) -> Option<Self> {
+        if rows.dim <= SKETCH_DIMS {
+            return None;
+        }
+        let mut rng = crate::recall::SplitMix64::new(crate::recall::stream_seed(seed, u64::MAX));
+        let scale = 1.0 / (SKETCH_DIMS as f32).sqrt();
+        // The directions as rows of `rows.dim` (SKETCH_DIMS of them), so one product per block
+        // of rows projects it.
+        let directions: Vec<f32> = (0..SKETCH_DIMS * rows.dim)
+            .map(|_| {
+                if rng.next_u64() & 1 == 0 {
+                    scale
+                } else {
+                    -scale
+                }
+            })
+            .collect();
+        let mut data = vec![0.0f32; rows.n_rows() * SKETCH_DIMS];
+        const BLOCK: usize = 1_024;
+        data.par_chunks_mut(BLOCK * SKETCH_DIMS)
+            .enumerate()
+            .for_each(|(block, out)| {
+                let first = block * BLOCK;
+                let last = first + out.len() / SKETCH_DIMS;
+                crate::exact::products(
+                    &rows.data[first * rows.dim..last * rows.dim],
+                    &directions,
+                    rows.dim,
+                    out,
+                );
+            });
+        Some(Sketch {
+            dim: SKETCH_DIMS,
+            data,
+        })
+    }
+
+    /// The same sketch with position p holding row `order[p]`.
+    pub(super) fn ordered(&self, order: &[u32]) -> Self {
+        let mut data = vec![0.0f32; self.data.len()];
+        data.par_chunks_mut(self.dim)
+            .zip(order.par_iter())
+            .for_each(|(out, &row)| {
+                let row = row as usize;
+                out.copy_from_slice(&self.data[row * self.dim..(row + 1) * self.dim]);
+            });
+        Sketch {
+            dim: self.dim,
+            data,
+        }
+    }
+}
+
+impl RowSource for Sketch {
+    fn dim(&self) -> usize {
+        self.dim
+    }
+
+    #[inline]
+    fn extend(&self, row: usize, out: &mut Vec<f32>) {
+        out.extend_from_slice(&self.data[row * self.dim..(row + 1) * self.dim]);
+    }
+}

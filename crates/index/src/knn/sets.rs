@@ -129,7 +129,8 @@ impl Reverse {
             starts[row + 1] += starts[row];
         }
         let mut next = starts.clone();
-        let mut scattered = vec![Entry::VACANT; starts[n_rows]];
+        let scattered_len = starts[n_rows];
+        let mut scattered = vec![Entry::VACANT; scattered_len];
         for (u, slots) in forward.chunks_exact(sample).enumerate() {
             for entry in slots.iter().take_while(|e| !e.is_vacant()) {
                 let v = entry.row as usize;
@@ -140,14 +141,24 @@ impl Reverse {
                 next[v] += 1;
             }
         }
-        let mut offsets = Vec::with_capacity(n_rows + 1);
-        let mut rows = Vec::with_capacity(scattered.len().min(n_rows * cap));
-        offsets.push(0);
+        // Each hub's closest `cap`, in parallel: a hub's segment is selected, not sorted whole.
+        let mut segments = Vec::with_capacity(n_rows);
+        let mut rest = scattered.as_mut_slice();
         for v in 0..n_rows {
-            let segment = &mut scattered[starts[v]..starts[v + 1]];
-            if segment.len() > cap {
-                segment.sort_unstable_by(|a, b| rank(a, b, ids));
+            let (segment, tail) = rest.split_at_mut(starts[v + 1] - starts[v]);
+            segments.push(segment);
+            rest = tail;
+        }
+        segments.par_iter_mut().for_each(|segment| {
+            if segment.len() > cap && cap > 0 {
+                segment.select_nth_unstable_by(cap - 1, |a, b| rank(a, b, ids));
+                segment[..cap].sort_unstable_by(|a, b| rank(a, b, ids));
             }
+        });
+        let mut offsets = Vec::with_capacity(n_rows + 1);
+        let mut rows = Vec::with_capacity(scattered_len.min(n_rows * cap));
+        offsets.push(0);
+        for segment in &segments {
             rows.extend(segment.iter().take(cap).map(|e| e.row));
             offsets.push(rows.len());
         }

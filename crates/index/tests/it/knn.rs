@@ -125,9 +125,28 @@ fn recall_at_10_reaches_0_99_on_20k_clustered_vectors() {
 
 #[test]
 fn one_thread_and_two_give_the_same_bytes() {
-    let (n, dim) = (6_000, 48);
-    let data = synthetic_clustered(n, dim, 40, 0.5, 5);
-    let ids = ids_of(n);
+    // Clean clusters in 48 dimensions: the narrow path, trees split on the rows themselves.
+    let data = synthetic_clustered(6_000, 48, 40, 0.5, 5);
+    let report = same_bytes_on_any_thread_count(&data, 48);
+    assert_eq!(report.trees, KnnParams::default().n_trees, "{report:?}");
+}
+
+#[test]
+fn the_wide_path_with_sketched_splits_gives_the_same_bytes_on_any_thread_count() {
+    // Structureless rows in 96 dimensions: the first trees cut them badly, so the build adds
+    // trees split on the sketch and descends wide with every entry joined.
+    let data = synthetic_clustered(6_000, 96, 0, 0.5, 9);
+    let report = same_bytes_on_any_thread_count(&data, 96);
+    assert_eq!(report.trees, KnnParams::default().max_trees, "{report:?}");
+    assert_eq!(
+        report.widths.first(),
+        Some(&KnnParams::default().max_list_size),
+        "{report:?}"
+    );
+}
+
+fn same_bytes_on_any_thread_count(data: &[f32], dim: usize) -> closest_index::KnnReport {
+    let ids = ids_of(data.len() / dim);
     let params = KnnParams {
         exact_max_rows: 0,
         leaf_size: 128,
@@ -139,7 +158,7 @@ fn one_thread_and_two_give_the_same_bytes() {
             .num_threads(threads)
             .build()
             .expect("pool")
-            .install(|| knn_graph_report(&data, dim, &ids, 10, &params).expect("graph"))
+            .install(|| knn_graph_report(data, dim, &ids, 10, &params).expect("graph"))
     };
     let (one, one_report) = run(1);
     let (two, two_report) = run(2);
@@ -157,6 +176,7 @@ fn one_thread_and_two_give_the_same_bytes() {
             .collect()
     };
     assert_eq!(bits(&one), bits(&two));
+    one_report
 }
 
 #[test]

@@ -54,6 +54,10 @@ pub struct KnnParams {
     /// dense cluster in 32 dimensions, the tests' hard case, reaches 0.946 and is kept), so it
     /// catches a build gone wrong rather than a hard data set. 0 never falls back.
     pub min_recall: f64,
+    /// Below this many rows, a graph whose estimated recall@k stays short of `target_recall`
+    /// after its widest stage is answered by Exact instead (which costs at most about ten
+    /// seconds there; BENCHMARKS.md). 0 never does.
+    pub exact_when_short_below: usize,
 }
 
 impl Default for KnnParams {
@@ -73,6 +77,7 @@ impl Default for KnnParams {
             exact_max_rows: 2_000,
             check_rows: 256,
             min_recall: 0.9,
+            exact_when_short_below: 50_000,
         }
     }
 }

@@ -16,6 +16,7 @@ fn forced(leaf_size: usize, list_size: usize) -> KnnParams {
     KnnParams {
         exact_max_rows: 0,
         min_recall: 0.0,
+        exact_when_short_below: 0,
         leaf_size,
         list_size,
         sample: list_size / 2 + 1,
@@ -137,6 +138,7 @@ fn the_wide_path_with_sketched_splits_gives_the_same_bytes_on_any_thread_count()
     // trees split on the sketch and descends wide with every entry joined.
     let data = synthetic_clustered(6_000, 96, 0, 0.5, 9);
     let report = same_bytes_on_any_thread_count(&data, 96);
+    assert!(!report.exact, "{report:?}");
     assert_eq!(report.trees, KnnParams::default().max_trees, "{report:?}");
     assert_eq!(
         report.widths.first(),
@@ -151,6 +153,7 @@ fn same_bytes_on_any_thread_count(data: &[f32], dim: usize) -> closest_index::Kn
         exact_max_rows: 0,
         leaf_size: 128,
         min_recall: 0.0,
+        exact_when_short_below: 0,
         ..KnnParams::default()
     };
     let run = |threads| {
@@ -229,6 +232,7 @@ fn duplicated_rows_and_a_single_cluster_keep_recall() {
     let params = KnnParams {
         exact_max_rows: 0,
         leaf_size: 128,
+        exact_when_short_below: 0,
         ..KnnParams::default()
     };
     let want = exact_lists(&data, dim, &ids, k);
@@ -251,6 +255,15 @@ fn duplicated_rows_and_a_single_cluster_keep_recall() {
         ..params
     };
     let (got, report) = knn_graph_report(&data, dim, &ids, k, &demanding).expect("graph");
+    assert!(report.exact, "{report:?}");
+    assert_eq!(got, want);
+    // So does every caller at this size by default: short of the target where Exact is cheap.
+    let default = KnnParams {
+        exact_max_rows: 0,
+        leaf_size: 128,
+        ..KnnParams::default()
+    };
+    let (got, report) = knn_graph_report(&data, dim, &ids, k, &default).expect("graph");
     assert!(report.exact, "{report:?}");
     assert_eq!(got, want);
 }

@@ -200,16 +200,17 @@ pub enum ConcreteKind {
 ///
 /// | rows | synthetic: exact / graph (recall@10) | real sentence embeddings: exact / graph |
 /// | --- | --- | --- |
-/// | 5,000 | 0.13 s / 0.30 s (0.961) | 0.26 s / 0.44 s (0.991) |
-/// | 10,000 | 0.47 s / 0.77 s (0.977) | 0.47 s / 0.80 s (0.986) |
-/// | 20,000 | 1.83 s / 0.61 s (0.999) | 1.87 s / 1.70 s (0.980) |
-/// | 50,000 | 10.9 s / 1.57 s (0.9998) | 10.8 s / 4.64 s (0.976) |
+/// | 5,000 | 0.12 s / 0.23 s (0.989) | 0.14 s / 0.41 s (0.986) |
+/// | 10,000 | 0.46 s / 1.18 s (short of 0.99, so Exact's lists) | 0.48 s / 0.64 s (0.995) |
+/// | 20,000 | 1.73 s / 0.44 s (0.997) | 1.76 s / 1.27 s (0.992) |
+/// | 50,000 | 10.5 s / 1.13 s (0.998) | 10.6 s / 3.42 s (0.990) |
 ///
-/// The graph wins from about 15,000 synthetic rows and 20,000 real ones; the constant sits
-/// above both, where the graph is at least twice as fast on real data, because below it Exact
-/// is exact for nearly the same time (and small synthetic sets, a few rows per cluster, are
-/// the graph's worst recall). HNSW is never the answer for all-pairs: its build alone
-/// (hnswlib 44 s at 100,000 rows, hnsw_rs 119 s) costs more than the whole graph (3.4–12 s).
+/// The graph wins from between 10,000 and 20,000 rows on both; the constant sits above that,
+/// where the graph is at least twice as fast on real data (3.1× at 50,000), because below it
+/// Exact is exact for nearly the same time (and small synthetic sets, a few rows per cluster,
+/// are the graph's worst recall). HNSW is never the answer for all-pairs: its build alone
+/// (hnswlib 31–34 s at 100,000 rows, hnsw_rs 119 s) costs more than the whole graph
+/// (2.5–8.0 s).
 pub const AUTO_CROSSOVER_ROWS: usize = 50_000;
 
 /// Resolves a requested kind for a corpus of `n_rows` rows: Exact below

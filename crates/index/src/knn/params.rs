@@ -77,7 +77,7 @@ impl Default for KnnParams {
             exact_max_rows: 2_000,
             check_rows: 256,
             min_recall: 0.9,
-            exact_when_short_below: 50_000,
+            exact_when_short_below: crate::AUTO_CROSSOVER_ROWS,
         }
     }
 }

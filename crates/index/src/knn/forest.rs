@@ -45,7 +45,7 @@ pub(super) fn first_partition(
 #[allow(clippy::too_many_arguments)]
 pub(super) fn seed_lists(
     packed: &Packed,
-    split_rows: &impl RowSource,
+    split_rows: &(impl RowSource + ?Sized),
     ids: &[u64],
     lists: &mut Lists,
     first_leaves: &[(usize, usize)],
@@ -116,7 +116,7 @@ const SPLIT_ROUNDS: usize = 2;
 /// reached recall@10 0.68 with 2 trees of 512-row leaves, where median cuts of single-row
 /// projections reached 0.39 with 2 trees of 2,048 and 0.58 with 8 trees of 256.
 fn split(
-    rows: &impl RowSource,
+    rows: &(impl RowSource + ?Sized),
     members: &mut [u32],
     seed: u64,
     node: u64,
@@ -171,7 +171,7 @@ fn split(
 /// The direction between the two means of a 2-means clustering of a sample of `members`,
 /// started from two sampled rows, and the projection at which the nearer mean changes.
 fn split_direction(
-    rows: &impl RowSource,
+    rows: &(impl RowSource + ?Sized),
     members: &[u32],
     rng: &mut SplitMix64,
 ) -> (Vec<f32>, f32) {

@@ -44,7 +44,7 @@ use crate::Neighbours;
 use finish::{estimate_recall, finish};
 pub use index::KnnGraph;
 use lists::Lists;
-use packed::{Packed, Sketch};
+use packed::{Packed, RowSource, Sketch};
 pub use params::KnnParams;
 use params::MAX_SAMPLE;
 
@@ -231,28 +231,21 @@ pub(crate) fn build(
         // such data the leaves of sketch splits serve the descent as well as those of full
         // ones (BENCHMARKS.md), while on clustered data full splits cut markedly better.
         let max_trees = params.max_trees.max(n_trees);
-        match Sketch::of(rows, params.seed) {
-            Some(sketch) => forest::seed_lists(
-                &packed,
-                &sketch.ordered(&order),
-                &ordered_ids,
-                &mut lists,
-                &first_leaves,
-                n_trees..max_trees,
-                leaf_size,
-                params.seed,
-            ),
-            None => forest::seed_lists(
-                &packed,
-                &packed,
-                &ordered_ids,
-                &mut lists,
-                &first_leaves,
-                n_trees..max_trees,
-                leaf_size,
-                params.seed,
-            ),
-        }
+        let sketch = Sketch::of(rows, params.seed).map(|sketch| sketch.ordered(&order));
+        let split_rows: &dyn RowSource = match &sketch {
+            Some(sketch) => sketch,
+            None => &packed,
+        };
+        forest::seed_lists(
+            &packed,
+            split_rows,
+            &ordered_ids,
+            &mut lists,
+            &first_leaves,
+            n_trees..max_trees,
+            leaf_size,
+            params.seed,
+        );
         report.trees = max_trees;
         sample = if widest * n_rows <= FULL_JOIN_BUDGET {
             widest.min(MAX_SAMPLE)

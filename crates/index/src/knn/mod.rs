@@ -165,11 +165,12 @@ fn check_rows(rows: &[f32], dim: usize, ids: &[u64]) -> Result<(), Error> {
 
 /// Most list entries of all rows together: the lists, their join sets and proposals grow with
 /// it. At 1,000,000 rows it caps the lists at 32, the width measured at a 3.8 GiB peak there
-/// (BENCHMARKS.md); at 100,000 rows it leaves `max_list_size` free.
+/// (BENCHMARKS.md); the default `max_list_size` (24) stays below it up to 1,333,333 rows.
 const LIST_ENTRIES_BUDGET: usize = 32_000_000;
 
-/// Most entries (rows × width) joined whole, unsampled, when the build starts wide: 100,000
-/// rows at width 36 (BENCHMARKS.md); larger corpora start wide with the sample scaled instead.
+/// Most entries (rows × width) joined whole, unsampled, when the build starts wide: measured
+/// at 100,000 rows × 36 (BENCHMARKS.md), so about 166,000 rows at the default width of 24;
+/// larger corpora start wide with the sample scaled instead.
 const FULL_JOIN_BUDGET: usize = 4_000_000;
 
 /// The build on checked rows.

@@ -4,14 +4,15 @@
 //! The defaults are measured, not guessed (BENCHMARKS.md, "k-nearest graph"): they aim at
 //! recall@10 of 0.99 on 100,000 rows of 384 dimensions at the least cost, and every one of them
 //! trades time for recall in one direction, so a caller who needs more recall raises
-//! `max_list_size` or `n_trees` and reads the estimate in `KnnReport`.
+//! `list_size` (data the first trees cut well) or `max_list_size` and `max_trees` (data they
+//! cut badly; `KnnReport::trees` says which) and reads the estimate in `KnnReport`.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 
 /// How the graph is built. The defaults were tuned on 100,000 rows of 384 dimensions (the
-/// synthetic clustered set, where they reach recall@10 0.999, and real sentence embeddings,
+/// synthetic clustered set, where they reach recall@10 0.996, and real sentence embeddings,
 /// where they reach 0.991); see `BENCHMARKS.md`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]

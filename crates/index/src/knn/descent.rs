@@ -3,13 +3,15 @@
 //!
 //! A round follows the paper's local join with its refinements (new/old flags so no pair is
 //! joined twice, sampling, reverse neighbours, early stop when few lists change). The join at a
-//! row v gathers v's join set into one buffer and scores every new-new and new-old pair with one
-//! small matrix product: the rows are read once per join rather than once per pair, which is
-//! what bounds this step (scattered reads of 1.5 KB rows, not arithmetic).
+//! row v gathers v's join set into one buffer and scores every new-new and new-old pair with a
+//! few small matrix products (each block of new rows against itself and the rows after it):
+//! the rows are read once per join rather than once per pair, which is what bounds this step
+//! (scattered reads of 768-byte f16 rows, not arithmetic).
 //!
 //! A join proposes each pair to both rows' lists. Proposals are collected per batch of joins,
-//! grouped by target row, and each list takes its own in a fixed order (score, then id), so a
-//! list has one writer and the graph never depends on the thread count or on timing.
+//! grouped by target row (by bucket in each task, then by row in each bucket, on every core),
+//! and each list takes its own in a fixed order (score, then id), so a list has one writer and
+//! the graph never depends on the thread count or on timing.
 
 use rayon::prelude::*;
 

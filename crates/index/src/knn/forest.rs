@@ -220,8 +220,9 @@ fn direction(means: &[Vec<f32>; 2]) -> (Vec<f32>, f32) {
     (normal, cut)
 }
 
-/// The lists of a leaf's rows after offering each the others: one m × m product of the
-/// gathered rows, then a threshold test per pair. Returns the lists in leaf order.
+/// The lists of a leaf's rows after offering each the others: one symmetric m × m product of
+/// the gathered rows, then each row takes the best of the others above its list's floor
+/// (`take_best`). Returns the lists in leaf order.
 fn join_leaf(
     packed: &Packed,
     ids: &[u64],

@@ -114,18 +114,8 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
         _ => (None, None, None),
     };
 
-    // Lists made from nothing: the changed notes' and those with no usable stored list (a
-    // changed note has none, so it is counted once).
-    let mut fresh = vec![false; n];
-    for &position in &input.changed {
-        fresh[position] = true;
-    }
-    for (position, stored) in input.stored.iter().enumerate() {
-        fresh[position] |= stored.is_none();
-    }
-    let fresh_lists = fresh.iter().filter(|&&fresh| fresh).count();
     let bar = reporter.bar("ranking", 1);
-    let ranked = if patches(input.patchable, fresh_lists, n, kind) {
+    let ranked = if patches(input.patchable, &input.stored, &input.changed, kind) {
         let mut lists: Vec<Neighbours> = Vec::with_capacity(n);
         let mut changed = input.changed.clone();
         for (position, stored) in input.stored.into_iter().enumerate() {
@@ -203,7 +193,20 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
 
 /// Whether `rank` patches the stored lists (they can be used, and patching the lists made
 /// from nothing costs less than computing every list again with `kind`), or computes them all.
-pub fn patches(patchable: bool, fresh_lists: usize, n: usize, kind: ConcreteKind) -> bool {
+/// Lists made from nothing: the changed notes' and those with no usable stored list (a
+/// changed note has none, so it is counted once).
+pub fn patches(
+    patchable: bool,
+    stored: &[Option<Neighbours>],
+    changed: &[usize],
+    kind: ConcreteKind,
+) -> bool {
+    let n = stored.len();
+    let mut fresh: Vec<bool> = stored.iter().map(Option::is_none).collect();
+    for &position in changed {
+        fresh[position] = true;
+    }
+    let fresh_lists = fresh.iter().filter(|&&fresh| fresh).count();
     let patch_seconds = fresh_lists as f64 * n as f64 * PATCH_SECONDS_PER_PAIR;
     let full_seconds = match kind {
         ConcreteKind::Graph => n as f64 * GRAPH_SECONDS_PER_ROW,

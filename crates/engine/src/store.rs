@@ -26,7 +26,6 @@ pub const STORE_FILE: &str = "store.sqlite";
 
 /// A file's identity as `stat` reports it: a note whose size, modification time and inode all
 /// match what the store recorded is not read again (git's index works the same way).
-/// A note file's size, modification time and inode, as recorded.
 pub use closest_notes::FileStat as Stat;
 
 /// One note as the last run left it.

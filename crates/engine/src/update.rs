@@ -579,14 +579,11 @@ impl<'a> Run<'a> {
         };
         let index_dir = settings.state_dir.join("index");
         let key = self.engine.model().vector_key(settings.long);
-        let fresh: Vec<usize> = (0..n)
-            .filter(|&position| stored[position].is_none())
-            .collect();
         let lexical = match settings.lexical_weight() {
             // A patch scans from the changed notes and from the lists that may come out short
             // (fewer entries left than the note needs): their matches come from one pass over
             // the stored words, without an inverted index of the whole folder.
-            Some(weight) if crate::rank::patches(self.patchable, fresh.len(), n, kind) => {
+            Some(weight) if crate::rank::patches(self.patchable, &stored, &changed, kind) => {
                 let others = n.saturating_sub(1);
                 let queries: Vec<usize> = (0..n)
                     .filter(|&position| match &stored[position] {
@@ -682,23 +679,32 @@ impl<'a> Run<'a> {
                 .is_none_or(|record| record.stale || record.rendered.is_none())
     }
 
-    /// The stored lists of the wanted positions (all when `None`), translated into positions
-    /// with the entries of departed or changed notes dropped; and whether each lost one.
-    /// Every note's lexical vector, by position: read this run, or stored.
-    fn note_terms(&self, map: &RowMap) -> Result<Vec<closest_index::Terms>> {
-        let mut terms = vec![Vec::new(); self.notes.len()];
+    /// Calls `visit` with every note's lexical vector, by position: read this run, or stored
+    /// (a note without either is not visited).
+    fn each_note_terms(
+        &self,
+        map: &RowMap,
+        mut visit: impl FnMut(usize, &[(u32, f32)]),
+    ) -> Result<()> {
         self.store.each_terms(|row, stored| {
             if let Some(position) = map.position_of(row) {
                 if self.notes[position].prepared.is_none() {
-                    terms[position] = stored.to_vec();
+                    visit(position, stored);
                 }
             }
         })?;
         for (position, note) in self.notes.iter().enumerate() {
             if let Some(prepared) = &note.prepared {
-                terms[position].clone_from(&prepared.terms);
+                visit(position, &prepared.terms);
             }
         }
+        Ok(())
+    }
+
+    /// Every note's lexical vector, by position: read this run, or stored.
+    fn note_terms(&self, map: &RowMap) -> Result<Vec<closest_index::Terms>> {
+        let mut terms = vec![Vec::new(); self.notes.len()];
+        self.each_note_terms(map, |position, found| terms[position] = found.to_vec())?;
         Ok(terms)
     }
 
@@ -712,18 +718,7 @@ impl<'a> Run<'a> {
     ) -> Result<closest_index::Lexical> {
         let query_terms = self.terms_at(queries)?;
         let mut pass = closest_index::MatchPass::new(&query_terms);
-        self.store.each_terms(|row, stored| {
-            if let Some(position) = map.position_of(row) {
-                if self.notes[position].prepared.is_none() {
-                    pass.visit(position, stored);
-                }
-            }
-        })?;
-        for (position, note) in self.notes.iter().enumerate() {
-            if let Some(prepared) = &note.prepared {
-                pass.visit(position, &prepared.terms);
-            }
-        }
+        self.each_note_terms(map, |position, terms| pass.visit(position, terms))?;
         let mut lexical = closest_index::Lexical::partial(self.notes.len(), weight, pass.finish());
         for (position, terms) in query_terms {
             lexical.set_terms(position, terms);
@@ -752,6 +747,8 @@ impl<'a> Run<'a> {
         Ok(found)
     }
 
+    /// The stored lists of the wanted positions (all when `None`), translated into positions
+    /// with the entries of departed or changed notes dropped; and whether each lost one.
     fn stored_lists(
         &self,
         wanted: Option<&[bool]>,

@@ -232,7 +232,7 @@ pub(crate) fn build(
         // such data the leaves of sketch splits serve the descent as well as those of full
         // ones (BENCHMARKS.md), while on clustered data full splits cut markedly better.
         let max_trees = params.max_trees.max(n_trees);
-        let sketch = Sketch::of(rows, params.seed).map(|sketch| sketch.ordered(&order));
+        let sketch = Sketch::of(rows, &order, params.seed);
         let split_rows: &dyn RowSource = match &sketch {
             Some(sketch) => sketch,
             None => &packed,

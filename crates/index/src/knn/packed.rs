@@ -111,9 +111,9 @@ pub(super) struct Sketch {
 }
 
 impl Sketch {
-    /// The sketch of every row of `rows`, in their order; `None` when the rows are no wider
-    /// than the sketch.
-    pub(super) fn of(rows: RowsView<'_>, seed: u64) -> Option<Self> {
+    /// The sketch of every row of `rows` in the builder's order (position p holds row
+    /// `order[p]`); `None` when the rows are no wider than the sketch.
+    pub(super) fn of(rows: RowsView<'_>, order: &[u32], seed: u64) -> Option<Self> {
         if rows.dim <= SKETCH_DIMS {
             return None;
         }
@@ -130,39 +130,21 @@ impl Sketch {
                 }
             })
             .collect();
-        let mut data = vec![0.0f32; rows.n_rows() * SKETCH_DIMS];
+        let mut data = vec![0.0f32; order.len() * SKETCH_DIMS];
         const BLOCK: usize = 1_024;
         data.par_chunks_mut(BLOCK * SKETCH_DIMS)
-            .enumerate()
-            .for_each(|(block, out)| {
-                let first = block * BLOCK;
-                let last = first + out.len() / SKETCH_DIMS;
-                crate::exact::products(
-                    &rows.data[first * rows.dim..last * rows.dim],
-                    &directions,
-                    rows.dim,
-                    out,
-                );
+            .zip(order.par_chunks(BLOCK))
+            .for_each_init(Vec::new, |gathered, (out, block)| {
+                gathered.clear();
+                for &row in block {
+                    gathered.extend_from_slice(rows.row(row as usize));
+                }
+                crate::exact::products(gathered, &directions, rows.dim, out);
             });
         Some(Sketch {
             dim: SKETCH_DIMS,
             data,
         })
-    }
-
-    /// The same sketch with position p holding row `order[p]`.
-    pub(super) fn ordered(&self, order: &[u32]) -> Self {
-        let mut data = vec![0.0f32; self.data.len()];
-        data.par_chunks_mut(self.dim)
-            .zip(order.par_iter())
-            .for_each(|(out, &row)| {
-                let row = row as usize;
-                out.copy_from_slice(&self.data[row * self.dim..(row + 1) * self.dim]);
-            });
-        Sketch {
-            dim: self.dim,
-            data,
-        }
     }
 }
 

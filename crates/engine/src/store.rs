@@ -427,12 +427,12 @@ impl Store {
             tx.execute_batch(crate::migrate::DROP_V1)?;
             tx.execute("DELETE FROM vectors", [])?;
             insert_vectors(&tx, vectors)?;
-            let mut update =
-                tx.prepare_cached("UPDATE notes SET slot = ?2 WHERE text_hash = ?1")?;
-            for (hash, slot) in vectors {
-                update.execute(params![&hash[..], i64::from(*slot)])?;
-            }
-            drop(update);
+            // One pass over the notes, each looking its text up by the vectors' key (a
+            // statement per vector would scan every note for each: hours at 100,000 notes).
+            tx.execute(
+                "UPDATE notes SET slot = vectors.slot FROM vectors WHERE vectors.hash = notes.text_hash",
+                [],
+            )?;
             set_meta(&tx, meta)?;
             tx.commit()
         };
@@ -729,5 +729,45 @@ mod tests {
         assert_eq!(store.lists().expect("lists")[&3], vec![(4, 0.5), (9, 0.25)]);
         assert_eq!(store.slots(&[[7; 16], [8; 16]]).expect("slots").len(), 1);
         assert_eq!(store.next_row().expect("next"), 4);
+    }
+
+    #[test]
+    fn replaced_vectors_move_every_note_to_its_text_new_slot() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut store, _) = Store::open(dir.path()).expect("opens");
+        let note = |row: i64, hash: u8, slot: u32| NoteRecord {
+            row,
+            path: format!("{row}.md"),
+            id: row.to_string(),
+            stat: Stat::default(),
+            racy: false,
+            text_hash: [hash; 16],
+            slot,
+            title: String::new(),
+            links: Vec::new(),
+            region: None,
+            rendered: None,
+            stale: false,
+            evidence: LinkEvidence::default(),
+        };
+        // Rows 1 and 2 share a text; row 4's text has no vector in the new mapping.
+        store
+            .commit(&Commit {
+                upserts: vec![note(1, 1, 7), note(2, 1, 7), note(3, 2, 3), note(4, 9, 8)],
+                vectors: vec![([1; 16], 7), ([2; 16], 3), ([5; 16], 0)],
+                ..Commit::default()
+            })
+            .expect("commit");
+        store
+            .replace_vectors(&[([1; 16], 0), ([2; 16], 1), ([5; 16], 2)], &[])
+            .expect("replace");
+        let slots: Vec<(i64, u32)> = store
+            .notes()
+            .expect("notes")
+            .iter()
+            .map(|record| (record.row, record.slot))
+            .collect();
+        assert_eq!(slots, vec![(1, 0), (2, 0), (3, 1), (4, 8)]);
+        assert_eq!(store.vector_count().expect("count"), 3);
     }
 }

@@ -52,7 +52,7 @@ impl Outcome {
             evidence: None,
             moved: false,
             warning: None,
-            late: None,
+            read: false,
         }
     }
 }

@@ -9,8 +9,8 @@
 //! person edited stays, and the write step says so.
 
 use closest_notes::{
-    embed_text, parse, read_note, remove_region, term_counts, Boilerplate, Idf, Note, NoteError,
-    NoteFile, Parsed, Region, RemoveOutcome, SectionSpec, WrittenRegion,
+    embed_text, parse, read_note, remove_region, term_counts, Boilerplate, Idf, LinkEvidence, Note,
+    NoteError, NoteFile, Parsed, Region, RemoveOutcome, SectionSpec, WrittenRegion,
 };
 use rayon::prelude::*;
 
@@ -60,6 +60,38 @@ pub struct Prepared {
     pub links: Vec<(String, bool)>,
 }
 
+/// What the read step keeps of a note: all but its text and parse, which the write step makes
+/// again from the file (a run that reads a million notes does not hold them all until it
+/// writes).
+#[derive(Debug, Clone)]
+pub struct ReadNote {
+    /// The text to embed, until the run has its vector (then emptied).
+    pub text: String,
+    pub hash: TextHash,
+    /// The note's lexical vector, sorted by word id.
+    pub terms: Vec<(u32, f32)>,
+    pub title: String,
+    pub links: Vec<(String, bool)>,
+    pub evidence: LinkEvidence,
+    /// The content hash of the bytes read: the write step reads the note again and writes it
+    /// only if it still has these bytes.
+    pub content_hash: String,
+}
+
+impl From<Prepared> for ReadNote {
+    fn from(prepared: Prepared) -> Self {
+        Self {
+            evidence: prepared.parsed.link_style_evidence(),
+            content_hash: prepared.note.content_hash().to_owned(),
+            text: prepared.text,
+            hash: prepared.hash,
+            terms: prepared.terms,
+            title: prepared.title,
+            links: prepared.links,
+        }
+    }
+}
+
 /// Reads and parses one note; `previous` is the region the last run wrote into it.
 pub fn prepare(
     file: &NoteFile,
@@ -95,7 +127,7 @@ pub fn prepare(
 /// Learns the folder's statistics from every note read (their text is still `embed_text`'s,
 /// prepared without statistics), then prepares each through them: each text is stripped,
 /// hashed and counted once.
-pub fn learn_from(prepared: &mut [Option<Prepared>]) -> Learned {
+pub fn learn_from(prepared: &mut [Option<ReadNote>]) -> Learned {
     let boilerplate = Boilerplate::learn(prepared.iter().flatten().map(|p| p.text.as_str()));
     let counts: Vec<Vec<(u32, u32)>> = prepared
         .par_iter_mut()
@@ -166,14 +198,14 @@ pub fn prepare_all(
     files: &[(&NoteFile, Option<WrittenRegion>)],
     placement: Placement<'_>,
     reporter: &dyn Reporter,
-) -> (Vec<Option<Prepared>>, Vec<Warning>) {
+) -> (Vec<Option<ReadNote>>, Vec<Warning>) {
     let bar = reporter.bar("reading", files.len() as u64);
-    let results: Vec<Result<Prepared, NoteError>> = files
+    let results: Vec<Result<ReadNote, NoteError>> = files
         .par_iter()
         .map(|(file, previous)| {
-            let prepared = prepare(file, placement, previous.as_ref());
+            let read = prepare(file, placement, previous.as_ref()).map(ReadNote::from);
             bar.inc(1);
-            prepared
+            read
         })
         .collect();
     bar.finish();

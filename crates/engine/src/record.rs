@@ -24,7 +24,7 @@ impl Run<'_> {
         let mut written: HashMap<usize, Stat> = HashMap::new();
         let mut left: HashSet<usize> = HashSet::new();
         let mut looked_at: HashSet<usize> = HashSet::new();
-        let mut late = HashMap::new();
+        let mut read_now: HashSet<usize> = HashSet::new();
         let mut regions = HashMap::new();
         let mut evidence = HashMap::new();
         for outcome in outcomes {
@@ -71,8 +71,8 @@ impl Run<'_> {
                     self.report.warnings.push(warning);
                 }
             }
-            if let Some(prepared) = outcome.late {
-                late.insert(outcome.position, prepared);
+            if outcome.read {
+                read_now.insert(outcome.position);
             }
         }
         self.report.stale.sort();
@@ -94,7 +94,7 @@ impl Run<'_> {
         let mut commit = Commit::default();
         for (position, note) in self.notes.iter().enumerate() {
             let record = note.record.as_ref();
-            let was_read = note.prepared.is_some() || late.contains_key(&position);
+            let was_read = note.read.is_some() || read_now.contains(&position);
             // Most notes of most runs: not read, not looked at, nothing about them changed.
             let untouched = !was_read
                 && !looked_at.contains(&position)
@@ -182,10 +182,11 @@ impl Run<'_> {
         pruned.sort_unstable();
         self.report.pruned = pruned.len();
         commit.pruned = pruned;
+        // The last use of the words read this run: they move into the commit.
         commit.terms = self
             .notes
-            .iter()
-            .filter_map(|note| Some((note.row, note.prepared.as_ref()?.terms.clone())))
+            .iter_mut()
+            .filter_map(|note| Some((note.row, std::mem::take(&mut note.read.as_mut()?.terms))))
             .collect();
         if self.relearned {
             self.learned.save(&settings.state_dir)?;

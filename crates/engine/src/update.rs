@@ -21,7 +21,7 @@ use crate::hash::TextHash;
 use crate::learned::{Learned, DRIFT_SHARE};
 use crate::lock::FolderLock;
 use crate::neighbours::shown;
-use crate::prepare::{prepare_all, Placement, Prepared};
+use crate::prepare::{prepare_all, Placement, ReadNote};
 use crate::progress::Reporter;
 use crate::rank::{rank, Method, RankInput, SavedIndex, MARGIN};
 use crate::rerank::Reranker;
@@ -29,7 +29,7 @@ use crate::scan::{scan, sweep};
 use crate::stamp;
 use crate::store::{NoteRecord, Stat, Store};
 use crate::vectors::{Reset, VectorFile, VectorMeta};
-use crate::write::{render, write_all, Job, Mode, Outcome, Rendering};
+use crate::write::{render, Expect, Job, Mode, Outcome, Rendering, Writer};
 use crate::Engine;
 
 /// What `update` is asked to do.
@@ -99,12 +99,16 @@ pub struct Timings {
     pub record: f64,
 }
 
+/// Notes rendered and handed to the writer at a time: their links are all a run holds of them.
+const WRITE_BLOCK: usize = 8192;
+
 /// One note of the run, in id order.
 pub(crate) struct RunNote {
     pub file: NoteFile,
     pub stat: Option<Stat>,
     pub record: Option<NoteRecord>,
-    pub prepared: Option<Box<Prepared>>,
+    /// What reading the note gave, when this run read it.
+    pub read: Option<Box<ReadNote>>,
     pub hash: TextHash,
     pub row: i64,
     pub evidence: LinkEvidence,
@@ -114,8 +118,8 @@ pub(crate) struct RunNote {
 impl RunNote {
     /// The note's title (its first heading, else its id).
     pub fn title(&self) -> &str {
-        match (&self.prepared, &self.record) {
-            (Some(prepared), _) => &prepared.title,
+        match (&self.read, &self.record) {
+            (Some(read), _) => &read.title,
             (None, Some(record)) => &record.title,
             (None, None) => &self.file.id,
         }
@@ -123,8 +127,8 @@ impl RunNote {
 
     /// The note's links outside its managed region.
     pub fn links(&self) -> &[(String, bool)] {
-        match (&self.prepared, &self.record) {
-            (Some(prepared), _) => &prepared.links,
+        match (&self.read, &self.record) {
+            (Some(read), _) => &read.links,
             (None, Some(record)) => &record.links,
             (None, None) => &[],
         }
@@ -363,26 +367,24 @@ impl<'a> Run<'a> {
         let mut notes = Vec::with_capacity(scanned.entries.len());
         let mut prepared = prepared.into_iter();
         for entry in scanned.entries {
-            let prepared = if entry.read {
+            let (read, hash, evidence) = if entry.read {
                 match prepared.next().flatten() {
-                    Some(prepared) => Some(Box::new(prepared)),
+                    Some(read) => {
+                        let (hash, evidence) = (read.hash, read.evidence);
+                        (Some(Box::new(read)), hash, evidence)
+                    }
                     None => {
                         departed.extend(entry.record);
                         continue;
                     }
                 }
             } else {
-                None
+                match &entry.record {
+                    Some(record) => (None, record.text_hash, record.evidence),
+                    None => unreachable!("a note without a record is always read"),
+                }
             };
-            let (hash, evidence, slot) = match (&prepared, &entry.record) {
-                (Some(p), record) => (
-                    p.hash,
-                    p.parsed.link_style_evidence(),
-                    record.as_ref().map_or(u32::MAX, |r| r.slot),
-                ),
-                (None, Some(record)) => (record.text_hash, record.evidence, record.slot),
-                (None, None) => unreachable!("a note without a record is always read"),
-            };
+            let slot = entry.record.as_ref().map_or(u32::MAX, |record| record.slot);
             let row = match &entry.record {
                 Some(record) => record.row,
                 None => {
@@ -394,7 +396,7 @@ impl<'a> Run<'a> {
                 file: entry.file,
                 stat: entry.stat,
                 record: entry.record,
-                prepared,
+                read,
                 hash,
                 row,
                 evidence,
@@ -452,7 +454,11 @@ impl<'a> Run<'a> {
                     record.text_hash != note.hash || record.slot as usize >= rows
                 })
             })
-            .filter_map(|note| note.prepared.as_ref().map(|p| (note.hash, p.text.as_str())))
+            .filter_map(|note| {
+                note.read
+                    .as_ref()
+                    .map(|read| (note.hash, read.text.as_str()))
+            })
             .collect();
         let settings = self.engine.settings();
         let (slots, embedded) = ensure_vectors(
@@ -466,6 +472,10 @@ impl<'a> Run<'a> {
         for note in &mut self.notes {
             if let Some(&slot) = slots.get(&note.hash) {
                 note.slot = slot;
+            }
+            // Every text has its vector now; a million of them need not wait for the writes.
+            if let Some(read) = &mut note.read {
+                read.text = String::new();
             }
         }
         self.report.embedded = embedded;
@@ -672,7 +682,7 @@ impl<'a> Run<'a> {
     fn must_render(&self, position: usize) -> bool {
         let note = &self.notes[position];
         self.render_all
-            || note.prepared.is_some()
+            || note.read.is_some()
             || note
                 .record
                 .as_ref()
@@ -688,14 +698,14 @@ impl<'a> Run<'a> {
     ) -> Result<()> {
         self.store.each_terms(|row, stored| {
             if let Some(position) = map.position_of(row) {
-                if self.notes[position].prepared.is_none() {
+                if self.notes[position].read.is_none() {
                     visit(position, stored);
                 }
             }
         })?;
         for (position, note) in self.notes.iter().enumerate() {
-            if let Some(prepared) = &note.prepared {
-                visit(position, &prepared.terms);
+            if let Some(read) = &note.read {
+                visit(position, &read.terms);
             }
         }
         Ok(())
@@ -732,8 +742,8 @@ impl<'a> Run<'a> {
         let mut stored = Vec::new();
         for &position in positions {
             let note = &self.notes[position];
-            match &note.prepared {
-                Some(prepared) => found.push((position, prepared.terms.clone())),
+            match &note.read {
+                Some(read) => found.push((position, read.terms.clone())),
                 None => stored.push((note.row, position)),
             }
         }
@@ -807,7 +817,6 @@ impl<'a> Run<'a> {
             let files: Vec<NoteFile> = self.notes.iter().map(|note| note.file.clone()).collect();
             Resolver::new(&files)
         });
-        let mut jobs = Vec::new();
         let mut held = Vec::new();
         // A final order moves when the note's candidates, or a candidate's own nearest
         // candidates or vector, moved (`rerank.rs`).
@@ -854,6 +863,14 @@ impl<'a> Run<'a> {
             .map(|note| self.vectors.row(note.slot))
             .collect();
         let mut reranker = Reranker::new(&rows, &lists.lists, lists.lexical.as_ref());
+        let mut writer = Writer::new(
+            to_render.len(),
+            rendering,
+            self.placement(),
+            self.options.mode,
+            self.reporter,
+        );
+        let mut jobs = Vec::new();
         for position in to_render {
             let note = &self.notes[position];
             let list = &reranker.list(position);
@@ -870,31 +887,34 @@ impl<'a> Run<'a> {
             let (_, rendered) = render(rendering, &note.file, &chosen);
             rendered_now[position] = Some(rendered);
             let record = note.record.as_ref();
-            let unchanged_since_written = note.prepared.is_none()
+            let unchanged_since_written = note.read.is_none()
                 && record.is_some_and(|record| record.rendered == Some(rendered) && !record.stale);
             if unchanged_since_written {
+                writer.skip();
                 continue;
             }
             if self.is_held(position) {
                 held.push(Outcome::held(position));
+                writer.skip();
                 continue;
             }
             jobs.push(Job {
                 position,
                 file: &note.file,
-                prepared: note.prepared.as_deref(),
-                expected_hash: record.map(|record| record.text_hash),
+                expect: match (&note.read, record) {
+                    (Some(read), _) => Expect::Bytes(&read.content_hash),
+                    (None, Some(record)) => Expect::Text(record.text_hash),
+                    (None, None) => unreachable!("a note without a record is always read"),
+                },
                 previous: previous_region(record),
                 targets: chosen,
             });
+            if jobs.len() == WRITE_BLOCK {
+                writer.write(std::mem::take(&mut jobs));
+            }
         }
-        let mut outcomes = write_all(
-            jobs,
-            rendering,
-            self.placement(),
-            self.options.mode,
-            self.reporter,
-        );
+        writer.write(jobs);
+        let mut outcomes = writer.finish();
         outcomes.extend(held);
         Ok((rendered_now, outcomes))
     }

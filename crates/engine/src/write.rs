@@ -3,9 +3,12 @@
 //!
 //! A note is looked at only when its lines may differ from what the last run wrote: it was read
 //! this run, its rendered lines' hash differs from the stored one, or its last write failed.
-//! Notes not read by the scan are read here ("late"), and one whose text changed in the
-//! meantime is left for the next run. Writes run on their own pool of threads, because each
-//! waits on an fsync rather than the CPU; each touched folder is synced once at the end.
+//! Each note to write is read here: a note the read step read must still have the bytes it
+//! had then (the read step keeps only what ranking needs of it, not its text and parse), one
+//! it did not read the text the store recorded; otherwise it changed in the meantime and is
+//! left for the next run. Jobs come in blocks, so a run holds the rendered links of one block
+//! at a time. Writes run on their own pool of threads, because each waits on an fsync rather
+//! than the CPU; each touched folder is synced once at the end.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -18,7 +21,7 @@ use rayon::prelude::*;
 
 use crate::error::Warning;
 use crate::hash::{hash_parts, TextHash};
-use crate::prepare::{prepare, Moved, Placement, Prepared};
+use crate::prepare::{prepare, Moved, Placement};
 use crate::progress::Reporter;
 use crate::settings::{FolderSettings, Output};
 use crate::store::Stat;
@@ -38,13 +41,21 @@ pub enum Mode {
 pub struct Job<'a> {
     pub position: usize,
     pub file: &'a NoteFile,
-    /// The note as read this run, if it was.
-    pub prepared: Option<&'a Prepared>,
-    /// For a note read late: the text hash the store recorded, which it must still have.
-    pub expected_hash: Option<TextHash>,
+    /// What the note must still be when it is read to be written.
+    pub expect: Expect<'a>,
     /// The region the last run wrote into the note.
     pub previous: Option<WrittenRegion>,
     pub targets: Vec<LinkTarget>,
+}
+
+/// What a note read to be written must still be; otherwise it changed since the run looked at
+/// it, and is left for the next run.
+#[derive(Debug, Clone, Copy)]
+pub enum Expect<'a> {
+    /// Read by this run's read step: the very bytes read then (their content hash).
+    Bytes(&'a str),
+    /// Not read before (its stat matched the store): the text to embed the store recorded.
+    Text(TextHash),
 }
 
 /// What happened to one note.
@@ -74,8 +85,8 @@ pub struct Outcome {
     pub moved: bool,
     /// Said about the note although it was written (an edited old region left beside it).
     pub warning: Option<Warning>,
-    /// The note as read for this job, when it was read late.
-    pub late: Option<Prepared>,
+    /// Whether the note was read for this job.
+    pub read: bool,
 }
 
 /// What rendering needs besides the note.
@@ -103,44 +114,86 @@ pub fn render(
     (lines, hash)
 }
 
-/// Renders, writes the region and (in write mode) writes the note, for every job.
-pub fn write_all(
-    jobs: Vec<Job<'_>>,
-    rendering: Rendering<'_>,
-    placement: Placement<'_>,
+/// Renders, writes the region and (in write mode) writes the note, for each block of jobs it
+/// is given: a block at a time, so that a run writing a million notes holds the rendered
+/// links of one block, not of every note.
+pub struct Writer<'a> {
+    rendering: Rendering<'a>,
+    placement: Placement<'a>,
     mode: Mode,
-    reporter: &dyn Reporter,
-) -> Vec<Outcome> {
-    let bar = reporter.bar("writing", jobs.len() as u64);
-    let run = || -> Vec<Outcome> {
-        jobs.into_par_iter()
-            .map(|job| {
-                let outcome = write_one(job, rendering, placement, mode);
-                bar.inc(1);
-                outcome
-            })
-            .collect()
-    };
-    let outcomes = match rayon::ThreadPoolBuilder::new()
-        .num_threads(WRITE_THREADS)
-        .build()
-    {
-        Ok(pool) if mode == Mode::Write => pool.install(run),
-        _ => run(),
-    };
-    bar.finish();
-    // One sync per folder makes every rename durable; each note was complete before.
-    let folders: BTreeSet<&PathBuf> = outcomes
-        .iter()
-        .filter_map(|outcome| match &outcome.done {
-            Done::Written(_, folder) => Some(folder),
+    pool: Option<rayon::ThreadPool>,
+    bar: Box<dyn crate::progress::Bar>,
+    outcomes: Vec<Outcome>,
+}
+
+impl<'a> Writer<'a> {
+    /// A writer for `notes` notes to look at (the bar's length).
+    pub fn new(
+        notes: usize,
+        rendering: Rendering<'a>,
+        placement: Placement<'a>,
+        mode: Mode,
+        reporter: &dyn Reporter,
+    ) -> Self {
+        let pool = match mode {
+            Mode::Write => rayon::ThreadPoolBuilder::new()
+                .num_threads(WRITE_THREADS)
+                .build()
+                .ok(),
             _ => None,
-        })
-        .collect();
-    for folder in folders {
-        sync_folder(folder);
+        };
+        Self {
+            rendering,
+            placement,
+            mode,
+            pool,
+            bar: reporter.bar("writing", notes as u64),
+            outcomes: Vec::new(),
+        }
     }
-    outcomes
+
+    /// Counts notes looked at and found current without a job.
+    pub fn skip(&self) {
+        self.bar.inc(1);
+    }
+
+    /// Does a block of jobs.
+    pub fn write(&mut self, jobs: Vec<Job<'_>>) {
+        let (rendering, placement, mode) = (self.rendering, self.placement, self.mode);
+        let bar = &self.bar;
+        let run = || -> Vec<Outcome> {
+            jobs.into_par_iter()
+                .map(|job| {
+                    let outcome = write_one(job, rendering, placement, mode);
+                    bar.inc(1);
+                    outcome
+                })
+                .collect()
+        };
+        let outcomes = match &self.pool {
+            Some(pool) => pool.install(run),
+            None => run(),
+        };
+        self.outcomes.extend(outcomes);
+    }
+
+    /// Every job's outcome, once each folder written into is synced.
+    pub fn finish(self) -> Vec<Outcome> {
+        self.bar.finish();
+        // One sync per folder makes every rename durable; each note was complete before.
+        let folders: BTreeSet<&PathBuf> = self
+            .outcomes
+            .iter()
+            .filter_map(|outcome| match &outcome.done {
+                Done::Written(_, folder) => Some(folder),
+                _ => None,
+            })
+            .collect();
+        for folder in folders {
+            sync_folder(folder);
+        }
+        self.outcomes
+    }
 }
 
 fn write_one(
@@ -156,23 +209,23 @@ fn write_one(
         evidence: None,
         moved: false,
         warning: None,
-        late: None,
+        read: false,
     };
     let (lines, _) = render(rendering, job.file, &job.targets);
-    let mut late = None;
-    let prepared = match job.prepared {
-        Some(prepared) => prepared,
-        None => match prepare(job.file, placement, job.previous.as_ref()) {
-            Ok(prepared) if job.expected_hash.is_some_and(|hash| hash != prepared.hash) => {
-                let warning = Warning::ChangedDuringRun {
-                    path: job.file.path.clone(),
-                };
-                return left(job.position, warning);
-            }
-            Ok(prepared) => late.insert(prepared),
-            Err(err) => return left(job.position, Warning::Skipped(err)),
-        },
+    let prepared = match prepare(job.file, placement, job.previous.as_ref()) {
+        Ok(prepared) => prepared,
+        Err(err) => return left(job.position, Warning::Skipped(err)),
     };
+    let still = match job.expect {
+        Expect::Bytes(content_hash) => prepared.note.content_hash() == content_hash,
+        Expect::Text(hash) => prepared.hash == hash,
+    };
+    if !still {
+        let warning = Warning::ChangedDuringRun {
+            path: job.file.path.clone(),
+        };
+        return left(job.position, warning);
+    }
     let previous = job
         .previous
         .as_ref()
@@ -192,7 +245,7 @@ fn write_one(
             evidence: Some(prepared.parsed.link_style_evidence()),
             moved: false,
             warning: None,
-            late,
+            read: true,
         };
     };
     let moved = prepared.moved == Moved::Removed;
@@ -236,6 +289,87 @@ fn write_one(
         evidence: Some(evidence),
         moved,
         warning,
-        late,
+        read: true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::Silent;
+
+    /// A note read by the read step is read again to be written, and written only while it
+    /// still has the bytes read then.
+    #[test]
+    fn a_note_changed_since_it_was_read_is_left_for_the_next_run() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let settings = FolderSettings::new(dir.path().to_path_buf());
+        let region = settings.region();
+        let fingerprint = settings.render_fingerprint(LinkForm::WithoutExtension);
+        let rendering = Rendering {
+            settings: &settings,
+            region: &region,
+            form: LinkForm::WithoutExtension,
+            fingerprint: &fingerprint,
+        };
+        let placement = Placement {
+            section: &settings.section,
+            region: &region,
+            migrate_from: None,
+            learned: None,
+        };
+        let file = |id: &str| NoteFile {
+            id: id.to_owned(),
+            path: dir.path().join(format!("{id}.md")),
+            rel_path: PathBuf::from(format!("{id}.md")),
+        };
+        let (a, b) = (file("a"), file("b"));
+        std::fs::write(&a.path, "# A\n\nAbout tar.\n").expect("write a");
+        std::fs::write(&b.path, "# B\n\nAbout gzip.\n").expect("write b");
+        let read_then = closest_notes::content_hash(b"# A\n\nAbout tar.\n");
+        let target = LinkTarget {
+            id: "b".into(),
+            title: "B".into(),
+            rel_path: b.rel_path.clone(),
+            score: 0.5,
+        };
+        let job = |expect| Job {
+            position: 0,
+            file: &a,
+            expect,
+            previous: None,
+            targets: vec![target.clone()],
+        };
+
+        // Edited after the read step: left alone, said, read next run.
+        std::fs::write(&a.path, "# A\n\nAbout tar, edited.\n").expect("edit a");
+        let mut writer = Writer::new(1, rendering, placement, Mode::Write, &Silent);
+        writer.write(vec![job(Expect::Bytes(&read_then))]);
+        let outcomes = writer.finish();
+        assert!(matches!(
+            outcomes[0].done,
+            Done::Left(Warning::ChangedDuringRun { .. })
+        ));
+        assert_eq!(
+            std::fs::read_to_string(&a.path).expect("read a"),
+            "# A\n\nAbout tar, edited.\n"
+        );
+
+        // As read: written, and the link is in it.
+        let read_now = closest_notes::content_hash(b"# A\n\nAbout tar, edited.\n");
+        let mut writer = Writer::new(1, rendering, placement, Mode::Write, &Silent);
+        writer.write(vec![job(Expect::Bytes(&read_now))]);
+        let outcomes = writer.finish();
+        assert!(matches!(outcomes[0].done, Done::Written(..)));
+        assert!(outcomes[0].read);
+        let written = std::fs::read_to_string(&a.path).expect("read a");
+        assert!(
+            written.starts_with("# A\n\nAbout tar, edited.\n"),
+            "{written}"
+        );
+        assert!(
+            written.contains("(b)") || written.contains("[[b"),
+            "{written}"
+        );
     }
 }

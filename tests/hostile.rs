@@ -1,7 +1,7 @@
 //! Strange notes each get a defined outcome (a warning naming the file and a skip, or a correct
 //! update), and every other note is still updated.
 
-use crate::fixture::{closest, ok, stderr, Scratch};
+use crate::fixture::{closest, closest_links, ok, snapshot, stderr, Scratch};
 
 #[test]
 fn hostile_notes_are_skipped_or_kept_exact() {
@@ -235,4 +235,60 @@ fn a_twenty_megabyte_note_is_handled() {
         "{}",
         &after[after.len() - 60..]
     );
+}
+
+/// A note that turns unreadable after a run leaves the run (a warning names it, its bytes stay,
+/// no list keeps it), and the other notes end as a run from scratch writes them.
+#[test]
+fn a_note_that_turns_unreadable_leaves_every_list() {
+    let scratch = Scratch::new();
+    let notes = [
+        ("a.md", "# A\n\nTomatoes need sun and compost.\n"),
+        ("b.md", "# B\n\nCompost heaps for tomato beds.\n"),
+        ("c.md", "# C\n\nPruning tomato plants in summer.\n"),
+        ("d.md", "# D\n\nWatering tomatoes in dry weather.\n"),
+        ("e.md", "# E\n\nSaving tomato seeds for next year.\n"),
+    ];
+    for (name, text) in notes {
+        scratch.write(&format!("notes/{name}"), text);
+    }
+    let root = scratch.path().join("notes");
+    let update = || {
+        closest(
+            &["update", root.to_str().expect("path"), "-k", "3"],
+            None,
+            None,
+        )
+    };
+    ok(update());
+    assert!(
+        closest_links(&std::fs::read_to_string(root.join("a.md")).expect("read"))
+            .contains(&"b".to_owned())
+    );
+    std::fs::write(root.join("b.md"), b"# B\n\n\xff\xfe not utf-8\n").expect("write");
+    let output = update();
+    let warnings = stderr(&output);
+    ok(output);
+    assert!(warnings.contains("b.md"), "{warnings}");
+    assert_eq!(
+        std::fs::read(root.join("b.md")).expect("read"),
+        b"# B\n\n\xff\xfe not utf-8\n"
+    );
+    let incremental = snapshot(&root);
+    for (path, bytes) in &incremental {
+        let text = String::from_utf8_lossy(bytes);
+        assert!(
+            !closest_links(&text).contains(&"b".to_owned()),
+            "{}: {text}",
+            path.display()
+        );
+    }
+    // From scratch with the same learned statistics (README: incremental equals from scratch
+    // with the same `learned.json`).
+    let learned = std::fs::read(root.join(".closest/learned.json")).expect("learned");
+    std::fs::remove_dir_all(root.join(".closest")).expect("remove the state");
+    std::fs::create_dir(root.join(".closest")).expect("state dir");
+    std::fs::write(root.join(".closest/learned.json"), learned).expect("learned");
+    ok(update());
+    assert_eq!(snapshot(&root), incremental);
 }

@@ -61,31 +61,23 @@ pub fn scan(
 ) -> Result<Scan> {
     let (walked, records) = std::thread::scope(|scope| {
         let walker = scope.spawn(|| walk_with_stats(&settings.root, &settings.walk_options()));
-        let records = records();
+        let records = records().map(ByPath::new);
         let walked = walker
             .join()
             .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
         (walked, records)
     });
     let (walked, stats) = walked?;
-    let records = records?;
-    // Records by path, as indexes into `records`: a million records are paired without
-    // copying a path.
-    let found: Vec<Option<u32>> = {
-        let by_path: ahash::AHashMap<&str, u32> = records
-            .iter()
-            .enumerate()
-            .map(|(index, record)| (record.path.as_str(), index as u32))
-            .collect();
-        walked
-            .notes
-            .par_iter()
-            .map(|file| match file.rel_path.to_str() {
-                Some(rel) if !rel.contains('\\') => by_path.get(rel).copied(),
-                _ => by_path.get(rel_text(&file.rel_path).as_str()).copied(),
-            })
-            .collect()
-    };
+    let by_path = records?;
+    let found: Vec<Option<u32>> = walked
+        .notes
+        .par_iter()
+        .map(|file| match file.rel_path.to_str() {
+            Some(rel) if !rel.contains('\\') => by_path.get(rel),
+            _ => by_path.get(rel_text(&file.rel_path).as_str()),
+        })
+        .collect();
+    let records = by_path.records;
     let mut records: Vec<Option<NoteRecord>> = records.into_iter().map(Some).collect();
     let mut entries = Vec::with_capacity(walked.notes.len());
     for ((file, stat), found) in walked.notes.into_iter().zip(stats).zip(found) {
@@ -111,6 +103,41 @@ pub fn scan(
         template_folders: walked.template_folders,
         warnings: walked.warnings.into_iter().map(Warning::from).collect(),
     })
+}
+
+/// The records and a table of their indexes by path, made on the thread that loaded them while
+/// the walk still runs. The table holds indexes only, and finds them through the records'
+/// paths: a million records are indexed without copying a path.
+struct ByPath {
+    records: Vec<NoteRecord>,
+    table: hashbrown::HashTable<u32>,
+    hasher: ahash::RandomState,
+}
+
+impl ByPath {
+    fn new(records: Vec<NoteRecord>) -> Self {
+        let hasher = ahash::RandomState::new();
+        let mut table = hashbrown::HashTable::with_capacity(records.len());
+        for (index, record) in records.iter().enumerate() {
+            let hash = hasher.hash_one(record.path.as_str());
+            table.insert_unique(hash, index as u32, |&other| {
+                hasher.hash_one(records[other as usize].path.as_str())
+            });
+        }
+        Self {
+            records,
+            table,
+            hasher,
+        }
+    }
+
+    /// The index of the record with this path.
+    fn get(&self, path: &str) -> Option<u32> {
+        let hash = self.hasher.hash_one(path);
+        self.table
+            .find(hash, |&index| self.records[index as usize].path == path)
+            .copied()
+    }
 }
 
 /// A note's path relative to the root as the store keeps it: `/`-separated text.

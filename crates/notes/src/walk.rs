@@ -202,10 +202,11 @@ fn walk_inner(
             ignore::WalkState::Continue
         })
     });
-    let mut found = found
+    // In the order the threads found them: ids depend on the set of paths only, and the notes
+    // are sorted by id below.
+    let found = found
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());
-    found.par_sort_unstable_by(|a, b| a.1.cmp(&b.1));
     let mut more = warnings
         .into_inner()
         .unwrap_or_else(|poisoned| poisoned.into_inner());

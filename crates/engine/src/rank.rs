@@ -13,8 +13,8 @@
 use std::path::Path;
 
 use closest_index::{
-    choose, new_index, patch_with, persist, ConcreteKind, HnswParams, ListSize, Neighbours,
-    PatchStats, VectorIndex,
+    choose, new_index, patch_with, persist, ConcreteKind, HnswParams, Lexical, ListSize,
+    Neighbours, PatchStats, VectorIndex,
 };
 
 use crate::error::{Result, Warning};
@@ -56,6 +56,8 @@ pub struct Ranked {
     /// Rows the saved HNSW index gained and lost (`None`: built afresh, or no HNSW).
     pub index_added: Option<usize>,
     pub index_removed: Option<usize>,
+    /// The lexical side, when `rank` made it (a deferred one).
+    pub lexical: Option<Lexical>,
     pub warnings: Vec<Warning>,
 }
 
@@ -71,8 +73,8 @@ pub struct RankInput<'a> {
     pub stored: Vec<Option<Neighbours>>,
     /// Positions whose vector or id is new to the stored lists.
     pub changed: Vec<usize>,
-    /// The lexical side of a hybrid similarity (`None`: cosine alone).
-    pub lexical: Option<&'a closest_index::Lexical>,
+    /// The lexical side of a hybrid similarity.
+    pub lexical: LexicalSide<'a>,
     /// Whether the stored lists can be used at all.
     pub patchable: bool,
     pub index: closest_index::IndexKind,
@@ -81,6 +83,31 @@ pub struct RankInput<'a> {
     pub saved: Option<SavedIndex<'a>>,
     /// Called with each block of positions a patch has read through (`patch_with`).
     pub passed: &'a (dyn Fn(std::ops::Range<usize>) + Sync),
+}
+
+/// The lexical side of a hybrid similarity, for `rank`.
+pub enum LexicalSide<'a> {
+    /// Cosine alone.
+    None,
+    /// Made already (a patch's partial side).
+    Made(&'a Lexical),
+    /// Made when it is needed: a full ranking makes the cosine lists first, so that the graph
+    /// builder and the inverted index of a large folder are never in memory together.
+    Deferred(Box<dyn FnOnce() -> Result<Lexical> + 'a>),
+}
+
+impl<'a> LexicalSide<'a> {
+    /// The side, made now if it was deferred (into `made`).
+    fn get<'s>(self, made: &'s mut Option<Lexical>) -> Result<Option<&'s Lexical>>
+    where
+        'a: 's,
+    {
+        Ok(match self {
+            LexicalSide::None => None,
+            LexicalSide::Made(lexical) => Some(lexical),
+            LexicalSide::Deferred(make) => Some(&*made.insert(make()?)),
+        })
+    }
 }
 
 pub struct SavedIndex<'a> {
@@ -115,7 +142,9 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
     };
 
     let bar = reporter.bar("ranking", 1);
+    let mut made = None;
     let ranked = if patches(input.patchable, &input.stored, &input.changed, kind) {
+        let lexical = input.lexical.get(&mut made)?;
         let mut lists: Vec<Neighbours> = Vec::with_capacity(n);
         let mut changed = input.changed.clone();
         for (position, stored) in input.stored.into_iter().enumerate() {
@@ -134,7 +163,7 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
         } = patch_with(
             closest_index::Scorer {
                 rows: &input.rows,
-                lexical: input.lexical,
+                lexical,
             },
             &mut lists,
             &changed,
@@ -148,13 +177,16 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
             rescanned,
             index_added,
             index_removed,
+            lexical: None,
             warnings,
         }
     } else {
         let keep = input.sizes.iter().map(|size| size.keep).max().unwrap_or(0);
         let lists = match (hnsw, kind) {
             (Some(index), _) => all_pairs(&index, keep, n)?,
-            (None, ConcreteKind::Graph) => graph(&input.rows, input.matrix, keep)?,
+            (None, ConcreteKind::Graph) => {
+                graph(&input.rows, input.matrix, keep, &|| (input.passed)(0..n))?
+            }
             (None, kind) => all_pairs(&build(kind, &input.rows)?, keep, n)?,
         };
         let lists: Vec<Neighbours> = lists
@@ -167,7 +199,7 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
             .collect();
         // The best by cosine, widened by the rows sharing a word and rescored (exact when the
         // cosine lists are: `closest_index::lexical`).
-        let lists = match input.lexical {
+        let lists = match input.lexical.get(&mut made)? {
             Some(lexical) => {
                 let keeps: Vec<usize> = input.sizes.iter().map(|size| size.keep).collect();
                 // The graph's lists are approximate: its rows take their best lexical matches
@@ -184,11 +216,15 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
             rescanned: 0,
             index_added,
             index_removed,
+            lexical: None,
             warnings,
         }
     };
     bar.finish();
-    Ok(ranked)
+    Ok(Ranked {
+        lexical: made,
+        ..ranked
+    })
 }
 
 /// Whether `rank` patches the stored lists (they can be used, and patching the lists made
@@ -216,8 +252,13 @@ pub fn patches(
 }
 
 /// Every row's `keep` nearest by the k-nearest graph builder, on the buffer in place when
-/// there is one.
-fn graph(rows: &[&[f32]], matrix: Option<&[f32]>, keep: usize) -> Result<Vec<Neighbours>> {
+/// there is one; `release` lets the rows' pages go while the builder works on its own copy.
+fn graph(
+    rows: &[&[f32]],
+    matrix: Option<&[f32]>,
+    keep: usize,
+    release: &(dyn Fn() + Sync),
+) -> Result<Vec<Neighbours>> {
     let n = rows.len();
     if n < 2 {
         return Ok(vec![Vec::new(); n]);
@@ -232,13 +273,15 @@ fn graph(rows: &[&[f32]], matrix: Option<&[f32]>, keep: usize) -> Result<Vec<Nei
         }
     };
     let ids: Vec<u64> = (0..n as u64).collect();
-    Ok(closest_index::knn_graph(
+    let (lists, _) = closest_index::knn_graph_releasing(
         matrix,
         dim,
         &ids,
         keep.min(n - 1),
         &closest_index::KnnParams::default(),
-    )?)
+        release,
+    )?;
+    Ok(lists)
 }
 
 fn build(kind: ConcreteKind, rows: &[&[f32]]) -> Result<closest_index::Index> {

@@ -182,11 +182,21 @@ impl Run<'_> {
         pruned.sort_unstable();
         self.report.pruned = pruned.len();
         commit.pruned = pruned;
-        // The last use of the words read this run: they move into the commit.
+        // The last use of the words read this run: they move into the commit, from the note or
+        // from the full lexical side they were handed to (`take_note_terms`).
+        let mut lexical = lists.lexical;
         commit.terms = self
             .notes
             .iter_mut()
-            .filter_map(|note| Some((note.row, std::mem::take(&mut note.read.as_mut()?.terms))))
+            .enumerate()
+            .filter_map(|(position, note)| {
+                let read = note.read.as_mut()?;
+                let mut terms = std::mem::take(&mut read.terms);
+                if let Some(lexical) = lexical.as_mut().filter(|_| terms.is_empty()) {
+                    terms = lexical.take_terms(position);
+                }
+                Some((note.row, terms))
+            })
             .collect();
         if self.relearned {
             self.learned.save(&settings.state_dir)?;

@@ -24,7 +24,7 @@ use crate::lock::FolderLock;
 use crate::neighbours::shown;
 use crate::prepare::{prepare_all, Placement, ReadNote};
 use crate::progress::Reporter;
-use crate::rank::{rank, Method, RankInput, SavedIndex, MARGIN};
+use crate::rank::{rank, LexicalSide, Method, RankInput, SavedIndex, MARGIN};
 use crate::rerank::Reranker;
 use crate::scan::{scan, sweep};
 use crate::stamp;
@@ -604,7 +604,7 @@ impl<'a> Run<'a> {
         };
         let index_dir = settings.state_dir.join("index");
         let key = self.engine.model().vector_key(settings.long);
-        let lexical = match settings.lexical_weight() {
+        let partial = match settings.lexical_weight() {
             // A patch scans from the changed notes and from the lists that may come out short
             // (fewer entries left than the note needs): their matches come from one pass over
             // the stored words, without an inverted index of the whole folder.
@@ -618,8 +618,21 @@ impl<'a> Run<'a> {
                     .collect();
                 Some(self.partial_lexical(weight, &queries, &map)?)
             }
-            Some(weight) => Some(closest_index::Lexical::new(self.note_terms(&map)?, weight)),
-            None => None,
+            _ => None,
+        };
+        let slots: Vec<u32> = self.notes.iter().map(|note| note.slot).collect();
+        let (store, notes, vectors) = (&self.store, &mut self.notes, &self.vectors);
+        let lexical = match (settings.lexical_weight(), &partial) {
+            (None, _) => LexicalSide::None,
+            (Some(_), Some(partial)) => LexicalSide::Made(partial),
+            // A full ranking: the inverted index of every note's words is made once the cosine
+            // lists are, from the words the notes hand over (`take_note_terms`).
+            (Some(weight), None) => LexicalSide::Deferred(Box::new(move || {
+                Ok(closest_index::Lexical::new(
+                    take_note_terms(store, notes, &map)?,
+                    weight,
+                ))
+            })),
         };
         let ranked = rank(
             RankInput {
@@ -628,7 +641,7 @@ impl<'a> Run<'a> {
                 sizes,
                 stored,
                 changed,
-                lexical: lexical.as_ref(),
+                lexical,
                 patchable: self.patchable,
                 index: settings.index,
                 saved: Some(SavedIndex {
@@ -639,12 +652,11 @@ impl<'a> Run<'a> {
                 }),
                 // Rows leave memory as the patch passes them (by runs of consecutive slots).
                 passed: &|range| {
-                    let slots: Vec<usize> = range
-                        .map(|position| self.notes[position].slot as usize)
-                        .collect();
+                    let slots: Vec<usize> =
+                        range.map(|position| slots[position] as usize).collect();
                     for run in slots.chunk_by(|a, b| a + 1 == *b) {
                         if run.len() >= 64 {
-                            self.vectors.release(run[0], run[run.len() - 1] + 1);
+                            vectors.release(run[0], run[run.len() - 1] + 1);
                         }
                     }
                 },
@@ -674,7 +686,7 @@ impl<'a> Run<'a> {
         Ok(Lists {
             lists: ranked.lists.into_iter().map(Some).collect(),
             touched,
-            lexical,
+            lexical: ranked.lexical.or(partial),
         })
     }
 
@@ -724,13 +736,6 @@ impl<'a> Run<'a> {
             }
         }
         Ok(())
-    }
-
-    /// Every note's lexical vector, by position: read this run, or stored.
-    fn note_terms(&self, map: &RowMap) -> Result<Vec<closest_index::Terms>> {
-        let mut terms = vec![Vec::new(); self.notes.len()];
-        self.each_note_terms(map, |position, found| terms[position] = found.to_vec())?;
-        Ok(terms)
     }
 
     /// The lexical side of a patch: the matches of `queries` by one pass over every note's
@@ -963,6 +968,30 @@ fn link_form(settings: &crate::FolderSettings, notes: &[RunNote]) -> closest_not
     settings
         .link_style
         .resolve(evidence, notes.iter().map(|note| &note.file))
+}
+
+/// Every note's lexical vector, by position: stored, or, for the notes read this run, taken
+/// from them (one copy of a million notes' words, not two; `record` takes them back from the
+/// lexical side to store them).
+fn take_note_terms(
+    store: &Store,
+    notes: &mut [RunNote],
+    map: &RowMap,
+) -> Result<Vec<closest_index::Terms>> {
+    let mut terms = vec![Vec::new(); notes.len()];
+    store.each_terms(|row, stored| {
+        if let Some(position) = map.position_of(row) {
+            if notes[position].read.is_none() {
+                terms[position] = stored.to_vec();
+            }
+        }
+    })?;
+    for (position, note) in notes.iter_mut().enumerate() {
+        if let Some(read) = &mut note.read {
+            terms[position] = std::mem::take(&mut read.terms);
+        }
+    }
+    Ok(terms)
 }
 
 /// Note rows of the store to positions of this run, and the rows whose entries no list may

@@ -102,6 +102,12 @@ impl Lexical {
         &self.rows[row]
     }
 
+    /// Takes row `row`'s lexical vector out (for a caller done with this side), leaving it
+    /// empty.
+    pub fn take_terms(&mut self, row: usize) -> Terms {
+        std::mem::take(&mut self.rows[row])
+    }
+
     /// The fused score from a cosine and a lexical score.
     #[inline]
     pub fn fuse(&self, dot: f32, lexical: f32) -> f32 {

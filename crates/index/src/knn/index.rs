@@ -37,7 +37,7 @@ impl KnnGraph {
     /// `all_pairs`, with what the build did.
     pub fn all_pairs_report(&self, k: usize) -> (Vec<(u64, Neighbours)>, KnnReport) {
         let rows = self.exact.rows().view();
-        let (lists, report) = build(rows, k, &self.params);
+        let (lists, report) = build(rows, k, &self.params, &|| {});
         let mut pairs: Vec<(u64, Neighbours)> = rows.ids.iter().copied().zip(lists).collect();
         pairs.sort_unstable_by_key(|(id, _)| *id);
         (pairs, report)

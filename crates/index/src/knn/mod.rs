@@ -93,6 +93,21 @@ pub fn knn_graph_report(
     k: usize,
     params: &KnnParams,
 ) -> Result<(Vec<Neighbours>, KnnReport), Error> {
+    knn_graph_releasing(rows, dim, ids, k, params, &|| {})
+}
+
+/// `knn_graph_report` for rows the caller can let go of while the build works on its own
+/// packed copy of them: `release` is called after each pass over `rows` until the lists are
+/// final (a caller whose rows are a memory-mapped file drops their pages there, and the build
+/// holds one copy of the rows, not two; the final pass pages in what it reads again).
+pub fn knn_graph_releasing(
+    rows: &[f32],
+    dim: usize,
+    ids: &[u64],
+    k: usize,
+    params: &KnnParams,
+    release: &(dyn Fn() + Sync),
+) -> Result<(Vec<Neighbours>, KnnReport), Error> {
     params.validate()?;
     check_rows(rows, dim, ids)?;
     Ok(build(
@@ -103,6 +118,7 @@ pub fn knn_graph_report(
         },
         k,
         params,
+        release,
     ))
 }
 
@@ -178,6 +194,7 @@ pub(crate) fn build(
     rows: RowsView<'_>,
     k: usize,
     params: &KnnParams,
+    release: &(dyn Fn() + Sync),
 ) -> (Vec<Neighbours>, KnnReport) {
     let n_rows = rows.n_rows();
     let k = k.min(n_rows.saturating_sub(1));
@@ -227,12 +244,16 @@ pub(crate) fn build(
     let forest_recall = (!checked.is_empty())
         .then(|| estimate_recall(rows, &order, &lists, &checked, &checked_exact, k));
     report.forest_recall = forest_recall;
+    // The rows are read again only by the recall checks and `finish`: the packed copy serves
+    // the trees and the descent.
+    release();
     if forest_recall.is_some_and(|recall| recall < params.wide_below) && widest > width {
         // The further trees split a sketch of the rows (a third of the bytes per level): on
         // such data the leaves of sketch splits serve the descent as well as those of full
         // ones (BENCHMARKS.md), while on clustered data full splits cut markedly better.
         let max_trees = params.max_trees.max(n_trees);
         let sketch = Sketch::of(rows, &order, params.seed);
+        release();
         let split_rows: &dyn RowSource = match &sketch {
             Some(sketch) => sketch,
             None => &packed,
@@ -277,6 +298,7 @@ pub(crate) fn build(
         report.widths.push(lists.width);
         let recall = estimate_recall(rows, &order, &lists, &checked, &checked_exact, k);
         report.estimated_recall = Some(recall);
+        release();
         let wider = (lists.width + lists.width.div_ceil(2)).min(widest);
         if recall >= params.target_recall || checked.is_empty() || wider <= lists.width {
             break;

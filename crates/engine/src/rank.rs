@@ -205,7 +205,11 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
                 // The graph's lists are approximate: its rows take their best lexical matches
                 // only (`LEXICAL_MATCHES_APPROXIMATE`), Exact's every one that could enter.
                 let widest = (kind != ConcreteKind::Exact).then_some(LEXICAL_MATCHES_APPROXIMATE);
-                lexical.fuse_lists(&input.rows, lists, &keeps, widest)
+                let fused = lexical.fuse_lists(&input.rows, lists, &keeps, widest);
+                // Every row was read again for the fused scores; the writing reads them as it
+                // goes.
+                (input.passed)(0..n);
+                fused
             }
             None => lists,
         };

@@ -931,6 +931,8 @@ impl<'a> Run<'a> {
             });
             if jobs.len() == WRITE_BLOCK {
                 writer.write(std::mem::take(&mut jobs));
+                // The block's final orders read scattered rows; the next block reads its own.
+                self.vectors.release(0, self.vectors.rows());
             }
         }
         writer.write(jobs);

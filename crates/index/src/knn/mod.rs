@@ -211,6 +211,12 @@ pub(crate) fn build(
     let (order, first_leaves) = forest::first_partition(&rows, n_rows, leaf_size, params.seed);
     let packed = Packed::ordered(rows, &order);
     let ordered_ids: Vec<u64> = order.iter().map(|&row| rows.ids[row as usize]).collect();
+    // The exact lists of the rows the recall checks sample: the last full pass over the rows
+    // until `finish`, so it comes before the lists exist, and the rows go after it (the
+    // packed copy serves the trees and the descent).
+    let checked = sample_rows(n_rows, params.check_rows, params.seed);
+    let checked_exact = top_k_of_rows(rows, &checked, k);
+    release();
     // The trees seed lists as wide as the build may start: data they cut badly then descends
     // at that width keeping everything the leaves found (widening narrow lists loses it).
     // Memory bounds the widest lists on a large corpus (`LIST_ENTRIES_BUDGET`).
@@ -238,14 +244,10 @@ pub(crate) fn build(
     // descends at the widest width with every entry joined from the first round: there the
     // lonely rows' neighbours are scattered, and a sampled join reaches them only after rounds
     // that cost more.
-    let checked = sample_rows(n_rows, params.check_rows, params.seed);
-    let checked_exact = top_k_of_rows(rows, &checked, k);
     let mut sample = params.sample;
     let forest_recall = (!checked.is_empty())
         .then(|| estimate_recall(rows, &order, &lists, &checked, &checked_exact, k));
     report.forest_recall = forest_recall;
-    // The rows are read again only by the recall checks and `finish`: the packed copy serves
-    // the trees and the descent.
     release();
     if forest_recall.is_some_and(|recall| recall < params.wide_below) && widest > width {
         // The further trees split a sketch of the rows (a third of the bytes per level): on

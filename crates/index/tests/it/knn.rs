@@ -4,8 +4,8 @@
 //! fallback to Exact.
 
 use closest_index::{
-    knn_graph, knn_graph_report, recall_at_k, synthetic_clustered, Error, Exact, KnnGraph,
-    KnnParams, Neighbours, VectorIndex,
+    knn_graph, knn_graph_releasing, knn_graph_report, recall_at_k, synthetic_clustered, Error,
+    Exact, KnnGraph, KnnParams, Neighbours, VectorIndex,
 };
 use proptest::prelude::*;
 
@@ -331,4 +331,22 @@ fn bad_rows_and_parameters_are_errors() {
         "invalid k-nearest graph parameter leaf_size = 0: it must be at least 1"
     );
     assert!(KnnGraph::new(2, bad).is_err());
+}
+
+/// A caller's `release` is called while the build works on its own copy of the rows, and
+/// changes nothing in the lists.
+#[test]
+fn releasing_the_rows_changes_nothing() {
+    let (n, dim) = (2_000, 16);
+    let data = synthetic_clustered(n, dim, 20, 0.4, 3);
+    let ids = ids_of(n);
+    let params = forced(64, 16);
+    let (plain, _) = knn_graph_report(&data, dim, &ids, 10, &params).expect("graph");
+    let released = std::sync::atomic::AtomicUsize::new(0);
+    let (lists, _) = knn_graph_releasing(&data, dim, &ids, 10, &params, &|| {
+        released.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    })
+    .expect("graph");
+    assert_eq!(lists, plain);
+    assert!(released.into_inner() >= 2);
 }

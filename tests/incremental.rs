@@ -211,6 +211,11 @@ fn renames_reuse_vectors_and_status_plans_the_next_run() {
     );
     assert_eq!(plan["departed"], 1, "{plan}");
     assert_eq!(plan["full_ranking"], false, "{plan}");
+    // The lists that held the edited or the departed note, besides the notes to rank afresh.
+    assert!(
+        plan["lists_to_update"].as_u64() > plan["stale"].as_u64(),
+        "{plan}"
+    );
 
     let report = update(&root, &[]);
     assert_eq!(report["embedded"], 2, "{report}");

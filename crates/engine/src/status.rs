@@ -166,11 +166,19 @@ pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
     plan.lists_to_update = if plan.full_ranking {
         plan.notes
     } else {
-        let listing = store
-            .lists()?
-            .values()
-            .filter(|list| list.iter().any(|(row, _)| changed_rows.contains(row)))
-            .count();
+        // Lists holding a changed or departed note, streamed (a million lists are not held)
+        // and not read at all when nothing changed.
+        let mut listing = 0;
+        if !changed_rows.is_empty() {
+            store.each_list(|_, entries| {
+                for (row, _) in entries {
+                    if changed_rows.contains(&row) {
+                        listing += 1;
+                        break;
+                    }
+                }
+            })?;
+        }
         listing + plan.stale
     };
     plan.store_bytes = ["", "-wal"]

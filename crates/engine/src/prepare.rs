@@ -42,7 +42,7 @@ pub enum Moved {
     Edited { line: usize },
 }
 
-/// A note read and parsed.
+/// A note read and parsed: what the write step splices the new region into.
 #[derive(Debug, Clone)]
 pub struct Prepared {
     pub note: Note,
@@ -51,13 +51,6 @@ pub struct Prepared {
     /// `base` parsed.
     pub parsed: Parsed,
     pub moved: Moved,
-    /// The text to embed, kept so that a note needing a vector is not prepared twice.
-    pub text: String,
-    pub hash: TextHash,
-    /// The note's lexical vector (TF-IDF over `text`), sorted by word id.
-    pub terms: Vec<(u32, f32)>,
-    pub title: String,
-    pub links: Vec<(String, bool)>,
 }
 
 /// What the read step keeps of a note: all but its text and parse, which the write step makes
@@ -78,16 +71,28 @@ pub struct ReadNote {
     pub content_hash: String,
 }
 
-impl From<Prepared> for ReadNote {
-    fn from(prepared: Prepared) -> Self {
-        Self {
-            evidence: prepared.parsed.link_style_evidence(),
-            content_hash: prepared.note.content_hash().to_owned(),
-            text: prepared.text,
-            hash: prepared.hash,
-            terms: prepared.terms,
-            title: prepared.title,
-            links: prepared.links,
+impl Prepared {
+    /// What the rest of the run needs of the note: its text to embed (through the learned
+    /// statistics when there are some; else `embed_text`'s, for [`learn_from`]) and that
+    /// text's hash and words, its title, links, link-form vote and content hash.
+    pub fn read_note(&self, placement: Placement<'_>) -> ReadNote {
+        let raw = embed_text(&self.parsed);
+        let (text, terms) = match placement.learned {
+            Some(learned) => learned.prepare(&raw),
+            None => (raw, Vec::new()),
+        };
+        let file = self.note.file();
+        ReadNote {
+            hash: text_hash(&text),
+            text,
+            terms,
+            title: self
+                .parsed
+                .title()
+                .map_or_else(|| file.id.clone(), str::to_owned),
+            links: self.parsed.links_with_kind(),
+            evidence: self.parsed.link_style_evidence(),
+            content_hash: self.note.content_hash().to_owned(),
         }
     }
 }
@@ -101,26 +106,11 @@ pub fn prepare(
     let note = read_note(file)?;
     let (base, moved) = take_out_old_region(note.text(), placement, previous);
     let parsed = parse(&base, placement.section).map_err(|err| with_path(err, file))?;
-    let raw = embed_text(&parsed);
-    let (text, terms) = match placement.learned {
-        Some(learned) => learned.prepare(&raw),
-        None => (raw, Vec::new()),
-    };
-    let hash = text_hash(&text);
-    let title = parsed
-        .title()
-        .map_or_else(|| file.id.clone(), str::to_owned);
-    let links = parsed.links_with_kind();
     Ok(Prepared {
         note,
         base,
         parsed,
         moved,
-        text,
-        hash,
-        terms,
-        title,
-        links,
     })
 }
 
@@ -203,7 +193,8 @@ pub fn prepare_all(
     let results: Vec<Result<ReadNote, NoteError>> = files
         .par_iter()
         .map(|(file, previous)| {
-            let read = prepare(file, placement, previous.as_ref()).map(ReadNote::from);
+            let read = prepare(file, placement, previous.as_ref())
+                .map(|prepared| prepared.read_note(placement));
             bar.inc(1);
             read
         })

@@ -77,8 +77,7 @@ pub fn scan(
             _ => by_path.get(rel_text(&file.rel_path).as_str()),
         })
         .collect();
-    let records = by_path.records;
-    let mut records: Vec<Option<NoteRecord>> = records.into_iter().map(Some).collect();
+    let mut records: Vec<Option<NoteRecord>> = by_path.records.into_iter().map(Some).collect();
     let mut entries = Vec::with_capacity(walked.notes.len());
     for ((file, stat), found) in walked.notes.into_iter().zip(stats).zip(found) {
         let record = found.and_then(|index| records[index as usize].take());

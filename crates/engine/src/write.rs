@@ -218,7 +218,7 @@ fn write_one(
     };
     let still = match job.expect {
         Expect::Bytes(content_hash) => prepared.note.content_hash() == content_hash,
-        Expect::Text(hash) => prepared.hash == hash,
+        Expect::Text(hash) => prepared.read_note(placement).hash == hash,
     };
     if !still {
         let warning = Warning::ChangedDuringRun {

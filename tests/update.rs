@@ -540,3 +540,50 @@ fn a_saved_hnsw_index_is_patched_not_rebuilt() {
     assert_eq!(counts(&json_report(output)), (None, None));
     assert_eq!(counts(&update(&[])), (Some(0), Some(0)), "saved again");
 }
+
+/// `--index graph` reads the vector file in place through each note's slot (two notes sharing
+/// a text share a row, so the rows are not in note order): its notes equal Exact's, byte for
+/// byte, where the builder answers exactly (a folder this small).
+#[test]
+fn the_graph_reads_shared_rows_in_place_and_equals_exact() {
+    let scratch = Scratch::new();
+    let graph = tldr_subset(&scratch, "graph");
+    let exact = tldr_subset(&scratch, "exact");
+    for root in [&graph, &exact] {
+        std::fs::copy(root.join("aa.md"), root.join("zz-copy-of-aa.md")).expect("copy");
+    }
+    let run = |root: &std::path::Path, index: &str| {
+        let args = [
+            "update",
+            root.to_str().expect("path"),
+            "--index",
+            index,
+            "--similarity",
+            "semantic",
+            "--format",
+            "json",
+        ];
+        json_report(closest(&args, None, None))
+    };
+    let report = run(&graph, "graph");
+    assert_eq!(report["index"], "graph");
+    assert_eq!(report["ranking"], "full");
+    run(&exact, "exact");
+    let (graph_notes, exact_notes) = (snapshot(&graph), snapshot(&exact));
+    assert_eq!(graph_notes.len(), exact_notes.len());
+    for ((path, a), (_, b)) in graph_notes.iter().zip(&exact_notes) {
+        assert!(a == b, "`{}` differs", path.display());
+    }
+    let copy = String::from_utf8_lossy(
+        &graph_notes
+            .iter()
+            .find(|(path, _)| path.ends_with("zz-copy-of-aa.md"))
+            .expect("copy")
+            .1,
+    )
+    .into_owned();
+    assert!(
+        closest_links(&copy).iter().any(|link| link == "aa"),
+        "{copy}"
+    );
+}

@@ -65,9 +65,9 @@ pub struct Ranked {
 pub struct RankInput<'a> {
     /// Unit vectors by position.
     pub rows: Vec<&'a [f32]>,
-    /// The same vectors as one row-major buffer, when they lie that way already (the graph
-    /// builder then reads them in place instead of a copy).
-    pub matrix: Option<&'a [f32]>,
+    /// The same vectors where they lie (the vector file), for the graph builder to read in
+    /// place.
+    pub matrix: Option<Matrix<'a>>,
     pub sizes: Vec<ListSize>,
     /// Stored lists translated to positions (`None`: the note needs a fresh list).
     pub stored: Vec<Option<Neighbours>>,
@@ -83,6 +83,15 @@ pub struct RankInput<'a> {
     pub saved: Option<SavedIndex<'a>>,
     /// Called with each block of positions a patch has read through (`patch_with`).
     pub passed: &'a (dyn Fn(std::ops::Range<usize>) + Sync),
+}
+
+/// Every vector of a run in one row-major buffer.
+pub struct Matrix<'a> {
+    pub data: &'a [f32],
+    /// Each position's row of `data`; `None` when position p is row p.
+    pub slots: Option<&'a [u32]>,
+    /// Lets rows of `data` leave memory once the graph builder has passed them.
+    pub release: &'a (dyn Fn(std::ops::Range<usize>) + Sync),
 }
 
 /// The lexical side of a hybrid similarity, for `rank`.
@@ -184,9 +193,7 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
         let keep = input.sizes.iter().map(|size| size.keep).max().unwrap_or(0);
         let lists = match (hnsw, kind) {
             (Some(index), _) => all_pairs(&index, keep, n)?,
-            (None, ConcreteKind::Graph) => {
-                graph(&input.rows, input.matrix, keep, &|| (input.passed)(0..n))?
-            }
+            (None, ConcreteKind::Graph) => graph(&input.rows, input.matrix, keep)?,
             (None, kind) => all_pairs(&build(kind, &input.rows)?, keep, n)?,
         };
         let lists: Vec<Neighbours> = lists
@@ -255,14 +262,10 @@ pub fn patches(
     patchable && patch_seconds < full_seconds
 }
 
-/// Every row's `keep` nearest by the k-nearest graph builder, on the buffer in place when
-/// there is one; `release` lets the rows' pages go while the builder works on its own copy.
-fn graph(
-    rows: &[&[f32]],
-    matrix: Option<&[f32]>,
-    keep: usize,
-    release: &(dyn Fn() + Sync),
-) -> Result<Vec<Neighbours>> {
+/// Every row's `keep` nearest by the k-nearest graph builder, on the vector file in place
+/// (through the notes' slots) when there is one, its `release` letting the rows' pages go as
+/// the builder passes them; else on a gathered copy.
+fn graph(rows: &[&[f32]], matrix: Option<Matrix<'_>>, keep: usize) -> Result<Vec<Neighbours>> {
     let n = rows.len();
     if n < 2 {
         return Ok(vec![Vec::new(); n]);
@@ -273,17 +276,22 @@ fn graph(
         Some(matrix) => matrix,
         None => {
             gathered = rows.concat();
-            &gathered
+            Matrix {
+                data: &gathered,
+                slots: None,
+                release: &|_| {},
+            }
         }
     };
     let ids: Vec<u64> = (0..n as u64).collect();
     let (lists, _) = closest_index::knn_graph_releasing(
-        matrix,
+        matrix.data,
         dim,
+        matrix.slots,
         &ids,
         keep.min(n - 1),
         &closest_index::KnnParams::default(),
-        release,
+        matrix.release,
     )?;
     Ok(lists)
 }

@@ -24,7 +24,7 @@ use crate::lock::FolderLock;
 use crate::neighbours::shown;
 use crate::prepare::{prepare_all, Placement, ReadNote};
 use crate::progress::Reporter;
-use crate::rank::{rank, LexicalSide, Method, RankInput, SavedIndex, MARGIN};
+use crate::rank::{rank, LexicalSide, Matrix, Method, RankInput, SavedIndex, MARGIN};
 use crate::rerank::Reranker;
 use crate::scan::{scan, sweep};
 use crate::stamp;
@@ -591,7 +591,14 @@ impl<'a> Run<'a> {
             .iter()
             .map(|note| self.vectors.row(note.slot))
             .collect();
-        let matrix = in_note_order.then(|| self.vectors.all());
+        let slots: Vec<u32> = self.notes.iter().map(|note| note.slot).collect();
+        let vectors = &self.vectors;
+        let release = |range: std::ops::Range<usize>| vectors.release(range.start, range.end);
+        let matrix = (vectors.rows() > 0).then(|| Matrix {
+            data: vectors.all(),
+            slots: (!in_note_order).then_some(&slots[..]),
+            release: &release,
+        });
         let kind = closest_index::choose(settings.index, n);
         // Only a saved HNSW index knows notes by their content keys.
         let keys: Vec<u64> = if kind == closest_index::ConcreteKind::Hnsw {
@@ -620,8 +627,7 @@ impl<'a> Run<'a> {
             }
             _ => None,
         };
-        let slots: Vec<u32> = self.notes.iter().map(|note| note.slot).collect();
-        let (store, notes, vectors) = (&self.store, &mut self.notes, &self.vectors);
+        let (store, notes) = (&self.store, &mut self.notes);
         let lexical = match (settings.lexical_weight(), &partial) {
             (None, _) => LexicalSide::None,
             (Some(_), Some(partial)) => LexicalSide::Made(partial),

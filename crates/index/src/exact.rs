@@ -131,36 +131,91 @@ pub(crate) fn top_k_of_rows(rows: RowsView<'_>, query_rows: &[usize], k: usize) 
         .par_chunks(ROW_BLOCK)
         .map_init(
             || (Vec::new(), Vec::new()),
-            |(queries, scores), block| block_top_k(rows, block, k, queries, scores),
+            |(scores, tile), block| {
+                let mut top = BlockTop::new(rows, block, k);
+                for first in (0..n_rows).step_by(COLUMN_TILE) {
+                    top.pass(rows, first, scores, tile);
+                }
+                top.finish(rows)
+            },
         )
         .flatten_iter()
         .collect()
 }
 
-fn block_top_k(
+/// `top_k_of_rows` for rows the caller lets go of as they are passed: one pass over the rows,
+/// tile by tile, every block of queries taking each tile before `passed` is called with the
+/// tile's rows (the same lists, bit for bit).
+pub(crate) fn top_k_of_rows_passing(
     rows: RowsView<'_>,
-    block: &[usize],
+    query_rows: &[usize],
     k: usize,
-    queries: &mut Vec<f32>,
-    scores: &mut Vec<f32>,
+    passed: &(dyn Fn(std::ops::Range<usize>) + Sync),
 ) -> Vec<Neighbours> {
-    let dim = rows.dim;
     let n_rows = rows.n_rows();
-    queries.clear();
-    for &row in block {
-        queries.extend_from_slice(rows.row(row));
+    let k = k.min(n_rows.saturating_sub(1));
+    if k == 0 {
+        return vec![Vec::new(); query_rows.len()];
     }
-    let m = block.len();
-    let mut tops: Vec<TopK> = (0..m)
-        .map(|_| TopK::new(k + GEMM_SLACK, GEMM_TOLERANCE))
+    let mut blocks: Vec<BlockTop<'_>> = query_rows
+        .chunks(ROW_BLOCK)
+        .map(|block| BlockTop::new(rows, block, k))
         .collect();
     for first in (0..n_rows).step_by(COLUMN_TILE) {
-        let n = COLUMN_TILE.min(n_rows - first);
+        blocks.par_iter_mut().for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(scores, tile), top| top.pass(rows, first, scores, tile),
+        );
+        passed(first..(first + COLUMN_TILE).min(n_rows));
+    }
+    blocks
+        .into_par_iter()
+        .flat_map_iter(|top| top.finish(rows))
+        .collect()
+}
+
+/// The best candidates so far of one block of query rows.
+struct BlockTop<'q> {
+    block: &'q [usize],
+    queries: Vec<f32>,
+    tops: Vec<TopK>,
+    k: usize,
+}
+
+impl<'q> BlockTop<'q> {
+    fn new(rows: RowsView<'_>, block: &'q [usize], k: usize) -> Self {
+        let mut queries = Vec::with_capacity(block.len() * rows.dim);
+        for &row in block {
+            queries.extend_from_slice(rows.row(row));
+        }
+        BlockTop {
+            block,
+            queries,
+            tops: (0..block.len())
+                .map(|_| TopK::new(k + GEMM_SLACK, GEMM_TOLERANCE))
+                .collect(),
+            k,
+        }
+    }
+
+    /// Takes the tile of rows starting at `first`.
+    fn pass(
+        &mut self,
+        rows: RowsView<'_>,
+        first: usize,
+        scores: &mut Vec<f32>,
+        tile: &mut Vec<f32>,
+    ) {
+        let n = COLUMN_TILE.min(rows.n_rows() - first);
         scores.clear();
-        scores.resize(m * n, 0.0);
-        let tile = &rows.data[first * dim..(first + n) * dim];
-        products(queries, tile, dim, scores);
-        for ((top, &own_row), row_scores) in tops.iter_mut().zip(block).zip(scores.chunks_exact(n))
+        scores.resize(self.block.len() * n, 0.0);
+        let tile = rows.tile(first, n, tile);
+        products(&self.queries, tile, rows.dim, scores);
+        for ((top, &own_row), row_scores) in self
+            .tops
+            .iter_mut()
+            .zip(self.block)
+            .zip(scores.chunks_exact(n))
         {
             for (offset, &score) in row_scores.iter().enumerate() {
                 if score < top.floor() {
@@ -177,10 +232,15 @@ fn block_top_k(
             }
         }
     }
-    tops.into_iter()
-        .zip(block)
-        .map(|(top, &own_row)| rows.rescore(top.into_sorted(), rows.row(own_row), k))
-        .collect()
+
+    fn finish(self, rows: RowsView<'_>) -> Vec<Neighbours> {
+        let k = self.k;
+        self.tops
+            .into_iter()
+            .zip(self.block)
+            .map(|(top, &own_row)| rows.rescore(top.into_sorted(), rows.row(own_row), k))
+            .collect()
+    }
 }
 
 /// `out[i * n + j] = lhs_i · rhs_j` for `m = lhs.len() / dim` rows of `lhs` and `n` rows of
@@ -236,5 +296,48 @@ pub(crate) fn products_strided(
             false,
             Parallelism::None,
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One pass over the tiles for every block of queries gives `top_k_of_rows`' lists bit
+    /// for bit, passes every row once, and rows read through slots give the lists of the rows
+    /// gathered.
+    #[test]
+    fn a_single_pass_equals_the_blocked_product() {
+        let (n, dim) = (COLUMN_TILE * 2 + 900, 8);
+        let data = crate::synthetic_clustered(n, dim, 30, 0.3, 5);
+        let ids: Vec<u64> = (0..n as u64).map(|row| (row * 7_919) % 100_003).collect();
+        let view = RowsView {
+            dim,
+            data: &data,
+            ids: &ids,
+            slots: None,
+        };
+        let queries: Vec<usize> = (0..n).step_by(13).collect();
+        let want = top_k_of_rows(view, &queries, 10);
+        let passed = std::sync::Mutex::new(Vec::new());
+        let got = top_k_of_rows_passing(view, &queries, 10, &|range| {
+            passed.lock().unwrap().push(range);
+        });
+        assert_eq!(got, want);
+        let passed = passed.into_inner().unwrap();
+        assert_eq!(passed.first().map(|range| range.start), Some(0));
+        assert!(passed.windows(2).all(|pair| pair[0].end == pair[1].start));
+        assert_eq!(passed.last().map(|range| range.end), Some(n));
+
+        // The same rows stored backwards, read through slots.
+        let backwards: Vec<f32> = data.chunks_exact(dim).rev().flatten().copied().collect();
+        let slots: Vec<u32> = (0..n as u32).map(|row| n as u32 - 1 - row).collect();
+        let through_slots = RowsView {
+            dim,
+            data: &backwards,
+            ids: &ids,
+            slots: Some(&slots),
+        };
+        assert_eq!(top_k_of_rows(through_slots, &queries, 10), want);
     }
 }

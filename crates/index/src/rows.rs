@@ -217,6 +217,7 @@ impl RowStore {
             dim: self.dim,
             data: &self.data,
             ids: &self.ids,
+            slots: None,
         }
     }
 
@@ -277,6 +278,9 @@ pub(crate) struct RowsView<'a> {
     pub(crate) dim: usize,
     pub(crate) data: &'a [f32],
     pub(crate) ids: &'a [u64],
+    /// Row i is `data`'s row `slots[i]` when given (rows that share a vector, or a file with
+    /// rows no one uses), else `data`'s row i.
+    pub(crate) slots: Option<&'a [u32]>,
 }
 
 impl<'a> RowsView<'a> {
@@ -286,7 +290,29 @@ impl<'a> RowsView<'a> {
 
     #[inline]
     pub(crate) fn row(&self, row: usize) -> &'a [f32] {
-        &self.data[row * self.dim..(row + 1) * self.dim]
+        let at = match self.slots {
+            Some(slots) => slots[row] as usize,
+            None => row,
+        };
+        &self.data[at * self.dim..(at + 1) * self.dim]
+    }
+
+    /// Rows `first..first + n` side by side: borrowed when they lie so in `data`, else
+    /// gathered into `buffer`.
+    pub(crate) fn tile<'b>(&self, first: usize, n: usize, buffer: &'b mut Vec<f32>) -> &'b [f32]
+    where
+        'a: 'b,
+    {
+        match self.slots {
+            None => &self.data[first * self.dim..(first + n) * self.dim],
+            Some(_) => {
+                buffer.clear();
+                for row in first..first + n {
+                    buffer.extend_from_slice(self.row(row));
+                }
+                buffer
+            }
+        }
     }
 
     /// Recomputes candidates' scores with `dot`, orders them and keeps `k`.

@@ -55,6 +55,9 @@ pub(super) fn estimate_recall(
 /// ten times that.
 const RESCORE_WINDOW: f32 = 1e-3;
 
+/// Positions re-scored between two calls of `finish`'s `passed`.
+const FINISH_ROWS: usize = 65_536;
+
 /// Re-scores the kept candidates that could be among the k best with `dot`, orders them and
 /// keeps k. Also returns the rows
 /// whose answer the lists cannot settle: fewer than k candidates, or a tie at the k-th score
@@ -64,12 +67,17 @@ pub(super) fn finish(
     order: &[u32],
     lists: &Lists,
     k: usize,
+    passed: &(dyn Fn() + Sync),
 ) -> (Vec<Neighbours>, Vec<usize>) {
     let width = lists.width;
-    let mut finished: Vec<(Neighbours, bool)> = vec![(Vec::new(), false); rows.n_rows()];
-    let by_position: Vec<(Neighbours, bool)> = (0..rows.n_rows())
-        .into_par_iter()
-        .map(|position| {
+    let n_rows = rows.n_rows();
+    let mut finished: Vec<(Neighbours, bool)> = vec![(Vec::new(), false); n_rows];
+    let mut by_position: Vec<(Neighbours, bool)> = Vec::with_capacity(n_rows);
+    // In blocks of the builder's order, which keeps near rows together: a block reads mostly
+    // the rows of a few leaves, and lets them go before the next.
+    for first in (0..n_rows).step_by(FINISH_ROWS) {
+        let block = first..(first + FINISH_ROWS).min(n_rows);
+        by_position.par_extend(block.into_par_iter().map(|position| {
             let kept: Vec<&lists::Entry> = filled(lists.of(position)).collect();
             if kept.len() < k {
                 return (Vec::new(), true);
@@ -93,8 +101,9 @@ pub(super) fn finish(
             let unsettled = near == width && neighbours[k - 1].score == neighbours[width - 1].score;
             neighbours.truncate(k);
             (neighbours, unsettled)
-        })
-        .collect();
+        }));
+        passed();
+    }
     for (&row, result) in order.iter().zip(by_position) {
         finished[row as usize] = result;
     }

@@ -307,6 +307,7 @@ mod tests {
                 dim,
                 data: &data,
                 ids: &ids,
+                slots: None,
             };
             let (mut order, leaves) = first_partition(&rows, n, leaf, 3);
             let mut next = 0;

@@ -5,7 +5,7 @@
 //! k-nearest graph is built for all-pairs, not for navigation; `Hnsw` is the index for repeated
 //! queries on a saved large folder), and only `all_pairs` differs: it builds the graph.
 
-use super::{build, KnnParams, KnnReport};
+use super::{build, KnnParams, KnnReport, Released};
 use crate::{ConcreteKind, Error, Exact, Neighbours, VectorIndex};
 
 /// Exact storage and queries, approximate all-pairs by the k-nearest graph builder.
@@ -37,7 +37,7 @@ impl KnnGraph {
     /// `all_pairs`, with what the build did.
     pub fn all_pairs_report(&self, k: usize) -> (Vec<(u64, Neighbours)>, KnnReport) {
         let rows = self.exact.rows().view();
-        let (lists, report) = build(rows, k, &self.params, &|| {});
+        let (lists, report) = build(rows, k, &self.params, &Released::never(rows));
         let mut pairs: Vec<(u64, Neighbours)> = rows.ids.iter().copied().zip(lists).collect();
         pairs.sort_unstable_by_key(|(id, _)| *id);
         (pairs, report)

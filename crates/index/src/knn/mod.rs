@@ -31,13 +31,14 @@ mod packed;
 mod params;
 mod sets;
 
+use std::ops::Range;
 use std::time::Instant;
 
 use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Error, Subject};
-use crate::exact::top_k_of_rows;
+use crate::exact::{top_k_of_rows, top_k_of_rows_passing};
 use crate::recall::sample_rows;
 use crate::rows::{validate, RowsView, MAX_ROWS};
 use crate::Neighbours;
@@ -93,33 +94,72 @@ pub fn knn_graph_report(
     k: usize,
     params: &KnnParams,
 ) -> Result<(Vec<Neighbours>, KnnReport), Error> {
-    knn_graph_releasing(rows, dim, ids, k, params, &|| {})
+    knn_graph_releasing(rows, dim, None, ids, k, params, &|_| {})
 }
 
-/// `knn_graph_report` for rows the caller can let go of while the build works on its own
-/// packed copy of them: `release` is called after each pass over `rows` until the lists are
-/// final (a caller whose rows are a memory-mapped file drops their pages there, and the build
-/// holds one copy of the rows, not two; the final pass pages in what it reads again).
+/// `knn_graph_report` for rows the caller reads from a file it can let go of while the build
+/// works on its own packed copy of them. Row i is `data`'s row `slots[i]` (rows that share a
+/// vector, or a file holding rows nobody uses, need no gathered copy), or `data`'s row i
+/// without `slots`. `release` is called with ranges of `data`'s rows the build has passed (a
+/// caller whose rows are a memory-mapped file drops their pages there): the build reads the
+/// rows front to back, block by block, until its copy exists, and the final pass lets them go
+/// as it goes, so at most a few blocks of them are held beside the copy.
+#[allow(clippy::too_many_arguments)]
 pub fn knn_graph_releasing(
-    rows: &[f32],
+    data: &[f32],
     dim: usize,
+    slots: Option<&[u32]>,
     ids: &[u64],
     k: usize,
     params: &KnnParams,
-    release: &(dyn Fn() + Sync),
+    release: &(dyn Fn(Range<usize>) + Sync),
 ) -> Result<(Vec<Neighbours>, KnnReport), Error> {
     params.validate()?;
-    check_rows(rows, dim, ids)?;
-    Ok(build(
-        RowsView {
-            dim,
-            data: rows,
-            ids,
-        },
-        k,
-        params,
-        release,
-    ))
+    let rows = RowsView {
+        dim,
+        data,
+        ids,
+        slots,
+    };
+    let released = Released { rows, release };
+    check_rows_passing(rows, &released)?;
+    Ok(build(rows, k, params, &released))
+}
+
+/// Lets go of the rows a build has passed, as ranges of the caller's rows.
+pub(crate) struct Released<'r> {
+    rows: RowsView<'r>,
+    release: &'r (dyn Fn(Range<usize>) + Sync),
+}
+
+impl<'r> Released<'r> {
+    /// Rows nobody lets go of.
+    pub(crate) fn never(rows: RowsView<'r>) -> Self {
+        Released {
+            rows,
+            release: &|_| {},
+        }
+    }
+}
+
+impl Released<'_> {
+    /// Rows `range` (the build's row numbers) were passed.
+    fn passed(&self, range: Range<usize>) {
+        match self.rows.slots {
+            None => (self.release)(range),
+            Some(slots) => {
+                let slots = &slots[range];
+                if let (Some(low), Some(high)) = (slots.iter().min(), slots.iter().max()) {
+                    (self.release)(*low as usize..*high as usize + 1);
+                }
+            }
+        }
+    }
+
+    /// Every row was read again.
+    fn all(&self) {
+        (self.release)(0..self.rows.data.len() / self.rows.dim.max(1));
+    }
 }
 
 /// The exact k nearest other rows of each of `query_rows` (row numbers into `rows`), in that
@@ -144,6 +184,7 @@ pub fn exact_neighbours_of_rows(
             dim,
             data: rows,
             ids,
+            slots: None,
         },
         query_rows,
         k,
@@ -152,12 +193,33 @@ pub fn exact_neighbours_of_rows(
 
 /// Checks shape, values and unique ids before any work, as `add` does for an index.
 fn check_rows(rows: &[f32], dim: usize, ids: &[u64]) -> Result<(), Error> {
+    let rows = RowsView {
+        dim,
+        data: rows,
+        ids,
+        slots: None,
+    };
+    check_rows_passing(rows, &Released::never(rows))
+}
+
+/// `check_rows` for a view, block by block, each block let go once checked.
+fn check_rows_passing(rows: RowsView<'_>, released: &Released<'_>) -> Result<(), Error> {
+    let (dim, ids) = (rows.dim, rows.ids);
     if dim == 0 {
         return Err(Error::InvalidDimension { dim });
     }
-    if rows.len() != ids.len() * dim {
+    let stored = rows.data.len() / dim;
+    let fits = match rows.slots {
+        None => rows.data.len() == ids.len() * dim,
+        Some(slots) => {
+            rows.data.len().is_multiple_of(dim)
+                && slots.len() == ids.len()
+                && slots.iter().all(|&slot| (slot as usize) < stored)
+        }
+    };
+    if !fits {
         return Err(Error::RowCount {
-            values: rows.len(),
+            values: rows.data.len(),
             ids: ids.len(),
             dim,
         });
@@ -168,9 +230,15 @@ fn check_rows(rows: &[f32], dim: usize, ids: &[u64]) -> Result<(), Error> {
             max: MAX_ROWS,
         });
     }
-    rows.par_chunks(dim)
-        .zip(ids.par_iter())
-        .try_for_each(|(row, &id)| validate(row, dim, Subject::Row { id }))?;
+    let starts: Vec<usize> = (0..ids.len()).step_by(CHECK_ROWS).collect();
+    starts.par_iter().try_for_each(|&first| {
+        let end = (first + CHECK_ROWS).min(ids.len());
+        for (row, &id) in ids.iter().enumerate().take(end).skip(first) {
+            validate(rows.row(row), dim, Subject::Row { id })?;
+        }
+        released.passed(first..end);
+        Ok::<(), Error>(())
+    })?;
     let mut sorted = ids.to_vec();
     sorted.par_sort_unstable();
     if let Some(pair) = sorted.windows(2).find(|pair| pair[0] == pair[1]) {
@@ -178,6 +246,9 @@ fn check_rows(rows: &[f32], dim: usize, ids: &[u64]) -> Result<(), Error> {
     }
     Ok(())
 }
+
+/// Rows checked per task before they are let go.
+const CHECK_ROWS: usize = 16_384;
 
 /// Most list entries of all rows together: the lists, their join sets and proposals grow with
 /// it. At 1,000,000 rows it caps the lists at 32, the width measured at a 3.8 GiB peak there
@@ -194,7 +265,7 @@ pub(crate) fn build(
     rows: RowsView<'_>,
     k: usize,
     params: &KnnParams,
-    release: &(dyn Fn() + Sync),
+    released: &Released<'_>,
 ) -> (Vec<Neighbours>, KnnReport) {
     let n_rows = rows.n_rows();
     let k = k.min(n_rows.saturating_sub(1));
@@ -206,17 +277,20 @@ pub(crate) fn build(
     }
     let leaf_size = params.leaf_size.max(2 * (width + 1));
     let started = Instant::now();
-    // The build runs in the first tree's leaf order (see `Packed::ordered`): position p is row
-    // order[p], and every list holds positions until `finish` maps them back.
-    let (order, first_leaves) = forest::first_partition(&rows, n_rows, leaf_size, params.seed);
-    let packed = Packed::ordered(rows, &order);
-    let ordered_ids: Vec<u64> = order.iter().map(|&row| rows.ids[row as usize]).collect();
-    // The exact lists of the rows the recall checks sample: the last full pass over the rows
-    // until `finish`, so it comes before the lists exist, and the rows go after it (the
-    // packed copy serves the trees and the descent).
+    // The exact lists of the rows the recall checks sample, in one pass over the rows that
+    // lets each tile go; then the packed copy, block by block. The rows are read again only
+    // by the recall checks (a sample) and by `finish`.
     let checked = sample_rows(n_rows, params.check_rows, params.seed);
-    let checked_exact = top_k_of_rows(rows, &checked, k);
-    release();
+    let checked_exact = top_k_of_rows_passing(rows, &checked, k, &|range| released.passed(range));
+    // Its last step read scattered rows (and the kernel maps the pages around each).
+    released.all();
+    let packed = Packed::of(rows, &|range| released.passed(range));
+    // The build runs in the first tree's leaf order (see `Packed::ordered`): position p is row
+    // order[p], and every list holds positions until `finish` maps them back. The first tree
+    // splits the packed copy (f16: a split only has to put near rows on the same side).
+    let (order, first_leaves) = forest::first_partition(&packed, n_rows, leaf_size, params.seed);
+    let packed = packed.ordered(&order);
+    let ordered_ids: Vec<u64> = order.iter().map(|&row| rows.ids[row as usize]).collect();
     // The trees seed lists as wide as the build may start: data they cut badly then descends
     // at that width keeping everything the leaves found (widening narrow lists loses it).
     // Memory bounds the widest lists on a large corpus (`LIST_ENTRIES_BUDGET`).
@@ -248,14 +322,14 @@ pub(crate) fn build(
     let forest_recall = (!checked.is_empty())
         .then(|| estimate_recall(rows, &order, &lists, &checked, &checked_exact, k));
     report.forest_recall = forest_recall;
-    release();
+    released.all();
     if forest_recall.is_some_and(|recall| recall < params.wide_below) && widest > width {
         // The further trees split a sketch of the rows (a third of the bytes per level): on
         // such data the leaves of sketch splits serve the descent as well as those of full
         // ones (BENCHMARKS.md), while on clustered data full splits cut markedly better.
         let max_trees = params.max_trees.max(n_trees);
-        let sketch = Sketch::of(rows, &order, params.seed);
-        release();
+        let sketch = Sketch::of(rows, params.seed, &|range| released.passed(range))
+            .map(|sketch| sketch.ordered(&order));
         let split_rows: &dyn RowSource = match &sketch {
             Some(sketch) => sketch,
             None => &packed,
@@ -300,7 +374,7 @@ pub(crate) fn build(
         report.widths.push(lists.width);
         let recall = estimate_recall(rows, &order, &lists, &checked, &checked_exact, k);
         report.estimated_recall = Some(recall);
-        release();
+        released.all();
         let wider = (lists.width + lists.width.div_ceil(2)).min(widest);
         if recall >= params.target_recall || checked.is_empty() || wider <= lists.width {
             break;
@@ -312,7 +386,7 @@ pub(crate) fn build(
     drop(packed);
 
     let started = Instant::now();
-    let (mut finished, tied) = finish(rows, &order, &lists, k);
+    let (mut finished, tied) = finish(rows, &order, &lists, k, &|| released.all());
     report.exact_rows = tied.len();
     for (&row, exact) in checked.iter().zip(checked_exact) {
         finished[row] = exact;
@@ -332,6 +406,8 @@ pub(crate) fn build(
             finished[*row] = list;
         }
     }
+    // The exact lists of tied rows (or of all) read every row again.
+    released.all();
     report.finish_seconds = started.elapsed().as_secs_f64();
     (finished, report)
 }

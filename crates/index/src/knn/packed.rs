@@ -6,6 +6,8 @@
 //! bits, so a 384-term cosine moves by about 1e-5, far below the gaps that decide a neighbour,
 //! and every score that leaves the builder is recomputed from the f32 rows with `dot` anyway.
 
+use std::ops::Range;
+
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 use rayon::prelude::*;
@@ -38,16 +40,56 @@ pub(super) struct Packed {
 }
 
 impl Packed {
-    /// The rows of `rows` in the order `order` (position p holds row `order[p]`). The builder
-    /// stores rows in the leaf order of its first tree, so that near neighbours lie near each
-    /// other in memory and a local join mostly reads rows already in cache.
-    pub(super) fn ordered(rows: RowsView<'_>, order: &[u32]) -> Self {
+    /// The rows of `rows` in their own order, converted block by block; `passed` is called
+    /// with each block's rows once it is copied.
+    pub(super) fn of(rows: RowsView<'_>, passed: &(dyn Fn(Range<usize>) + Sync)) -> Self {
         let dim = rows.dim;
-        let mut data = vec![f16::ZERO; order.len() * dim];
-        data.par_chunks_mut(dim)
-            .zip(order.par_iter())
-            .for_each(|(out, &row)| out.convert_from_f32_slice(rows.row(row as usize)));
+        let mut data = vec![f16::ZERO; rows.n_rows() * dim];
+        data.par_chunks_mut(PASS_ROWS * dim)
+            .enumerate()
+            .for_each(|(block, out)| {
+                let first = block * PASS_ROWS;
+                for (offset, out) in out.chunks_exact_mut(dim).enumerate() {
+                    out.convert_from_f32_slice(rows.row(first + offset));
+                }
+                passed(first..first + out.len() / dim);
+            });
         Packed { dim, data }
+    }
+
+    /// The same rows in the order `order` (position p holds what was row `order[p]`): the
+    /// builder stores rows in the leaf order of its first tree, so that near neighbours lie
+    /// near each other in memory and a local join mostly reads rows already in cache.
+    pub(super) fn ordered(mut self, order: &[u32]) -> Self {
+        permute_rows(&mut self.data, self.dim, order);
+        self
+    }
+}
+
+/// Rows held while a pass converts or projects them, before it lets them go.
+const PASS_ROWS: usize = 16_384;
+
+/// Puts row `order[p]` of `data` (row-major, `dim` wide) at row p, in place: one copy in
+/// memory, however large, following each cycle of the permutation.
+fn permute_rows<T: Copy + Default>(data: &mut [T], dim: usize, order: &[u32]) {
+    let mut done = vec![false; order.len()];
+    let mut held = vec![T::default(); dim];
+    for start in 0..order.len() {
+        if done[start] || order[start] as usize == start {
+            continue;
+        }
+        held.copy_from_slice(&data[start * dim..(start + 1) * dim]);
+        let mut at = start;
+        loop {
+            done[at] = true;
+            let from = order[at] as usize;
+            if from == start {
+                data[at * dim..(at + 1) * dim].copy_from_slice(&held);
+                break;
+            }
+            data.copy_within(from * dim..(from + 1) * dim, at * dim);
+            at = from;
+        }
     }
 }
 
@@ -111,9 +153,14 @@ pub(super) struct Sketch {
 }
 
 impl Sketch {
-    /// The sketch of every row of `rows` in the builder's order (position p holds row
-    /// `order[p]`); `None` when the rows are no wider than the sketch.
-    pub(super) fn of(rows: RowsView<'_>, order: &[u32], seed: u64) -> Option<Self> {
+    /// The sketch of every row of `rows`, in their order, block by block (`passed` is called
+    /// with each block's rows once projected); `None` when the rows are no wider than the
+    /// sketch.
+    pub(super) fn of(
+        rows: RowsView<'_>,
+        seed: u64,
+        passed: &(dyn Fn(Range<usize>) + Sync),
+    ) -> Option<Self> {
         if rows.dim <= SKETCH_DIMS {
             return None;
         }
@@ -130,21 +177,26 @@ impl Sketch {
                 }
             })
             .collect();
-        let mut data = vec![0.0f32; order.len() * SKETCH_DIMS];
+        let mut data = vec![0.0f32; rows.n_rows() * SKETCH_DIMS];
         const BLOCK: usize = 1_024;
         data.par_chunks_mut(BLOCK * SKETCH_DIMS)
-            .zip(order.par_chunks(BLOCK))
-            .for_each_init(Vec::new, |gathered, (out, block)| {
-                gathered.clear();
-                for &row in block {
-                    gathered.extend_from_slice(rows.row(row as usize));
-                }
-                crate::exact::products(gathered, &directions, rows.dim, out);
+            .enumerate()
+            .for_each_init(Vec::new, |gathered, (block, out)| {
+                let first = block * BLOCK;
+                let n = out.len() / SKETCH_DIMS;
+                crate::exact::products(rows.tile(first, n, gathered), &directions, rows.dim, out);
+                passed(first..first + n);
             });
         Some(Sketch {
             dim: SKETCH_DIMS,
             data,
         })
+    }
+
+    /// The same sketch in the builder's order (position p holds what was row `order[p]`).
+    pub(super) fn ordered(mut self, order: &[u32]) -> Self {
+        permute_rows(&mut self.data, self.dim, order);
+        self
     }
 }
 
@@ -156,5 +208,33 @@ impl RowSource for Sketch {
     #[inline]
     fn extend(&self, row: usize, out: &mut Vec<f32>) {
         out.extend_from_slice(&self.data[row * self.dim..(row + 1) * self.dim]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Permuting in place puts row `order[p]` at p, for orders with long cycles, fixed points
+    /// and swaps.
+    #[test]
+    fn permute_rows_gathers_in_place() {
+        let dim = 3;
+        for order in [
+            vec![0u32, 1, 2, 3, 4],
+            vec![4, 3, 2, 1, 0],
+            vec![1, 2, 3, 4, 0],
+            vec![2, 0, 1, 4, 3],
+            vec![],
+        ] {
+            let data: Vec<u32> = (0..order.len() as u32 * dim as u32).collect();
+            let want: Vec<u32> = order
+                .iter()
+                .flat_map(|&row| data[row as usize * dim..(row as usize + 1) * dim].to_vec())
+                .collect();
+            let mut got = data.clone();
+            permute_rows(&mut got, dim, &order);
+            assert_eq!(got, want, "{order:?}");
+        }
     }
 }

@@ -333,8 +333,8 @@ fn bad_rows_and_parameters_are_errors() {
     assert!(KnnGraph::new(2, bad).is_err());
 }
 
-/// A caller's `release` is called while the build works on its own copy of the rows, and
-/// changes nothing in the lists.
+/// A caller's `release` is called while the build works on its own copy of the rows, with
+/// ranges of the caller's rows, and changes nothing in the lists.
 #[test]
 fn releasing_the_rows_changes_nothing() {
     let (n, dim) = (2_000, 16);
@@ -342,11 +342,46 @@ fn releasing_the_rows_changes_nothing() {
     let ids = ids_of(n);
     let params = forced(64, 16);
     let (plain, _) = knn_graph_report(&data, dim, &ids, 10, &params).expect("graph");
-    let released = std::sync::atomic::AtomicUsize::new(0);
-    let (lists, _) = knn_graph_releasing(&data, dim, &ids, 10, &params, &|| {
-        released.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let released = std::sync::Mutex::new(vec![false; n]);
+    let (lists, _) = knn_graph_releasing(&data, dim, None, &ids, 10, &params, &|range| {
+        assert!(range.end <= n, "{range:?}");
+        released.lock().unwrap()[range].fill(true);
     })
     .expect("graph");
     assert_eq!(lists, plain);
-    assert!(released.into_inner() >= 2);
+    assert!(released.into_inner().unwrap().into_iter().all(|row| row));
+}
+
+/// Rows read through slots (a file with rows nobody uses, two positions sharing one row) give
+/// the lists of the same rows gathered side by side; a slot past the rows is refused.
+#[test]
+fn rows_by_slot_equal_rows_gathered() {
+    let (n, dim) = (1_500, 16);
+    let data = synthetic_clustered(n, dim, 15, 0.4, 9);
+    let ids = ids_of(n);
+    let params = forced(64, 16);
+    // The file: a garbage row, then the rows in reverse order, then another garbage row.
+    let garbage = vec![0.5f32; dim];
+    let mut file = garbage.clone();
+    for row in (0..n).rev() {
+        file.extend_from_slice(&data[row * dim..(row + 1) * dim]);
+    }
+    file.extend_from_slice(&garbage);
+    let mut slots: Vec<u32> = (0..n as u32).map(|row| n as u32 - row).collect();
+    // Position 7 shares position 3's row.
+    slots[7] = slots[3];
+    let gathered: Vec<f32> = slots
+        .iter()
+        .flat_map(|&slot| file[slot as usize * dim..(slot as usize + 1) * dim].to_vec())
+        .collect();
+    let (want, _) = knn_graph_report(&gathered, dim, &ids, 10, &params).expect("graph");
+    let (got, _) = knn_graph_releasing(&file, dim, Some(&slots), &ids, 10, &params, &|range| {
+        assert!(range.end <= n + 2, "{range:?}");
+    })
+    .expect("graph");
+    assert_eq!(got, want);
+
+    slots[0] = n as u32 + 2;
+    let refused = knn_graph_releasing(&file, dim, Some(&slots), &ids, 10, &params, &|_| {});
+    assert!(matches!(refused, Err(Error::RowCount { .. })));
 }

@@ -90,7 +90,8 @@ pub struct Matrix<'a> {
     pub data: &'a [f32],
     /// Each position's row of `data`; `None` when position p is row p.
     pub slots: Option<&'a [u32]>,
-    /// Lets rows of `data` leave memory once the graph builder has passed them.
+    /// Lets rows of `data` leave memory once the graph builder has passed them (all of them
+    /// between its stages, when the caller also hands back what the stage before freed).
     pub release: &'a (dyn Fn(std::ops::Range<usize>) + Sync),
 }
 
@@ -196,6 +197,8 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
             (None, ConcreteKind::Graph) => graph(&input.rows, input.matrix, keep)?,
             (None, kind) => all_pairs(&build(kind, &input.rows)?, keep, n)?,
         };
+        // What the graph builder freed is handed back before the lexical side is made.
+        crate::trim::give_back_freed();
         let lists: Vec<Neighbours> = lists
             .into_iter()
             .zip(&input.sizes)

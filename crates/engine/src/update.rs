@@ -143,6 +143,14 @@ impl RunNote {
     }
 }
 
+/// Lists whose final order is made at once (with the augmented vectors they need: some
+/// sixteen per list, 1.5 KB each).
+const RERANK_BLOCK: usize = 2_048;
+
+/// Notes read by a run from which on it hands what the read step freed back to the system
+/// (`trim`): below it there is little to give back.
+const GIVE_BACK_ABOVE: usize = 10_000;
+
 /// Everything a run carries from step to step.
 pub(crate) struct Run<'a> {
     pub engine: &'a Engine,
@@ -192,8 +200,16 @@ pub(crate) fn update(
     })?;
     let mut run = Run::begin(engine, options, reporter)?;
     run.ensure_vectors()?;
+    if run.report.read >= GIVE_BACK_ABOVE {
+        // The texts read are embedded and gone.
+        crate::trim::give_back_freed();
+    }
     let rank_started = Instant::now();
     let mut lists = run.rank()?;
+    if run.report.ranking == "full" {
+        // What the graph builder and the fusion freed.
+        crate::trim::give_back_freed();
+    }
     run.report.timings.rank = rank_started.elapsed().as_secs_f64();
     let write_started = Instant::now();
     let (jobs_rendered, outcomes) = run.write(&mut lists)?;
@@ -593,7 +609,13 @@ impl<'a> Run<'a> {
             .collect();
         let slots: Vec<u32> = self.notes.iter().map(|note| note.slot).collect();
         let vectors = &self.vectors;
-        let release = |range: std::ops::Range<usize>| vectors.release(range.start, range.end);
+        let release = |range: std::ops::Range<usize>| {
+            vectors.release(range.start, range.end);
+            if range.start == 0 && range.end >= vectors.rows() {
+                // Between its stages: what the stage before freed goes back too.
+                crate::trim::give_back_freed();
+            }
+        };
         let matrix = (vectors.rows() > 0).then(|| Matrix {
             data: vectors.all(),
             slots: (!in_note_order).then_some(&slots[..]),
@@ -888,7 +910,7 @@ impl<'a> Run<'a> {
             .iter()
             .map(|note| self.vectors.row(note.slot))
             .collect();
-        let mut reranker = Reranker::new(&rows, &lists.lists, lists.lexical.as_ref());
+        let reranker = Reranker::new(&rows, &lists.lists, lists.lexical.as_ref());
         let mut writer = Writer::new(
             to_render.len(),
             rendering,
@@ -897,14 +919,17 @@ impl<'a> Run<'a> {
             self.reporter,
         );
         let mut jobs = Vec::new();
-        for position in to_render {
+        // The final orders a block at a time, on every core.
+        let finals = to_render
+            .chunks(RERANK_BLOCK)
+            .flat_map(|block| block.iter().copied().zip(reranker.lists_of(block)));
+        for (position, list) in finals {
             let note = &self.notes[position];
-            let list = &reranker.list(position);
             let linked = resolver
                 .as_ref()
                 .map(|resolver| resolver.linked_ids_of(note.links(), &note.file))
                 .unwrap_or_default();
-            let chosen: Vec<LinkTarget> = shown(list, settings, |other| {
+            let chosen: Vec<LinkTarget> = shown(&list, settings, |other| {
                 linked.contains(&self.notes[other as usize].file.id)
             })
             .into_iter()
@@ -937,11 +962,10 @@ impl<'a> Run<'a> {
             });
             if jobs.len() == WRITE_BLOCK {
                 writer.write(std::mem::take(&mut jobs));
-                // The block's final orders read scattered rows; the next block reads its own.
-                self.vectors.release(0, self.vectors.rows());
             }
         }
         writer.write(jobs);
+        self.vectors.release(0, self.vectors.rows());
         let mut outcomes = writer.finish();
         outcomes.extend(held);
         Ok((rendered_now, outcomes))

@@ -242,9 +242,14 @@ impl VectorFile {
         let write = || -> std::io::Result<()> {
             let mut out = std::io::BufWriter::new(File::create(&path)?);
             out.write_all(&header(&self.meta.key, self.dim))?;
-            for &slot in slots {
+            for (written, &slot) in slots.iter().enumerate() {
                 for value in self.row(slot) {
                     out.write_all(&value.to_le_bytes())?;
+                }
+                if (written + 1) % CHUNK_ROWS == 0 {
+                    // The rows copied leave memory as the copy goes (the new file's too: the
+                    // writer's pages are the page cache's, not this process's).
+                    self.release(0, self.meta.rows);
                 }
             }
             out.into_inner().map_err(|err| err.into_error())?.sync_all()
@@ -284,6 +289,11 @@ impl VectorFile {
         for chunk in first_chunk..n_chunks {
             let sum = self.chunk_checksum(chunk);
             self.meta.checksums.push(sum);
+            // Summed rows leave memory (a compacted million are 1.5 GB).
+            self.release(
+                chunk * CHUNK_ROWS,
+                ((chunk + 1) * CHUNK_ROWS).min(self.meta.rows),
+            );
         }
     }
 
@@ -303,8 +313,15 @@ impl VectorFile {
     pub fn release(&self, start: usize, end: usize) {
         #[cfg(unix)]
         if let Some(map) = &self.map {
-            let offset = HEADER_BYTES + start * self.dim * 4;
-            let len = end.saturating_sub(start) * self.dim * 4;
+            // madvise takes whole pages: the ones the rows touch (dropping a page that holds
+            // a neighbouring row too is harmless, it is paged in again when read).
+            const PAGE: usize = 4096;
+            let first = (HEADER_BYTES + start * self.dim * 4) / PAGE * PAGE;
+            let last = (HEADER_BYTES + end * self.dim * 4).min(map.len());
+            if last <= first {
+                return;
+            }
+            let (offset, len) = (first, last - first);
             // SAFETY: the map is a shared, read-only mapping of a file whose committed bytes
             // never change (see `map_file`); MADV_DONTNEED only drops this process's page
             // table entries, and a later read sees the same bytes, so every slice into the map

@@ -66,9 +66,9 @@ pub struct ReadNote {
     pub title: String,
     pub links: Vec<(String, bool)>,
     pub evidence: LinkEvidence,
-    /// The content hash of the bytes read: the write step reads the note again and writes it
-    /// only if it still has these bytes.
-    pub content_hash: String,
+    /// The content hash of the bytes read (its first 16 bytes): the write step reads the note
+    /// again and writes it only if it still has these bytes.
+    pub content_hash: TextHash,
 }
 
 impl Prepared {
@@ -92,7 +92,7 @@ impl Prepared {
                 .map_or_else(|| file.id.clone(), str::to_owned),
             links: self.parsed.links_with_kind(),
             evidence: self.parsed.link_style_evidence(),
-            content_hash: self.note.content_hash().to_owned(),
+            content_hash: crate::hash::from_hex(self.note.content_hash()).unwrap_or_default(),
         }
     }
 }

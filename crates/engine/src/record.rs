@@ -16,7 +16,7 @@ use crate::write::{Done, Mode, Outcome};
 impl Run<'_> {
     pub(crate) fn record(
         &mut self,
-        lists: Lists,
+        mut lists: Lists,
         rendered_now: Vec<Option<TextHash>>,
         outcomes: Vec<Outcome>,
     ) -> Result<()> {
@@ -35,7 +35,7 @@ impl Run<'_> {
             }
             if let Some(warning) = outcome.warning {
                 self.reporter.warn(&warning);
-                self.report.warnings.push(warning);
+                self.report.warnings.push(*warning);
             }
             if let Some(region) = outcome.region {
                 regions.insert(outcome.position, region);
@@ -45,7 +45,7 @@ impl Run<'_> {
             }
             match outcome.done {
                 Done::Current => {}
-                Done::Written(stat, _) => {
+                Done::Written(stat) => {
                     self.report.written += 1;
                     self.report.stale.push(id);
                     written.insert(outcome.position, stat);
@@ -68,7 +68,7 @@ impl Run<'_> {
                     self.report.stale.push(id);
                     left.insert(outcome.position);
                     self.reporter.warn(&warning);
-                    self.report.warnings.push(warning);
+                    self.report.warnings.push(*warning);
                 }
             }
             if outcome.read {
@@ -154,7 +154,8 @@ impl Run<'_> {
             .enumerate()
             .filter(|(_, &touched)| touched)
             .filter_map(|(position, _)| {
-                let list = lists.lists[position].as_ref()?;
+                // Each list leaves memory as its stored form is made (a million of each).
+                let list = lists.lists[position].take()?;
                 let stored = list
                     .iter()
                     .map(|neighbour| (self.notes[neighbour.id as usize].row, neighbour.score))

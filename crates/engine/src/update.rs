@@ -953,7 +953,7 @@ impl<'a> Run<'a> {
                 position,
                 file: &note.file,
                 expect: match (&note.read, record) {
-                    (Some(read), _) => Expect::Bytes(&read.content_hash),
+                    (Some(read), _) => Expect::Bytes(read.content_hash),
                     (None, Some(record)) => Expect::Text(record.text_hash),
                     (None, None) => unreachable!("a note without a record is always read"),
                 },

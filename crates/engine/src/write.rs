@@ -42,7 +42,7 @@ pub struct Job<'a> {
     pub position: usize,
     pub file: &'a NoteFile,
     /// What the note must still be when it is read to be written.
-    pub expect: Expect<'a>,
+    pub expect: Expect,
     /// The region the last run wrote into the note.
     pub previous: Option<WrittenRegion>,
     pub targets: Vec<LinkTarget>,
@@ -51,9 +51,10 @@ pub struct Job<'a> {
 /// What a note read to be written must still be; otherwise it changed since the run looked at
 /// it, and is left for the next run.
 #[derive(Debug, Clone, Copy)]
-pub enum Expect<'a> {
-    /// Read by this run's read step: the very bytes read then (their content hash).
-    Bytes(&'a str),
+pub enum Expect {
+    /// Read by this run's read step: the very bytes read then (the first 16 bytes of their
+    /// content hash).
+    Bytes(TextHash),
     /// Not read before (its stat matched the store): the text to embed the store recorded.
     Text(TextHash),
 }
@@ -63,12 +64,13 @@ pub enum Expect<'a> {
 pub enum Done {
     /// Its section was already current.
     Current,
-    /// Its section was rewritten: the new file's stat, and the folder to sync.
-    Written(Stat, PathBuf),
+    /// Its section was rewritten: the new file's stat (its folder is synced by `finish`).
+    Written(Stat),
     /// Its section is stale (`--check`, `--dry-run`).
     Stale,
-    /// Left alone on purpose or because it failed; the warning says which.
-    Left(Warning),
+    /// Left alone on purpose or because it failed; the warning says which (boxed: outcomes
+    /// are kept for every note written, a million of them in a cold run).
+    Left(Box<Warning>),
     /// Not written because it changed too recently (`hold_recent`); a later run writes it.
     Held,
 }
@@ -84,7 +86,7 @@ pub struct Outcome {
     /// Whether the region moved (the old one was taken out).
     pub moved: bool,
     /// Said about the note although it was written (an edited old region left beside it).
-    pub warning: Option<Warning>,
+    pub warning: Option<Box<Warning>>,
     /// Whether the note was read for this job.
     pub read: bool,
 }
@@ -124,6 +126,8 @@ pub struct Writer<'a> {
     pool: Option<rayon::ThreadPool>,
     bar: Box<dyn crate::progress::Bar>,
     outcomes: Vec<Outcome>,
+    /// The folders written into, each synced once by `finish`.
+    folders: BTreeSet<PathBuf>,
 }
 
 impl<'a> Writer<'a> {
@@ -149,6 +153,7 @@ impl<'a> Writer<'a> {
             pool,
             bar: reporter.bar("writing", notes as u64),
             outcomes: Vec::new(),
+            folders: BTreeSet::new(),
         }
     }
 
@@ -161,35 +166,31 @@ impl<'a> Writer<'a> {
     pub fn write(&mut self, jobs: Vec<Job<'_>>) {
         let (rendering, placement, mode) = (self.rendering, self.placement, self.mode);
         let bar = &self.bar;
-        let run = || -> Vec<Outcome> {
+        let run = || -> Vec<(Outcome, Option<PathBuf>)> {
             jobs.into_par_iter()
                 .map(|job| {
-                    let outcome = write_one(job, rendering, placement, mode);
+                    let done = write_one(job, rendering, placement, mode);
                     bar.inc(1);
-                    outcome
+                    done
                 })
                 .collect()
         };
-        let outcomes = match &self.pool {
+        let done = match &self.pool {
             Some(pool) => pool.install(run),
             None => run(),
         };
-        self.outcomes.extend(outcomes);
+        self.outcomes.reserve(done.len());
+        for (outcome, folder) in done {
+            self.folders.extend(folder);
+            self.outcomes.push(outcome);
+        }
     }
 
     /// Every job's outcome, once each folder written into is synced.
     pub fn finish(self) -> Vec<Outcome> {
         self.bar.finish();
         // One sync per folder makes every rename durable; each note was complete before.
-        let folders: BTreeSet<&PathBuf> = self
-            .outcomes
-            .iter()
-            .filter_map(|outcome| match &outcome.done {
-                Done::Written(_, folder) => Some(folder),
-                _ => None,
-            })
-            .collect();
-        for folder in folders {
+        for folder in &self.folders {
             sync_folder(folder);
         }
         self.outcomes
@@ -201,15 +202,18 @@ fn write_one(
     rendering: Rendering<'_>,
     placement: Placement<'_>,
     mode: Mode,
-) -> Outcome {
-    let left = |position, warning| Outcome {
-        position,
-        done: Done::Left(warning),
-        region: None,
-        evidence: None,
-        moved: false,
-        warning: None,
-        read: false,
+) -> (Outcome, Option<PathBuf>) {
+    let left = |position, warning| {
+        let outcome = Outcome {
+            position,
+            done: Done::Left(Box::new(warning)),
+            region: None,
+            evidence: None,
+            moved: false,
+            warning: None,
+            read: false,
+        };
+        (outcome, None)
     };
     let (lines, _) = render(rendering, job.file, &job.targets);
     let prepared = match prepare(job.file, placement, job.previous.as_ref()) {
@@ -217,7 +221,9 @@ fn write_one(
         Err(err) => return left(job.position, Warning::Skipped(err)),
     };
     let still = match job.expect {
-        Expect::Bytes(content_hash) => prepared.note.content_hash() == content_hash,
+        Expect::Bytes(content_hash) => {
+            crate::hash::from_hex(prepared.note.content_hash()) == Some(content_hash)
+        }
         Expect::Text(hash) => prepared.read_note(placement).hash == hash,
     };
     if !still {
@@ -238,7 +244,7 @@ fn write_one(
         previous,
     ) else {
         // No placement of the region would be found again; the note stays as it is.
-        return Outcome {
+        let outcome = Outcome {
             position: job.position,
             done: Done::Current,
             region: job.previous.clone(),
@@ -247,13 +253,14 @@ fn write_one(
             warning: None,
             read: true,
         };
+        return (outcome, None);
     };
     let moved = prepared.moved == Moved::Removed;
     let warning = match prepared.moved {
-        Moved::Edited { line } => Some(Warning::RegionEdited {
+        Moved::Edited { line } => Some(Box::new(Warning::RegionEdited {
             path: job.file.path.clone(),
             line,
-        }),
+        })),
         _ => None,
     };
     let evidence = if new_text == prepared.note.text() {
@@ -263,6 +270,7 @@ fn write_one(
             .map(|parsed| parsed.link_style_evidence())
             .unwrap_or_default()
     };
+    let mut folder = None;
     let done = if new_text == prepared.note.text() {
         Done::Current
     } else if mode != Mode::Write {
@@ -270,19 +278,22 @@ fn write_one(
     } else {
         let path = prepared.note.path().to_owned();
         match write_atomic_deferred(&prepared.note, &new_text) {
-            Err(err) => Done::Left(Warning::NotWritten(err)),
+            Err(err) => Done::Left(Box::new(Warning::NotWritten(err))),
             Ok((WriteOutcome::Written, Some(written))) => {
-                Done::Written(Stat::from_metadata(&written.metadata), written.folder)
+                folder = Some(written.folder);
+                Done::Written(Stat::from_metadata(&written.metadata))
             }
             Ok((WriteOutcome::Written | WriteOutcome::Unchanged, _)) => Done::Current,
             Ok((WriteOutcome::ChangedDuringRun, _)) => {
-                Done::Left(Warning::ChangedDuringRun { path })
+                Done::Left(Box::new(Warning::ChangedDuringRun { path }))
             }
-            Ok((WriteOutcome::Deleted, _)) => Done::Left(Warning::DeletedDuringRun { path }),
-            Ok((WriteOutcome::ReadOnly, _)) => Done::Left(Warning::ReadOnly { path }),
+            Ok((WriteOutcome::Deleted, _)) => {
+                Done::Left(Box::new(Warning::DeletedDuringRun { path }))
+            }
+            Ok((WriteOutcome::ReadOnly, _)) => Done::Left(Box::new(Warning::ReadOnly { path })),
         }
     };
-    Outcome {
+    let outcome = Outcome {
         position: job.position,
         done,
         region: Some(region),
@@ -290,7 +301,8 @@ fn write_one(
         moved,
         warning,
         read: true,
-    }
+    };
+    (outcome, folder)
 }
 
 #[cfg(test)]
@@ -326,7 +338,8 @@ mod tests {
         let (a, b) = (file("a"), file("b"));
         std::fs::write(&a.path, "# A\n\nAbout tar.\n").expect("write a");
         std::fs::write(&b.path, "# B\n\nAbout gzip.\n").expect("write b");
-        let read_then = closest_notes::content_hash(b"# A\n\nAbout tar.\n");
+        let read_then = crate::hash::from_hex(&closest_notes::content_hash(b"# A\n\nAbout tar.\n"))
+            .expect("hex");
         let target = LinkTarget {
             id: "b".into(),
             title: "B".into(),
@@ -344,11 +357,11 @@ mod tests {
         // Edited after the read step: left alone, said, read next run.
         std::fs::write(&a.path, "# A\n\nAbout tar, edited.\n").expect("edit a");
         let mut writer = Writer::new(1, rendering, placement, Mode::Write, &Silent);
-        writer.write(vec![job(Expect::Bytes(&read_then))]);
+        writer.write(vec![job(Expect::Bytes(read_then))]);
         let outcomes = writer.finish();
         assert!(matches!(
-            outcomes[0].done,
-            Done::Left(Warning::ChangedDuringRun { .. })
+            &outcomes[0].done,
+            Done::Left(warning) if matches!(**warning, Warning::ChangedDuringRun { .. })
         ));
         assert_eq!(
             std::fs::read_to_string(&a.path).expect("read a"),
@@ -356,9 +369,11 @@ mod tests {
         );
 
         // As read: written, and the link is in it.
-        let read_now = closest_notes::content_hash(b"# A\n\nAbout tar, edited.\n");
+        let read_now =
+            crate::hash::from_hex(&closest_notes::content_hash(b"# A\n\nAbout tar, edited.\n"))
+                .expect("hex");
         let mut writer = Writer::new(1, rendering, placement, Mode::Write, &Silent);
-        writer.write(vec![job(Expect::Bytes(&read_now))]);
+        writer.write(vec![job(Expect::Bytes(read_now))]);
         let outcomes = writer.finish();
         assert!(matches!(outcomes[0].done, Done::Written(..)));
         assert!(outcomes[0].read);

@@ -21,7 +21,7 @@ use crate::topk::dot;
 /// Nodes at least this large are split on both cores: below it rayon's overhead dominates.
 const PARALLEL_SPLIT_MIN: usize = 4_096;
 
-/// The first tree, on the caller's rows (or their sketch, in the caller's order): its leaf
+/// The first tree, on the f16 copy of the rows in the caller's order: its leaf
 /// order becomes the builder's row order. Returns the order (position p holds row `order[p]`)
 /// and the leaves as ranges of positions.
 pub(super) fn first_partition(

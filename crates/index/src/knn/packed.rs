@@ -14,8 +14,8 @@ use rayon::prelude::*;
 
 use crate::rows::RowsView;
 
-/// Where the builder reads rows from: the caller's f32 rows (for the first partition) or the
-/// f16 copy (for everything after it).
+/// Where the builder's trees read rows from: the f16 copy (in the caller's order for the first
+/// tree, in leaf order after it) or its sketch; the caller's f32 rows in tests.
 pub(super) trait RowSource: Sync {
     fn dim(&self) -> usize;
     /// Appends row `row`, as f32, to `out`.

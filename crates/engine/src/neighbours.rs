@@ -60,13 +60,12 @@ pub(crate) fn lists(engine: &Engine) -> Result<Vec<NoteLists>> {
         })
         .collect();
     let rows = snapshot.rows();
-    let mut reranker = Reranker::new(&rows, &by_position, snapshot.lexical.as_ref());
-    let mut all: Vec<NoteLists> = snapshot
-        .records
-        .iter()
-        .enumerate()
-        .map(|(position, record)| {
-            let list = reranker.list(position);
+    let reranker = Reranker::new(&rows, &by_position, snapshot.lexical.as_ref());
+    let positions: Vec<usize> = (0..snapshot.records.len()).collect();
+    let mut all: Vec<NoteLists> = reranker
+        .final_lists(&positions)
+        .map(|(position, list)| {
+            let record = &snapshot.records[position];
             let is_linked = linked.of(&snapshot, position);
             let neighbours = shown(&list, settings, |other| {
                 is_linked.contains(&snapshot.records[other as usize].id)

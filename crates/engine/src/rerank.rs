@@ -7,20 +7,16 @@ use closest_index::rerank::{augment, rerank, Candidate};
 use closest_index::{Lexical, Neighbours};
 use rayon::prelude::*;
 
-/// Augmented vectors a `Reranker` keeps at most (1.5 KB each at 384 dimensions): a list needs
-/// its note's and its candidates', so a full ranking would otherwise end holding one per note
-/// (1.4 GiB at a million notes). Past it the reranker starts again from none.
-const AUGMENTED_KEPT: usize = 65_536;
+/// Lists whose final order is made at once, on every core, with the augmented vectors they
+/// need (some sixteen per list, 1.5 KB each, let go after the block: a full ranking that kept
+/// them would end holding one per note, 1.4 GiB at a million notes).
+const BLOCK: usize = 2_048;
 
-/// Re-ranks lists by position, keeping the augmented vectors it computed (up to
-/// `AUGMENTED_KEPT`) for the next lists.
+/// Re-ranks lists by position.
 pub(crate) struct Reranker<'a> {
     rows: &'a [&'a [f32]],
     lists: &'a [Option<Neighbours>],
     lexical: Option<&'a Lexical>,
-    augmented: Vec<Option<Box<[f32]>>>,
-    kept: usize,
-    most: usize,
 }
 
 impl<'a> Reranker<'a> {
@@ -35,52 +31,28 @@ impl<'a> Reranker<'a> {
             rows,
             lists,
             lexical,
-            augmented: vec![None; rows.len()],
-            kept: 0,
-            most: AUGMENTED_KEPT,
         }
-    }
-
-    fn augmented_of(&self, position: usize) -> Box<[f32]> {
-        let neighbours: Vec<(&[f32], f32)> = self.lists[position]
-            .iter()
-            .flatten()
-            .take(closest_index::rerank::AUGMENT_NEIGHBOURS)
-            .map(|neighbour| (self.rows[neighbour.id as usize], neighbour.score))
-            .collect();
-        augment(self.rows[position], &neighbours).into()
-    }
-
-    fn ensure(&mut self, position: usize) {
-        if self.augmented[position].is_some() {
-            return;
-        }
-        self.augmented[position] = Some(self.augmented_of(position));
-        self.kept += 1;
     }
 
     /// The final list of the note at `position`: its candidates in their final order, each
     /// with the score that ordered it. Empty when it has no candidates.
-    pub fn list(&mut self, position: usize) -> Neighbours {
-        let Some(candidates) = &self.lists[position] else {
-            return Vec::new();
-        };
-        if self.kept + candidates.len() >= self.most {
-            self.augmented.iter_mut().for_each(|kept| *kept = None);
-            self.kept = 0;
-        }
-        self.ensure(position);
-        for neighbour in candidates {
-            self.ensure(neighbour.id as usize);
-        }
-        let augmented = &self.augmented;
-        self.order(position, |p| augmented[p].as_deref().unwrap_or(&[]))
+    pub fn list(&self, position: usize) -> Neighbours {
+        self.lists_of(&[position]).pop().unwrap_or_default()
     }
 
-    /// The final lists of `positions`, in that order, on every core: the augmented vectors
-    /// they need are made for them and let go after (a block of lists asks for some sixteen
-    /// each, a full ranking for one per note: 1.4 GiB at a million notes if kept).
-    pub fn lists_of(&self, positions: &[usize]) -> Vec<Neighbours> {
+    /// The final lists of `positions` with their positions, in that order, made a block at a
+    /// time (`BLOCK`) as the iterator is read.
+    pub fn final_lists<'s>(
+        &'s self,
+        positions: &'s [usize],
+    ) -> impl Iterator<Item = (usize, Neighbours)> + 's {
+        positions
+            .chunks(BLOCK)
+            .flat_map(|block| block.iter().copied().zip(self.lists_of(block)))
+    }
+
+    /// The final lists of `positions`, in that order, on every core.
+    fn lists_of(&self, positions: &[usize]) -> Vec<Neighbours> {
         let mut needed: Vec<usize> = positions
             .iter()
             .flat_map(|&position| {
@@ -104,6 +76,16 @@ impl<'a> Reranker<'a> {
                 None => Vec::new(),
             })
             .collect()
+    }
+
+    fn augmented_of(&self, position: usize) -> Box<[f32]> {
+        let neighbours: Vec<(&[f32], f32)> = self.lists[position]
+            .iter()
+            .flatten()
+            .take(closest_index::rerank::AUGMENT_NEIGHBOURS)
+            .map(|neighbour| (self.rows[neighbour.id as usize], neighbour.score))
+            .collect();
+        augment(self.rows[position], &neighbours).into()
     }
 
     /// The candidates of the list at `position` (which has one) re-ranked, given the
@@ -138,17 +120,17 @@ mod tests {
     use super::*;
     use closest_index::Neighbour;
 
-    /// Starting again from no augmented vector changes no list, nor does making a block's at
-    /// once.
+    /// A list's final order is the same made alone, in a block of others in any order, or
+    /// across blocks (more lists than `BLOCK`).
     #[test]
-    fn forgetting_augmented_vectors_changes_no_list() {
-        let (n, dim) = (40, 8);
+    fn a_final_order_does_not_depend_on_its_block() {
+        let (n, dim) = (BLOCK + 40, 8);
         let data = closest_index::synthetic_clustered(n, dim, 4, 0.3, 2);
         let rows: Vec<&[f32]> = data.chunks_exact(dim).collect();
         let lists: Vec<Option<Neighbours>> = (0..n)
             .map(|row| {
                 let mut list: Neighbours = (0..n)
-                    .filter(|&other| other != row)
+                    .filter(|&other| other != row && other % 3 != row % 3)
                     .map(|other| Neighbour {
                         id: other as u64,
                         score: closest_index::dot(rows[row], rows[other]),
@@ -156,21 +138,15 @@ mod tests {
                     .collect();
                 list.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.id.cmp(&b.id)));
                 list.truncate(6);
-                Some(list)
+                (row % 17 != 0).then_some(list)
             })
             .collect();
-        let mut keeping = Reranker::new(&rows, &lists, None);
-        let mut forgetting = Reranker::new(&rows, &lists, None);
-        forgetting.most = 8;
-        for position in (0..n).chain(0..n) {
-            assert_eq!(forgetting.list(position), keeping.list(position));
+        let reranker = Reranker::new(&rows, &lists, None);
+        let alone: Vec<Neighbours> = (0..n).map(|position| reranker.list(position)).collect();
+        let backwards: Vec<usize> = (0..n).rev().collect();
+        for (position, list) in reranker.final_lists(&backwards) {
+            assert_eq!(list, alone[position], "{position}");
         }
-        assert!(forgetting.kept < 8);
-        // A block at once, on every core: the same lists.
-        let block: Vec<usize> = (0..n).rev().collect();
-        let at_once = keeping.lists_of(&block);
-        for (&position, list) in block.iter().zip(at_once) {
-            assert_eq!(list, forgetting.list(position));
-        }
+        assert!(alone[17].is_empty() && !alone[1].is_empty());
     }
 }

@@ -143,10 +143,6 @@ impl RunNote {
     }
 }
 
-/// Lists whose final order is made at once (with the augmented vectors they need: some
-/// sixteen per list, 1.5 KB each).
-const RERANK_BLOCK: usize = 2_048;
-
 /// Notes read by a run from which on it hands what the read step freed back to the system
 /// (`trim`): below it there is little to give back.
 const GIVE_BACK_ABOVE: usize = 10_000;
@@ -919,11 +915,7 @@ impl<'a> Run<'a> {
             self.reporter,
         );
         let mut jobs = Vec::new();
-        // The final orders a block at a time, on every core.
-        let finals = to_render
-            .chunks(RERANK_BLOCK)
-            .flat_map(|block| block.iter().copied().zip(reranker.lists_of(block)));
-        for (position, list) in finals {
+        for (position, list) in reranker.final_lists(&to_render) {
             let note = &self.notes[position];
             let linked = resolver
                 .as_ref()

@@ -290,10 +290,7 @@ impl VectorFile {
             let sum = self.chunk_checksum(chunk);
             self.meta.checksums.push(sum);
             // Summed rows leave memory (a compacted million are 1.5 GB).
-            self.release(
-                chunk * CHUNK_ROWS,
-                ((chunk + 1) * CHUNK_ROWS).min(self.meta.rows),
-            );
+            self.release(chunk * CHUNK_ROWS, (chunk + 1) * CHUNK_ROWS);
         }
     }
 
@@ -313,15 +310,10 @@ impl VectorFile {
     pub fn release(&self, start: usize, end: usize) {
         #[cfg(unix)]
         if let Some(map) = &self.map {
-            // madvise takes whole pages: the ones the rows touch (dropping a page that holds
-            // a neighbouring row too is harmless, it is paged in again when read).
-            const PAGE: usize = 4096;
-            let first = (HEADER_BYTES + start * self.dim * 4) / PAGE * PAGE;
-            let last = (HEADER_BYTES + end * self.dim * 4).min(map.len());
-            if last <= first {
-                return;
-            }
-            let (offset, len) = (first, last - first);
+            // memmap2 widens the range to whole pages.
+            let end = end.min(self.meta.rows);
+            let offset = HEADER_BYTES + start * self.dim * 4;
+            let len = end.saturating_sub(start) * self.dim * 4;
             // SAFETY: the map is a shared, read-only mapping of a file whose committed bytes
             // never change (see `map_file`); MADV_DONTNEED only drops this process's page
             // table entries, and a later read sees the same bytes, so every slice into the map

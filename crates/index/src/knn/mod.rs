@@ -233,7 +233,7 @@ fn check_rows_passing(rows: RowsView<'_>, released: &Released<'_>) -> Result<(),
     let starts: Vec<usize> = (0..ids.len()).step_by(CHECK_ROWS).collect();
     starts.par_iter().try_for_each(|&first| {
         let end = (first + CHECK_ROWS).min(ids.len());
-        for (row, &id) in ids.iter().enumerate().take(end).skip(first) {
+        for (row, &id) in (first..end).zip(&ids[first..end]) {
             validate(rows.row(row), dim, Subject::Row { id })?;
         }
         released.passed(first..end);

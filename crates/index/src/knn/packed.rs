@@ -15,13 +15,14 @@ use rayon::prelude::*;
 use crate::rows::RowsView;
 
 /// Where the builder's trees read rows from: the f16 copy (in the caller's order for the first
-/// tree, in leaf order after it) or its sketch; the caller's f32 rows in tests.
+/// tree, in leaf order after it) or its sketch (the caller's f32 rows in tests).
 pub(super) trait RowSource: Sync {
     fn dim(&self) -> usize;
     /// Appends row `row`, as f32, to `out`.
     fn extend(&self, row: usize, out: &mut Vec<f32>);
 }
 
+#[cfg(test)]
 impl RowSource for RowsView<'_> {
     fn dim(&self) -> usize {
         self.dim

@@ -316,6 +316,7 @@ mod tests {
             data: &data,
             ids: &ids,
             slots: None,
+            fetch: None,
         };
         let queries: Vec<usize> = (0..n).step_by(13).collect();
         let want = top_k_of_rows(view, &queries, 10);
@@ -337,6 +338,7 @@ mod tests {
             data: &backwards,
             ids: &ids,
             slots: Some(&slots),
+            fetch: None,
         };
         assert_eq!(top_k_of_rows(through_slots, &queries, 10), want);
     }

@@ -20,6 +20,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use crate::lists::{candidate, into_list};
+use crate::rows::Fetch;
 use crate::topk::{dot, TopK};
 use crate::Neighbours;
 
@@ -194,19 +195,34 @@ impl Lexical {
         keep: &[usize],
         widest: Option<usize>,
     ) -> Vec<Neighbours> {
+        self.fuse_lists_reading(rows, None, dense, keep, widest)
+    }
+
+    /// `fuse_lists`, reading the rows through `fetch` (by position) when given: the rows it
+    /// rescores lie anywhere, and through a map such reads bring a large file into memory
+    /// (`Fetch`). The lists are the same bits.
+    pub fn fuse_lists_reading(
+        &self,
+        rows: &[&[f32]],
+        fetch: Option<&Fetch<'_>>,
+        dense: Vec<Neighbours>,
+        keep: &[usize],
+        widest: Option<usize>,
+    ) -> Vec<Neighbours> {
+        let rows = FuseRows { rows, fetch };
         dense
             .into_par_iter()
             .enumerate()
             .map_init(Scratch::default, |scratch, (row, list)| match widest {
-                None => self.fuse_exact(rows, row, &list, keep[row], scratch),
-                Some(widest) => self.fuse_bounded(rows, row, &list, keep[row], widest, scratch),
+                None => self.fuse_exact(&rows, row, &list, keep[row], scratch),
+                Some(widest) => self.fuse_bounded(&rows, row, &list, keep[row], widest, scratch),
             })
             .collect()
     }
 
     fn fuse_exact(
         &self,
-        rows: &[&[f32]],
+        rows: &FuseRows<'_>,
         row: usize,
         list: &Neighbours,
         keep: usize,
@@ -215,12 +231,20 @@ impl Lexical {
         // The lexical scores of every row sharing a word, left in the scratch arrays
         // (unsorted: the order rows are offered in does not change the result).
         self.accumulate(&self.rows[row], usize::MAX, scratch);
+        let (mut own, mut read) = (
+            std::mem::take(&mut scratch.own),
+            std::mem::take(&mut scratch.other),
+        );
+        let own_row = rows.row(row, &mut own);
         let mut top = TopK::new(keep, 0.0);
         // The cosine list first, each with its lexical score.
         let mut fused: Vec<f32> = Vec::with_capacity(list.len());
         for neighbour in list {
             let other = neighbour.id as usize;
-            let score = self.fuse(dot(rows[row], rows[other]), scratch.sums[other]);
+            let score = self.fuse(
+                dot(own_row, rows.row(other, &mut read)),
+                scratch.sums[other],
+            );
             fused.push(score);
             top.push(candidate(other, score));
         }
@@ -244,16 +268,17 @@ impl Lexical {
             }
             top.push(candidate(
                 other,
-                self.fuse(dot(rows[row], rows[other]), lexical),
+                self.fuse(dot(own_row, rows.row(other, &mut read)), lexical),
             ));
         }
         scratch.clear();
+        (scratch.own, scratch.other) = (own, read);
         into_list(top.into_sorted())
     }
 
     fn fuse_bounded(
         &self,
-        rows: &[&[f32]],
+        rows: &FuseRows<'_>,
         row: usize,
         list: &Neighbours,
         keep: usize,
@@ -278,14 +303,38 @@ impl Lexical {
         candidates.sort_unstable();
         candidates.dedup();
         let mut top = TopK::new(keep, 0.0);
+        let own_row = rows.row(row, &mut scratch.own);
         for other in candidates.into_iter().filter(|&other| other != row) {
             let lexical = Lexical::pair(terms, &self.rows[other]);
             top.push(candidate(
                 other,
-                self.fuse(dot(rows[row], rows[other]), lexical),
+                self.fuse(dot(own_row, rows.row(other, &mut scratch.other)), lexical),
             ));
         }
         into_list(top.into_sorted())
+    }
+}
+
+/// The rows `fuse_lists` rescores with, by position.
+struct FuseRows<'a> {
+    rows: &'a [&'a [f32]],
+    fetch: Option<&'a Fetch<'a>>,
+}
+
+impl<'a> FuseRows<'a> {
+    /// The row at `position`: read into `buffer` through `fetch`, else borrowed.
+    fn row<'b>(&self, position: usize, buffer: &'b mut Vec<f32>) -> &'b [f32]
+    where
+        'a: 'b,
+    {
+        let row = self.rows[position];
+        if let Some(fetch) = self.fetch {
+            buffer.resize(row.len(), 0.0);
+            if fetch(position, buffer) {
+                return buffer;
+            }
+        }
+        row
     }
 }
 
@@ -302,6 +351,9 @@ struct Scratch {
     sums: Vec<f32>,
     seen: Vec<bool>,
     hit: Vec<u32>,
+    /// Rows read through a `Fetch`: the row's own, and the other's.
+    own: Vec<f32>,
+    other: Vec<f32>,
 }
 
 impl Scratch {

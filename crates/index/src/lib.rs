@@ -32,14 +32,14 @@ pub use error::{Error, Subject};
 pub use exact::Exact;
 pub use hnsw::{Hnsw, HnswParams};
 pub use knn::{
-    exact_neighbours_of_rows, knn_graph, knn_graph_releasing, knn_graph_report, KnnGraph,
-    KnnParams, KnnReport,
+    exact_neighbours_of_rows, knn_graph, knn_graph_of, knn_graph_releasing, knn_graph_report,
+    GraphRows, KnnGraph, KnnParams, KnnReport,
 };
 pub use lexical::{Lexical, MatchPass, Matches, Scorer, Terms};
 pub use lists::{patch, patch_with, scan_lists, scan_query, ListSize, PatchStats};
 pub use persist::{load, save, LoadOutcome};
 pub use recall::{recall_at_k, sample_rows, synthetic_clustered};
-pub use rows::{MAX_ROWS, UNIT_TOLERANCE};
+pub use rows::{Fetch, MAX_ROWS, UNIT_TOLERANCE};
 pub use topk::dot;
 
 /// One neighbour of a row or query: the caller's id and the cosine similarity (for unit rows,

@@ -218,6 +218,7 @@ impl RowStore {
             data: &self.data,
             ids: &self.ids,
             slots: None,
+            fetch: None,
         }
     }
 
@@ -273,7 +274,7 @@ impl RowStore {
 /// Rows borrowed from wherever they live (an index's `RowStore` or a caller's slice), all
 /// live: what Exact's blocked all-pairs and the k-nearest graph builder work on, so a million
 /// caller rows are never copied.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 pub(crate) struct RowsView<'a> {
     pub(crate) dim: usize,
     pub(crate) data: &'a [f32],
@@ -281,7 +282,16 @@ pub(crate) struct RowsView<'a> {
     /// Row i is `data`'s row `slots[i]` when given (rows that share a vector, or a file with
     /// rows no one uses), else `data`'s row i.
     pub(crate) slots: Option<&'a [u32]>,
+    /// Reads `data`'s row at a slot into a buffer, for the reads that jump about (`Fetch`).
+    pub(crate) fetch: Option<&'a Fetch<'a>>,
 }
+
+/// Reads the row at a slot of the caller's rows into the buffer (`dim` long), or says `false`
+/// and the row is read from the slice. For rows in a mapped file, read at random over a large
+/// file (`pread`): through the map each read brings the pages around it into the process (the
+/// kernel maps a fault's neighbours too), so a pass reading rows at random soon holds all of
+/// them.
+pub type Fetch<'f> = dyn Fn(usize, &mut [f32]) -> bool + Sync + 'f;
 
 impl<'a> RowsView<'a> {
     pub(crate) fn n_rows(&self) -> usize {
@@ -295,6 +305,25 @@ impl<'a> RowsView<'a> {
             None => row,
         };
         &self.data[at * self.dim..(at + 1) * self.dim]
+    }
+
+    /// Row `row`, read through `fetch` into `buffer` when there is one (for reads at random),
+    /// else borrowed.
+    pub(crate) fn scattered<'b>(&self, row: usize, buffer: &'b mut Vec<f32>) -> &'b [f32]
+    where
+        'a: 'b,
+    {
+        if let Some(fetch) = self.fetch {
+            let at = match self.slots {
+                Some(slots) => slots[row] as usize,
+                None => row,
+            };
+            buffer.resize(self.dim, 0.0);
+            if fetch(at, buffer) {
+                return buffer;
+            }
+        }
+        self.row(row)
     }
 
     /// Rows `first..first + n` side by side: borrowed when they lie so in `data`, else
@@ -322,8 +351,9 @@ impl<'a> RowsView<'a> {
         query: &[f32],
         k: usize,
     ) -> Neighbours {
+        let mut buffer = Vec::new();
         for candidate in &mut candidates {
-            candidate.score = dot(query, self.row(candidate.row as usize));
+            candidate.score = dot(query, self.scattered(candidate.row as usize, &mut buffer));
         }
         into_neighbours(candidates, k)
     }

@@ -93,12 +93,18 @@ pub(super) fn descend(
     sample: usize,
     max_rounds: usize,
     stop_updates: usize,
+    between_rounds: &dyn Fn(),
 ) -> Vec<usize> {
     let mut history = Vec::new();
     let n_rows = ids.len();
     let n_buckets = n_rows.div_ceil(BUCKET_ROWS);
     let mut floors: Vec<f32> = (0..n_rows).map(|row| threshold(lists.of(row))).collect();
-    for _ in 0..max_rounds {
+    for round in 0..max_rounds {
+        if round > 0 {
+            // What the round before freed (its join sets, its proposals) goes back before
+            // this one samples its own.
+            between_rounds();
+        }
         let sets = JoinSets::sample(lists, sample, ids);
         for first in (0..n_rows).step_by(BATCH_ROWS) {
             let last = (first + BATCH_ROWS).min(n_rows);

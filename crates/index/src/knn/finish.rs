@@ -96,7 +96,8 @@ pub(super) fn finish(
                     }
                 })
                 .collect();
-            let query = rows.row(order[position] as usize);
+            let mut buffer = Vec::new();
+            let query = rows.scattered(order[position] as usize, &mut buffer);
             let mut neighbours = rows.rescore(candidates, query, width);
             let unsettled = near == width && neighbours[k - 1].score == neighbours[width - 1].score;
             neighbours.truncate(k);

@@ -308,6 +308,7 @@ mod tests {
                 data: &data,
                 ids: &ids,
                 slots: None,
+                fetch: None,
             };
             let (mut order, leaves) = first_partition(&rows, n, leaf, 3);
             let mut next = 0;

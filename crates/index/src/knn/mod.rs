@@ -40,7 +40,7 @@ use serde::Serialize;
 use crate::error::{Error, Subject};
 use crate::exact::{top_k_of_rows, top_k_of_rows_passing};
 use crate::recall::sample_rows;
-use crate::rows::{validate, RowsView, MAX_ROWS};
+use crate::rows::{validate, Fetch, RowsView, MAX_ROWS};
 use crate::Neighbours;
 use finish::{estimate_recall, finish};
 pub use index::KnnGraph;
@@ -114,12 +114,52 @@ pub fn knn_graph_releasing(
     params: &KnnParams,
     release: &(dyn Fn(Range<usize>) + Sync),
 ) -> Result<(Vec<Neighbours>, KnnReport), Error> {
+    knn_graph_of(
+        GraphRows {
+            data,
+            dim,
+            slots,
+            release,
+            fetch: None,
+        },
+        ids,
+        k,
+        params,
+    )
+}
+
+/// The rows a graph build reads in place (`knn_graph_releasing`), and how it reads the few
+/// passes that jump about the rows (`Fetch`: the rescoring that ends a build).
+pub struct GraphRows<'a> {
+    pub data: &'a [f32],
+    pub dim: usize,
+    pub slots: Option<&'a [u32]>,
+    pub release: &'a (dyn Fn(Range<usize>) + Sync),
+    pub fetch: Option<&'a Fetch<'a>>,
+}
+
+/// `knn_graph_releasing`, with the scattered reads through `rows.fetch` when given: the lists
+/// are the same bits.
+pub fn knn_graph_of(
+    rows: GraphRows<'_>,
+    ids: &[u64],
+    k: usize,
+    params: &KnnParams,
+) -> Result<(Vec<Neighbours>, KnnReport), Error> {
+    let GraphRows {
+        data,
+        dim,
+        slots,
+        release,
+        fetch,
+    } = rows;
     params.validate()?;
     let rows = RowsView {
         dim,
         data,
         ids,
         slots,
+        fetch,
     };
     let released = Released { rows, release };
     check_rows_passing(rows, &released)?;
@@ -185,6 +225,7 @@ pub fn exact_neighbours_of_rows(
             data: rows,
             ids,
             slots: None,
+            fetch: None,
         },
         query_rows,
         k,
@@ -198,6 +239,7 @@ fn check_rows(rows: &[f32], dim: usize, ids: &[u64]) -> Result<(), Error> {
         data: rows,
         ids,
         slots: None,
+        fetch: None,
     };
     check_rows_passing(rows, &Released::never(rows))
 }
@@ -369,6 +411,7 @@ pub(crate) fn build(
             sample,
             params.max_rounds,
             stop_updates,
+            &|| released.all(),
         );
         report.rounds.extend(rounds);
         report.widths.push(lists.width);
@@ -402,7 +445,8 @@ pub(crate) fn build(
         report.exact = true;
         finished = exact_all(rows, k);
     } else if !tied.is_empty() {
-        for (row, list) in tied.iter().zip(top_k_of_rows(rows, &tied, k)) {
+        let exact = top_k_of_rows_passing(rows, &tied, k, &|range| released.passed(range));
+        for (row, list) in tied.iter().zip(exact) {
             finished[*row] = list;
         }
     }

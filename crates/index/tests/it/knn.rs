@@ -4,8 +4,8 @@
 //! fallback to Exact.
 
 use closest_index::{
-    knn_graph, knn_graph_releasing, knn_graph_report, recall_at_k, synthetic_clustered, Error,
-    Exact, KnnGraph, KnnParams, Neighbours, VectorIndex,
+    knn_graph, knn_graph_of, knn_graph_releasing, knn_graph_report, recall_at_k,
+    synthetic_clustered, Error, Exact, GraphRows, KnnGraph, KnnParams, Neighbours, VectorIndex,
 };
 use proptest::prelude::*;
 
@@ -384,4 +384,51 @@ fn rows_by_slot_equal_rows_gathered() {
     slots[0] = n as u32 + 2;
     let refused = knn_graph_releasing(&file, dim, Some(&slots), &ids, 10, &params, &|_| {});
     assert!(matches!(refused, Err(Error::RowCount { .. })));
+}
+
+/// Rows read at random through a `Fetch` (by slot) give the same lists as rows read through
+/// the slice; a fetch that fails falls back on the slice.
+#[test]
+fn rows_fetched_equal_rows_mapped() {
+    let (n, dim) = (1_500, 16);
+    let data = synthetic_clustered(n, dim, 15, 0.4, 11);
+    let ids = ids_of(n);
+    let params = forced(64, 16);
+    // The file holds the rows in reverse order; position 7 shares position 3's row.
+    let mut file = Vec::new();
+    for row in (0..n).rev() {
+        file.extend_from_slice(&data[row * dim..(row + 1) * dim]);
+    }
+    let mut slots: Vec<u32> = (0..n as u32).map(|row| n as u32 - 1 - row).collect();
+    slots[7] = slots[3];
+    let graph = |fetch: Option<&closest_index::Fetch<'_>>| {
+        knn_graph_of(
+            GraphRows {
+                data: &file,
+                dim,
+                slots: Some(&slots),
+                release: &|_| {},
+                fetch,
+            },
+            &ids,
+            10,
+            &params,
+        )
+        .expect("graph")
+        .0
+    };
+    let want = graph(None);
+    let fetched = std::sync::atomic::AtomicUsize::new(0);
+    let fetch = |slot: usize, out: &mut [f32]| {
+        fetched.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        out.copy_from_slice(&file[slot * dim..(slot + 1) * dim]);
+        true
+    };
+    assert_eq!(graph(Some(&fetch)), want);
+    assert!(
+        fetched.into_inner() >= n,
+        "the rescoring reads through the fetch"
+    );
+    let failing = |_: usize, _: &mut [f32]| false;
+    assert_eq!(graph(Some(&failing)), want);
 }

@@ -272,5 +272,23 @@ fn fused_lists_from_cosine_lists_equal_a_fused_scan() {
             Some(rows.len()),
         );
         assert_eq!(bounded, scanned, "bounded, weight {weight}");
+        // Rows read through a fetch (by position) give the same bits, bounded or not.
+        let fetched = std::sync::atomic::AtomicUsize::new(0);
+        let fetch = |position: usize, out: &mut [f32]| {
+            fetched.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            out.copy_from_slice(vectors[position]);
+            true
+        };
+        for widest in [None, Some(rows.len())] {
+            let through = lexical.fuse_lists_reading(
+                &vectors,
+                Some(&fetch),
+                dense.clone(),
+                &vec![keep; rows.len()],
+                widest,
+            );
+            assert_eq!(through, scanned, "fetched, weight {weight}, {widest:?}");
+        }
+        assert!(fetched.into_inner() >= 2 * rows.len());
     }
 }

@@ -26,9 +26,8 @@ impl Run<'_> {
         if self.options.mode != Mode::Write {
             return false;
         }
-        let changed_by_someone = note
-            .record
-            .as_ref()
+        let changed_by_someone = self
+            .record_of(position)
             .is_none_or(|record| record.stat != stat || record.stale);
         let now = self.stamp_before.unwrap_or_else(system_now_ns);
         changed_by_someone && now.saturating_sub(stat.mtime_ns) < duration_ns(hold)

@@ -86,6 +86,7 @@ pub struct RankInput<'a> {
 }
 
 /// Every vector of a run in one row-major buffer.
+#[derive(Clone, Copy)]
 pub struct Matrix<'a> {
     pub data: &'a [f32],
     /// Each position's row of `data`; `None` when position p is row p.
@@ -93,6 +94,10 @@ pub struct Matrix<'a> {
     /// Lets rows of `data` leave memory once the graph builder has passed them (all of them
     /// between its stages, when the caller also hands back what the stage before freed).
     pub release: &'a (dyn Fn(std::ops::Range<usize>) + Sync),
+    /// Reads a row of `data` by its number, for the passes that read rows at random (the
+    /// graph's rescoring, the fusion): through the map they would bring all of a large file
+    /// into memory (`closest_index::Fetch`).
+    pub fetch: Option<&'a closest_index::Fetch<'a>>,
 }
 
 /// The lexical side of a hybrid similarity, for `rank`.
@@ -215,7 +220,24 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
                 // The graph's lists are approximate: its rows take their best lexical matches
                 // only (`LEXICAL_MATCHES_APPROXIMATE`), Exact's every one that could enter.
                 let widest = (kind != ConcreteKind::Exact).then_some(LEXICAL_MATCHES_APPROXIMATE);
-                let fused = lexical.fuse_lists(&input.rows, lists, &keeps, widest);
+                let fetch = input.matrix.and_then(|matrix| {
+                    let fetch = matrix.fetch?;
+                    Some(move |position: usize, out: &mut [f32]| {
+                        let slot = matrix
+                            .slots
+                            .map_or(position, |slots| slots[position] as usize);
+                        fetch(slot, out)
+                    })
+                });
+                let fused = lexical.fuse_lists_reading(
+                    &input.rows,
+                    fetch
+                        .as_ref()
+                        .map(|fetch| fetch as &closest_index::Fetch<'_>),
+                    lists,
+                    &keeps,
+                    widest,
+                );
                 // Every row was read again for the fused scores; the writing reads them as it
                 // goes.
                 (input.passed)(0..n);
@@ -283,18 +305,22 @@ fn graph(rows: &[&[f32]], matrix: Option<Matrix<'_>>, keep: usize) -> Result<Vec
                 data: &gathered,
                 slots: None,
                 release: &|_| {},
+                fetch: None,
             }
         }
     };
     let ids: Vec<u64> = (0..n as u64).collect();
-    let (lists, _) = closest_index::knn_graph_releasing(
-        matrix.data,
-        dim,
-        matrix.slots,
+    let (lists, _) = closest_index::knn_graph_of(
+        closest_index::GraphRows {
+            data: matrix.data,
+            dim,
+            slots: matrix.slots,
+            release: matrix.release,
+            fetch: matrix.fetch,
+        },
         &ids,
         keep.min(n - 1),
         &closest_index::KnnParams::default(),
-        matrix.release,
     )?;
     Ok(lists)
 }

@@ -10,13 +10,13 @@ use crate::hash::TextHash;
 use crate::scan::rel_text;
 use crate::stamp;
 use crate::store::{Commit, NoteRecord, Stat};
-use crate::update::{Lists, Run};
+use crate::update::{record_at, Lists, Run};
 use crate::write::{Done, Mode, Outcome};
 
 impl Run<'_> {
     pub(crate) fn record(
         &mut self,
-        mut lists: Lists,
+        lists: Lists,
         rendered_now: Vec<Option<TextHash>>,
         outcomes: Vec<Outcome>,
     ) -> Result<()> {
@@ -91,88 +91,26 @@ impl Run<'_> {
         let settled = stamp::settle(&settings.root, &written, |position| {
             self.notes[position].file.path.clone()
         });
-        let mut commit = Commit::default();
-        for (position, note) in self.notes.iter().enumerate() {
-            let record = note.record.as_ref();
-            let was_read = note.read.is_some() || read_now.contains(&position);
-            // Most notes of most runs: not read, not looked at, nothing about them changed.
-            let untouched = !was_read
-                && !looked_at.contains(&position)
-                && rendered_now[position].is_none()
-                && record.is_some_and(|record| {
-                    !record.racy && record.id == note.file.id && record.slot == note.slot
-                });
-            if untouched {
-                continue;
-            }
-            let stat = written
-                .get(&position)
-                .copied()
-                .or(note.stat)
-                .unwrap_or_default();
-            let racy = if written.contains_key(&position) {
-                !settled.contains(&position)
-            } else if was_read || record.is_none_or(|record| record.racy) {
-                self.stamp_before.is_none_or(|stamp| stat.mtime_ns >= stamp)
-            } else {
-                false
-            };
-            let rendered = if left.contains(&position) {
-                None
-            } else if looked_at.contains(&position) || rendered_now[position].is_some() {
-                rendered_now[position]
-            } else {
-                record.and_then(|record| record.rendered)
-            };
-            let updated = NoteRecord {
-                row: note.row,
-                path: rel_text(&note.file.rel_path),
-                id: note.file.id.clone(),
-                stat,
-                racy,
-                text_hash: note.hash,
-                slot: note.slot,
-                title: note.title().to_owned(),
-                links: note.links().to_vec(),
-                evidence: evidence.get(&position).copied().unwrap_or(note.evidence),
-                region: match regions.get(&position) {
-                    Some(region) => serde_json::to_string(region).ok(),
-                    None => record.and_then(|record| record.region.clone()),
-                },
-                rendered,
-                stale: left.contains(&position),
-            };
-            if record != Some(&updated) {
-                commit.upserts.push(updated);
-            }
-        }
-        commit.deletes = self.departed.iter().map(|record| record.row).collect();
-        commit.clear_lists = !self.patchable;
-        commit.lists = lists
-            .touched
-            .iter()
-            .enumerate()
-            .filter(|(_, &touched)| touched)
-            .filter_map(|(position, _)| {
-                // Each list leaves memory as its stored form is made (a million of each).
-                let list = lists.lists[position].take()?;
-                let stored = list
-                    .iter()
-                    .map(|neighbour| (self.notes[neighbour.id as usize].row, neighbour.score))
-                    .collect();
-                Some((self.notes[position].row, stored))
-            })
-            .collect();
+        let mut commit = Commit {
+            deletes: self.departed.iter().map(|record| record.row).collect(),
+            clear_lists: !self.patchable,
+            ..Commit::default()
+        };
         // Vectors no note uses any more: the old texts of departed and edited notes, unless
         // another note has that text now.
         let mut gone: HashSet<TextHash> = self
             .departed
             .iter()
             .map(|record| record.text_hash)
-            .chain(self.notes.iter().filter_map(|note| {
-                let record = note.record.as_ref()?;
-                (record.text_hash != note.hash).then_some(record.text_hash)
-            }))
+            .chain(
+                self.notes
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(position, note)| {
+                        let record = self.record_of(position)?;
+                        (record.text_hash != note.hash).then_some(record.text_hash)
+                    }),
+            )
             .collect();
         if !gone.is_empty() {
             for note in &self.notes {
@@ -183,22 +121,6 @@ impl Run<'_> {
         pruned.sort_unstable();
         self.report.pruned = pruned.len();
         commit.pruned = pruned;
-        // The last use of the words read this run: they move into the commit, from the note or
-        // from the full lexical side they were handed to (`take_note_terms`).
-        let mut lexical = lists.lexical;
-        commit.terms = self
-            .notes
-            .iter_mut()
-            .enumerate()
-            .filter_map(|(position, note)| {
-                let read = note.read.as_mut()?;
-                let mut terms = std::mem::take(&mut read.terms);
-                if let Some(lexical) = lexical.as_mut().filter(|_| terms.is_empty()) {
-                    terms = lexical.take_terms(position);
-                }
-                Some((note.row, terms))
-            })
-            .collect();
         if self.relearned {
             self.learned.save(&settings.state_dir)?;
         }
@@ -213,7 +135,97 @@ impl Run<'_> {
             ("render", settings.render_fingerprint(self.form)),
             ("next_row", self.next_row.to_string()),
         ];
-        self.store.commit(&commit)?;
+        // Records, lists and words are made as they are written (a cold run makes a million of
+        // each): the transaction holds what SQLite holds, not every record at once.
+        let stamp_before = self.stamp_before;
+        let notes = &mut self.notes;
+        let records = &self.records;
+        let Lists {
+            lists: mut candidates,
+            touched,
+            lexical,
+        } = lists;
+        let mut lexical = lexical;
+        self.store.commit_with(&commit, |rows| {
+            for (position, note) in notes.iter().enumerate() {
+                let record = record_at(records, position);
+                let was_read = note.read.is_some() || read_now.contains(&position);
+                // Most notes of most runs: not read, not looked at, nothing about them changed.
+                let untouched = !was_read
+                    && !looked_at.contains(&position)
+                    && rendered_now[position].is_none()
+                    && record.is_some_and(|record| {
+                        !record.racy && record.id == note.file.id && record.slot == note.slot
+                    });
+                if untouched {
+                    continue;
+                }
+                let stat = written
+                    .get(&position)
+                    .copied()
+                    .or(note.stat)
+                    .unwrap_or_default();
+                let racy = if written.contains_key(&position) {
+                    !settled.contains(&position)
+                } else if was_read || record.is_none_or(|record| record.racy) {
+                    stamp_before.is_none_or(|stamp| stat.mtime_ns >= stamp)
+                } else {
+                    false
+                };
+                let rendered = if left.contains(&position) {
+                    None
+                } else if looked_at.contains(&position) || rendered_now[position].is_some() {
+                    rendered_now[position]
+                } else {
+                    record.and_then(|record| record.rendered)
+                };
+                let updated = NoteRecord {
+                    row: note.row,
+                    path: rel_text(&note.file.rel_path),
+                    id: note.file.id.clone(),
+                    stat,
+                    racy,
+                    text_hash: note.hash,
+                    slot: note.slot,
+                    title: note.title(record).to_owned(),
+                    links: note.links(record).to_vec(),
+                    evidence: evidence.get(&position).copied().unwrap_or(note.evidence),
+                    region: match regions.remove(&position) {
+                        Some(region) => serde_json::to_string(&region).ok(),
+                        None => record.and_then(|record| record.region.clone()),
+                    },
+                    rendered,
+                    stale: left.contains(&position),
+                };
+                if record != Some(&updated) {
+                    rows.note(&updated)?;
+                }
+            }
+            for (position, _) in touched.iter().enumerate().filter(|(_, &touched)| touched) {
+                // Each list leaves memory as its stored form is written.
+                let Some(list) = candidates[position].take() else {
+                    continue;
+                };
+                let stored = list
+                    .iter()
+                    .map(|neighbour| (notes[neighbour.id as usize].row, neighbour.score))
+                    .collect();
+                rows.list(notes[position].row, &stored)?;
+            }
+            // The last use of the words read this run, from the note or from the full lexical
+            // side they were handed to (`take_note_terms`).
+            for (position, note) in notes.iter_mut().enumerate() {
+                let Some(read) = note.read.as_mut() else {
+                    continue;
+                };
+                let mut terms = std::mem::take(&mut read.terms);
+                if let Some(lexical) = lexical.as_mut().filter(|_| terms.is_empty()) {
+                    terms = lexical.take_terms(position);
+                }
+                rows.terms(note.row, &terms)?;
+            }
+            Ok(())
+        })?;
         // Garbage grows only when vectors are pruned: only then can it pass the threshold.
         if self.report.pruned > 0 {
             let slots: Vec<u32> = self.notes.iter().map(|note| note.slot).collect();

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Transaction};
 
 use closest_notes::LinkEvidence;
 
@@ -444,6 +444,17 @@ impl Store {
 
     /// Records a run: changed notes, lists and vectors, in one transaction.
     pub fn commit(&mut self, commit: &Commit) -> Result<()> {
+        self.commit_with(commit, |_| Ok(()))
+    }
+
+    /// `commit`, with more notes, lists and words written by `stream` in the same transaction
+    /// (after the deletes and the clearing of lists): a run that records a million notes
+    /// makes each record as it is written instead of holding them all first.
+    pub fn commit_with(
+        &mut self,
+        commit: &Commit,
+        stream: impl FnOnce(&mut Rows<'_>) -> rusqlite::Result<()>,
+    ) -> Result<()> {
         let run = |conn: &mut Connection| -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
             {
@@ -455,55 +466,21 @@ impl Store {
                     delete_list.execute([row])?;
                     delete_terms.execute([row])?;
                 }
-                let mut put_terms =
-                    tx.prepare_cached("INSERT OR REPLACE INTO terms (row, terms) VALUES (?1, ?2)")?;
-                for (row, terms) in &commit.terms {
-                    let mut bytes = Vec::with_capacity(terms.len() * 8);
-                    for (term, weight) in terms {
-                        bytes.extend_from_slice(&term.to_le_bytes());
-                        bytes.extend_from_slice(&weight.to_le_bytes());
-                    }
-                    put_terms.execute(params![row, bytes])?;
-                }
                 if commit.clear_lists {
                     tx.execute("DELETE FROM lists", [])?;
                 }
-                let mut upsert = tx.prepare_cached(
-                    "INSERT INTO notes (row, path, id, size, mtime_ns, inode, racy, text_hash, slot, title, links, region, rendered, stale, links_md, links_bare)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
-                     ON CONFLICT(row) DO UPDATE SET path = excluded.path, id = excluded.id, size = excluded.size,
-                       mtime_ns = excluded.mtime_ns, inode = excluded.inode, racy = excluded.racy,
-                       text_hash = excluded.text_hash, slot = excluded.slot, title = excluded.title,
-                       links = excluded.links, region = excluded.region, rendered = excluded.rendered,
-                       stale = excluded.stale, links_md = excluded.links_md,
-                       links_bare = excluded.links_bare",
-                )?;
+                let mut rows = Rows::new(&tx)?;
+                for (row, terms) in &commit.terms {
+                    rows.terms(*row, terms)?;
+                }
                 for note in &commit.upserts {
-                    upsert.execute(params![
-                        note.row,
-                        note.path,
-                        note.id,
-                        note.stat.size as i64,
-                        note.stat.mtime_ns,
-                        note.stat.inode as i64,
-                        note.racy,
-                        &note.text_hash[..],
-                        i64::from(note.slot),
-                        note.title,
-                        serde_json::to_string(&note.links).unwrap_or_else(|_| "[]".to_owned()),
-                        note.region,
-                        note.rendered.as_ref().map(|hash| &hash[..]),
-                        note.stale,
-                        note.evidence.with_extension as i64,
-                        note.evidence.without_extension as i64,
-                    ])?;
+                    rows.note(note)?;
                 }
-                let mut put_list = tx.prepare_cached(
-                    "INSERT OR REPLACE INTO lists (row, candidates) VALUES (?1, ?2)",
-                )?;
                 for (row, list) in &commit.lists {
-                    put_list.execute(params![row, encode_list(list)])?;
+                    rows.list(*row, list)?;
                 }
+                stream(&mut rows)?;
+                drop(rows);
                 let mut prune = tx.prepare_cached("DELETE FROM vectors WHERE hash = ?1")?;
                 for hash in &commit.pruned {
                     prune.execute([&hash[..]])?;
@@ -540,6 +517,74 @@ impl Store {
             path: self.path.clone(),
             source,
         }
+    }
+}
+
+/// The statements a commit writes notes, lists and words with.
+pub struct Rows<'tx> {
+    upsert: CachedStatement<'tx>,
+    put_list: CachedStatement<'tx>,
+    put_terms: CachedStatement<'tx>,
+}
+
+impl<'tx> Rows<'tx> {
+    fn new(tx: &'tx Transaction<'_>) -> rusqlite::Result<Self> {
+        Ok(Rows {
+            upsert: tx.prepare_cached(
+                "INSERT INTO notes (row, path, id, size, mtime_ns, inode, racy, text_hash, slot, title, links, region, rendered, stale, links_md, links_bare)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
+                 ON CONFLICT(row) DO UPDATE SET path = excluded.path, id = excluded.id, size = excluded.size,
+                   mtime_ns = excluded.mtime_ns, inode = excluded.inode, racy = excluded.racy,
+                   text_hash = excluded.text_hash, slot = excluded.slot, title = excluded.title,
+                   links = excluded.links, region = excluded.region, rendered = excluded.rendered,
+                   stale = excluded.stale, links_md = excluded.links_md,
+                   links_bare = excluded.links_bare",
+            )?,
+            put_list: tx
+                .prepare_cached("INSERT OR REPLACE INTO lists (row, candidates) VALUES (?1, ?2)")?,
+            put_terms: tx
+                .prepare_cached("INSERT OR REPLACE INTO terms (row, terms) VALUES (?1, ?2)")?,
+        })
+    }
+
+    /// Inserts or replaces a note's record.
+    pub fn note(&mut self, note: &NoteRecord) -> rusqlite::Result<()> {
+        self.upsert.execute(params![
+            note.row,
+            note.path,
+            note.id,
+            note.stat.size as i64,
+            note.stat.mtime_ns,
+            note.stat.inode as i64,
+            note.racy,
+            &note.text_hash[..],
+            i64::from(note.slot),
+            note.title,
+            serde_json::to_string(&note.links).unwrap_or_else(|_| "[]".to_owned()),
+            note.region,
+            note.rendered.as_ref().map(|hash| &hash[..]),
+            note.stale,
+            note.evidence.with_extension as i64,
+            note.evidence.without_extension as i64,
+        ])?;
+        Ok(())
+    }
+
+    /// Sets a note's list.
+    pub fn list(&mut self, row: i64, list: &StoredList) -> rusqlite::Result<()> {
+        self.put_list.execute(params![row, encode_list(list)])?;
+        Ok(())
+    }
+
+    /// Sets a note's words.
+    pub fn terms(&mut self, row: i64, terms: &[(u32, f32)]) -> rusqlite::Result<()> {
+        let mut bytes = Vec::with_capacity(terms.len() * 8);
+        for (term, weight) in terms {
+            bytes.extend_from_slice(&term.to_le_bytes());
+            bytes.extend_from_slice(&weight.to_le_bytes());
+        }
+        self.put_terms.execute(params![row, bytes])?;
+        Ok(())
     }
 }
 

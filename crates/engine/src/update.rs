@@ -6,6 +6,7 @@
 //! changed → record what changed (`record.rs`). Every step returns its results; nothing here
 //! prints.
 
+use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use closest_index::{ListSize, Neighbour, Neighbours};
@@ -107,7 +108,6 @@ const WRITE_BLOCK: usize = 8192;
 pub(crate) struct RunNote {
     pub file: NoteFile,
     pub stat: Option<Stat>,
-    pub record: Option<NoteRecord>,
     /// What reading the note gave, when this run read it.
     pub read: Option<Box<ReadNote>>,
     pub hash: TextHash,
@@ -117,18 +117,18 @@ pub(crate) struct RunNote {
 }
 
 impl RunNote {
-    /// The note's title (its first heading, else its id).
-    pub fn title(&self) -> &str {
-        match (&self.read, &self.record) {
+    /// The note's title (its first heading, else its id), given its record.
+    pub fn title<'s>(&'s self, record: Option<&'s NoteRecord>) -> &'s str {
+        match (&self.read, record) {
             (Some(read), _) => &read.title,
             (None, Some(record)) => &record.title,
             (None, None) => &self.file.id,
         }
     }
 
-    /// The note's links outside its managed region.
-    pub fn links(&self) -> &[(String, bool)] {
-        match (&self.read, &self.record) {
+    /// The note's links outside its managed region, given its record.
+    pub fn links<'s>(&'s self, record: Option<&'s NoteRecord>) -> &'s [(String, bool)] {
+        match (&self.read, record) {
             (Some(read), _) => &read.links,
             (None, Some(record)) => &record.links,
             (None, None) => &[],
@@ -136,10 +136,8 @@ impl RunNote {
     }
 
     /// Whether the stored lists know this note as it is now (same text, same id).
-    fn known_to_lists(&self) -> bool {
-        self.record
-            .as_ref()
-            .is_some_and(|record| record.text_hash == self.hash && record.id == self.file.id)
+    fn known_to_lists(&self, record: Option<&NoteRecord>) -> bool {
+        record.is_some_and(|record| record.text_hash == self.hash && record.id == self.file.id)
     }
 }
 
@@ -156,6 +154,9 @@ pub(crate) struct Run<'a> {
     pub store: Store,
     pub vectors: VectorFile,
     pub notes: Vec<RunNote>,
+    /// Each note's record by position, as the last run left it; empty when no note has one
+    /// (a first run: a million notes would hold 200 MB of nothing).
+    pub records: Vec<Option<NoteRecord>>,
     pub departed: Vec<NoteRecord>,
     pub next_row: i64,
     /// The file system's time before the scan (write mode): stats not older are racy.
@@ -172,6 +173,11 @@ pub(crate) struct Run<'a> {
     pub relearned: bool,
     /// Notes changed since they were learned, this run's included (`learned.rs`).
     pub learned_changes: f64,
+}
+
+/// The record at `position` of a run's records (`Run::records`).
+pub(crate) fn record_at(records: &[Option<NoteRecord>], position: usize) -> Option<&NoteRecord> {
+    records.get(position).and_then(Option::as_ref)
 }
 
 /// The region a record says the last run wrote.
@@ -217,7 +223,8 @@ pub(crate) fn update(
     // A million notes take a while to free: another thread does it while the caller goes on
     // (the command line exits without waiting).
     let notes = std::mem::take(&mut run.notes);
-    std::thread::spawn(move || drop(notes));
+    let records = std::mem::take(&mut run.records);
+    std::thread::spawn(move || drop((notes, records)));
     Ok(run.report)
 }
 
@@ -382,18 +389,27 @@ impl<'a> Run<'a> {
             .collect();
         // Every note as its record has it, on every core (a million notes are a third of a
         // gigabyte to move); then the notes read take what reading gave, and new rows.
-        let mut notes: Vec<RunNote> = scanned
-            .entries
+        let mut entries = scanned.entries;
+        let mut records: Vec<Option<NoteRecord>> =
+            if entries.iter().any(|entry| entry.record.is_some()) {
+                entries
+                    .iter_mut()
+                    .map(|entry| entry.record.take())
+                    .collect()
+            } else {
+                Vec::new()
+            };
+        let mut notes: Vec<RunNote> = entries
             .into_par_iter()
-            .map(|entry| {
-                let (hash, evidence, slot, row) = match &entry.record {
+            .enumerate()
+            .map(|(position, entry)| {
+                let (hash, evidence, slot, row) = match record_at(&records, position) {
                     Some(record) => (record.text_hash, record.evidence, record.slot, record.row),
                     None => (TextHash::default(), LinkEvidence::default(), u32::MAX, 0),
                 };
                 RunNote {
                     file: entry.file,
                     stat: entry.stat,
-                    record: entry.record,
                     read: None,
                     hash,
                     row,
@@ -403,6 +419,7 @@ impl<'a> Run<'a> {
             })
             .collect();
         let mut unreadable = Vec::new();
+        let has_record = |position: usize| records.get(position).is_some_and(Option::is_some);
         for (&position, read) in read_positions.iter().zip(prepared) {
             let note = &mut notes[position];
             let Some(read) = read else {
@@ -412,23 +429,30 @@ impl<'a> Run<'a> {
             note.hash = read.hash;
             note.evidence = read.evidence;
             note.read = Some(Box::new(read));
-            if note.record.is_none() {
+            if !has_record(position) {
                 note.row = next_row;
                 next_row += 1;
             }
         }
         // A note that could not be read leaves the run.
         if !unreadable.is_empty() {
+            let leaving: HashSet<usize> = unreadable.into_iter().collect();
             let mut position = 0;
-            let mut unreadable = unreadable.into_iter().peekable();
-            notes.retain_mut(|note| {
-                let leaves = unreadable.next_if_eq(&position).is_some();
+            notes.retain(|_| {
                 position += 1;
-                if leaves {
-                    departed.extend(note.record.take());
-                }
-                !leaves
+                !leaving.contains(&(position - 1))
             });
+            if !records.is_empty() {
+                let mut position = 0;
+                records.retain_mut(|record| {
+                    position += 1;
+                    let leaves = leaving.contains(&(position - 1));
+                    if leaves {
+                        departed.extend(record.take());
+                    }
+                    !leaves
+                });
+            }
         }
         report.notes = notes.len();
         let patchable = reset.is_none()
@@ -446,6 +470,7 @@ impl<'a> Run<'a> {
             store,
             vectors,
             notes,
+            records,
             departed,
             next_row,
             stamp_before,
@@ -476,11 +501,13 @@ impl<'a> Run<'a> {
         let needs_vector: Vec<(TextHash, &str)> = self
             .notes
             .iter()
-            .filter(|note| {
-                note.record.as_ref().is_none_or(|record| {
+            .enumerate()
+            .filter(|&(position, note)| {
+                self.record_of(position).is_none_or(|record| {
                     record.text_hash != note.hash || record.slot as usize >= rows
                 })
             })
+            .map(|(_, note)| note)
             .filter_map(|note| {
                 note.read
                     .as_ref()
@@ -538,7 +565,7 @@ impl<'a> Run<'a> {
         }
         let mut changed = Vec::new();
         for (position, note) in self.notes.iter().enumerate() {
-            if !note.known_to_lists() {
+            if !note.known_to_lists(self.record_of(position)) {
                 changed.push(position);
                 map.dropped[note.row as usize] = true;
             }
@@ -584,7 +611,8 @@ impl<'a> Run<'a> {
         let sizes: Vec<ListSize> = self
             .notes
             .iter()
-            .map(|note| list_size(settings, note))
+            .enumerate()
+            .map(|(position, note)| list_size(settings, note, self.record_of(position)))
             .collect();
         if !self.patchable && self.options.mode == Mode::Write {
             // A full ranking of a large folder reads the vectors in place, in note order.
@@ -612,10 +640,22 @@ impl<'a> Run<'a> {
                 crate::trim::give_back_freed();
             }
         };
+        // A large file is read at random through `pread` (`closest_index::Fetch`).
+        let reader = (vectors.bytes() >= crate::vectors::READ_AT_RANDOM_FROM_BYTES)
+            .then(|| vectors.reader())
+            .flatten();
+        let fetch = |slot: usize, out: &mut [f32]| {
+            reader
+                .as_ref()
+                .is_some_and(|reader| reader.read(slot as u32, out).is_ok())
+        };
         let matrix = (vectors.rows() > 0).then(|| Matrix {
             data: vectors.all(),
             slots: (!in_note_order).then_some(&slots[..]),
             release: &release,
+            fetch: reader
+                .is_some()
+                .then_some(&fetch as &closest_index::Fetch<'_>),
         });
         let kind = closest_index::choose(settings.index, n);
         // Only a saved HNSW index knows notes by their content keys.
@@ -734,9 +774,8 @@ impl<'a> Run<'a> {
         let note = &self.notes[position];
         self.render_all
             || note.read.is_some()
-            || note
-                .record
-                .as_ref()
+            || self
+                .record_of(position)
                 .is_none_or(|record| record.stale || record.rendered.is_none())
     }
 
@@ -868,7 +907,9 @@ impl<'a> Run<'a> {
             .notes
             .iter()
             .enumerate()
-            .map(|(position, note)| lists.touched[position] || !note.known_to_lists())
+            .map(|(position, note)| {
+                lists.touched[position] || !note.known_to_lists(self.record_of(position))
+            })
             .collect();
         let to_render: Vec<usize> = (0..self.notes.len())
             .filter(|&position| {
@@ -906,7 +947,12 @@ impl<'a> Run<'a> {
             .iter()
             .map(|note| self.vectors.row(note.slot))
             .collect();
-        let reranker = Reranker::new(&rows, &lists.lists, lists.lexical.as_ref());
+        let slots: Vec<u32> = self.notes.iter().map(|note| note.slot).collect();
+        let reader = self.vectors.reader();
+        let mut reranker = Reranker::new(&rows, &lists.lists, lists.lexical.as_ref());
+        if let Some(reader) = &reader {
+            reranker = reranker.spilling(reader, &slots, &settings.state_dir);
+        }
         let mut writer = Writer::new(
             to_render.len(),
             rendering,
@@ -919,7 +965,9 @@ impl<'a> Run<'a> {
             let note = &self.notes[position];
             let linked = resolver
                 .as_ref()
-                .map(|resolver| resolver.linked_ids_of(note.links(), &note.file))
+                .map(|resolver| {
+                    resolver.linked_ids_of(note.links(self.record_of(position)), &note.file)
+                })
                 .unwrap_or_default();
             let chosen: Vec<LinkTarget> = shown(&list, settings, |other| {
                 linked.contains(&self.notes[other as usize].file.id)
@@ -929,7 +977,7 @@ impl<'a> Run<'a> {
             .collect();
             let (_, rendered) = render(rendering, &note.file, &chosen);
             rendered_now[position] = Some(rendered);
-            let record = note.record.as_ref();
+            let record = self.record_of(position);
             let unchanged_since_written = note.read.is_none()
                 && record.is_some_and(|record| record.rendered == Some(rendered) && !record.stale);
             if unchanged_since_written {
@@ -965,12 +1013,17 @@ impl<'a> Run<'a> {
 }
 
 impl Run<'_> {
+    /// The record of the note at `position`, as the last run left it.
+    pub(crate) fn record_of(&self, position: usize) -> Option<&NoteRecord> {
+        record_at(&self.records, position)
+    }
+
     /// What a link to the note at `position`, a neighbour with `score`, needs.
     fn target(&self, position: usize, score: f32) -> LinkTarget {
         let note = &self.notes[position];
         LinkTarget {
             id: note.file.id.clone(),
-            title: note.title().to_owned(),
+            title: note.title(self.record_of(position)).to_owned(),
             rel_path: note.file.rel_path.clone(),
             score,
         }
@@ -1044,10 +1097,14 @@ impl RowMap {
 }
 
 /// How many candidates a note's list needs and keeps.
-fn list_size(settings: &crate::FolderSettings, note: &RunNote) -> ListSize {
+fn list_size(
+    settings: &crate::FolderSettings,
+    note: &RunNote,
+    record: Option<&NoteRecord>,
+) -> ListSize {
     let need = settings.k
         + if settings.exclude_linked {
-            note.links().len()
+            note.links(record).len()
         } else {
             0
         };

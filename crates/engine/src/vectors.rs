@@ -82,6 +82,69 @@ pub struct VectorFile {
     map: Option<Mmap>,
 }
 
+/// Bytes of vectors from which on a full ranking reads the rows it rescores at random (the
+/// graph's last step, the fusion) through a [`RowReader`] rather than the map. Below it the
+/// mapped file beside the rest of the run stays far under 3 GB and the map is faster
+/// (300,000 notes: ranking 41 s mapped, 61 s read); at a million notes (1.44 GiB of vectors)
+/// the mapped file took the run's peak to 3.7 GiB, read it is 2.6 GiB (BENCHMARKS.md).
+pub(crate) const READ_AT_RANDOM_FROM_BYTES: usize = 1 << 30;
+
+/// The committed rows of a vector file read with `pread`, by slot (`VectorFile::reader`).
+pub struct RowReader {
+    file: File,
+    dim: usize,
+    rows: usize,
+}
+
+impl RowReader {
+    /// Reads the row in `slot` into `out` (`dim` long).
+    pub fn read(&self, slot: u32, out: &mut [f32]) -> std::io::Result<()> {
+        let slot = slot as usize;
+        if slot >= self.rows || out.len() != self.dim {
+            return Err(std::io::Error::other(format!(
+                "row {slot} of {} (dimension {} asked, {} stored)",
+                self.rows,
+                out.len(),
+                self.dim
+            )));
+        }
+        read_floats_at(&self.file, out, (HEADER_BYTES + slot * self.dim * 4) as u64)
+    }
+}
+
+/// Reads `out.len()` little-endian f32s at `offset` of `file` (`pread`: no shared cursor, so
+/// threads read one file at once).
+pub(crate) fn read_floats_at(file: &File, out: &mut [f32], offset: u64) -> std::io::Result<()> {
+    // SAFETY: any bytes are a valid f32, and the slice covers exactly `out`.
+    let bytes =
+        unsafe { std::slice::from_raw_parts_mut(out.as_mut_ptr().cast::<u8>(), out.len() * 4) };
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::read_exact_at(file, bytes, offset)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, bytes, offset);
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+    }
+}
+
+/// Writes `values` as little-endian f32s at `offset` of `file` (`pwrite`).
+pub(crate) fn write_floats_at(file: &File, values: &[f32], offset: u64) -> std::io::Result<()> {
+    // SAFETY: reinterpreting f32s as their bytes is always valid.
+    let bytes =
+        unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), values.len() * 4) };
+    #[cfg(unix)]
+    {
+        std::os::unix::fs::FileExt::write_all_at(file, bytes, offset)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (file, bytes, offset);
+        Err(std::io::Error::from(std::io::ErrorKind::Unsupported))
+    }
+}
+
 /// Why the stored vectors cannot be used; every note is embedded again.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reset {
@@ -156,6 +219,11 @@ impl VectorFile {
 
     pub fn rows(&self) -> usize {
         self.meta.rows
+    }
+
+    /// Bytes of committed rows.
+    pub fn bytes(&self) -> usize {
+        self.meta.rows * self.dim * 4
     }
 
     pub fn meta(&self) -> &VectorMeta {
@@ -303,6 +371,20 @@ impl VectorFile {
         let bytes =
             unsafe { std::slice::from_raw_parts(values.as_ptr().cast::<u8>(), values.len() * 4) };
         xxh3_64(bytes)
+    }
+
+    /// The committed rows read from the file one at a time, for scattered reads over a large
+    /// file: through the map each read brings the pages around it into this process (the
+    /// kernel maps a fault's neighbours too), so a pass reading rows at random soon holds the
+    /// whole file. `None` without a file.
+    pub fn reader(&self) -> Option<RowReader> {
+        self.map.as_ref()?;
+        let file = File::open(self.dir.join(&self.meta.file)).ok()?;
+        Some(RowReader {
+            file,
+            dim: self.dim,
+            rows: self.meta.rows,
+        })
     }
 
     /// Lets the rows `start..end` leave this process's memory; the next read pages them in

@@ -143,10 +143,9 @@ impl Run<'_> {
         let Lists {
             lists: mut candidates,
             touched,
-            lexical,
+            mut lexical,
         } = lists;
-        let mut lexical = lexical;
-        self.store.commit_with(&commit, |rows| {
+        self.store.commit(&commit, |rows| {
             for (position, note) in notes.iter().enumerate() {
                 let record = record_at(records, position);
                 let was_read = note.read.is_some() || read_now.contains(&position);

@@ -3,14 +3,15 @@
 //! sections through it, and `export` and `explain` read lists back through it, so all three
 //! agree.
 
+use std::convert::Infallible;
 use std::fs::File;
 use std::path::Path;
 
 use closest_index::rerank::{augment, rerank, Candidate, AUGMENT_NEIGHBOURS};
-use closest_index::{Lexical, Neighbours};
+use closest_index::{Lexical, Neighbour, Neighbours};
 use rayon::prelude::*;
 
-use crate::vectors::{read_floats_at, write_floats_at, RowReader};
+use crate::vectors::{read_floats_at, write_floats_at, VectorFile};
 
 /// Lists whose final order is made at once, on every core, with the augmented vectors they
 /// need (some sixteen per list, 1.5 KB each, let go after the block: a full ranking that kept
@@ -22,7 +23,8 @@ const BLOCK: usize = 2_048;
 /// at a time from the mapped rows instead, every note's vector is made again for each list it
 /// is a candidate of, and the scattered reads bring the whole vector file into memory (1.44 GiB
 /// at a million notes, beside everything else the run holds). Spilled, the writing of a
-/// million notes took 199–222 s against 251 s, and of 300,000 as long as mapped (58 s).
+/// million notes took 199–222 s against 251 s, and of 300,000 about as long as mapped (50–58 s
+/// against 57 s).
 const SPILL_FROM: usize = 262_144;
 
 /// Augmented vectors made per task when they are spilled.
@@ -38,8 +40,8 @@ pub(crate) struct Reranker<'a> {
 
 /// Where a reranker reads rows and puts augmented vectors when it spills them.
 struct SpillSource<'a> {
-    reader: &'a RowReader,
-    /// Each position's row in `reader`.
+    vectors: &'a VectorFile,
+    /// Each position's row in `vectors`.
     slots: &'a [u32],
     dir: &'a Path,
     from: usize,
@@ -69,12 +71,12 @@ impl<'a> Reranker<'a> {
     }
 
     /// Orders many lists (`SPILL_FROM`) through augmented vectors spilled into a scratch file
-    /// in `dir`, made from rows read by `reader` (each position's in `slots`). The orders are
-    /// the same bits either way; a scratch file that cannot be made or read (a full disk)
-    /// only means the mapped rows are used.
-    pub fn spilling(mut self, reader: &'a RowReader, slots: &'a [u32], dir: &'a Path) -> Self {
+    /// in `dir`, made from rows of `vectors` read one at a time (each position's in `slots`).
+    /// The orders are the same bits either way; a scratch file that cannot be made or read (a
+    /// full disk) only means the mapped rows are used.
+    pub fn spilling(mut self, vectors: &'a VectorFile, slots: &'a [u32], dir: &'a Path) -> Self {
         self.spill = Some(SpillSource {
-            reader,
+            vectors,
             slots,
             dir,
             from: SPILL_FROM,
@@ -110,9 +112,13 @@ impl<'a> Reranker<'a> {
 
     /// The final lists of `positions`, in that order, on every core.
     fn lists_of(&self, positions: &[usize]) -> Vec<Neighbours> {
-        let lists: std::io::Result<Vec<Neighbours>> =
-            self.lists_with(positions, |position| Ok(self.augmented_of(position)));
-        lists.unwrap_or_default()
+        let made = self.lists_with(positions, |position| {
+            Ok::<_, Infallible>(self.augmented_of(position))
+        });
+        match made {
+            Ok(lists) => lists,
+            Err(never) => match never {},
+        }
     }
 
     /// `lists_of` with the augmented vectors read back from `spilled`.
@@ -133,16 +139,16 @@ impl<'a> Reranker<'a> {
     }
 
     /// The final lists of `positions` with the augmented vectors `make` gives.
-    fn lists_with(
+    fn lists_with<E: Send>(
         &self,
         positions: &[usize],
-        make: impl Fn(usize) -> std::io::Result<Box<[f32]>> + Sync,
-    ) -> std::io::Result<Vec<Neighbours>> {
+        make: impl Fn(usize) -> Result<Box<[f32]>, E> + Sync,
+    ) -> Result<Vec<Neighbours>, E> {
         let needed = self.needed(positions);
         let made: Vec<Box<[f32]>> = needed
             .par_iter()
             .map(|&position| make(position))
-            .collect::<std::io::Result<_>>()?;
+            .collect::<Result<_, E>>()?;
         let augmented = |position: usize| -> &[f32] {
             needed.binary_search(&position).map_or(&[], |at| &made[at])
         };
@@ -174,6 +180,10 @@ impl<'a> Reranker<'a> {
     /// into a scratch file, reading the rows they add up one at a time.
     fn spill(&self, source: &SpillSource<'_>, positions: &[usize]) -> std::io::Result<Spilled> {
         let dim = self.rows.first().map_or(0, |row| row.len());
+        let reader = source
+            .vectors
+            .reader()
+            .ok_or_else(|| std::io::Error::other("no vector file to read"))?;
         let file = tempfile::tempfile_in(source.dir)?;
         let positions = self.needed(positions);
         positions.par_chunks(SPILL_TASK).enumerate().try_for_each(
@@ -181,16 +191,14 @@ impl<'a> Reranker<'a> {
                 let mut out = Vec::with_capacity(chunk.len() * dim);
                 let mut rows = vec![0.0; (1 + AUGMENT_NEIGHBOURS) * dim];
                 for &position in chunk {
-                    let neighbours: Vec<(u32, f32)> = self.lists[position]
-                        .iter()
-                        .flatten()
-                        .take(AUGMENT_NEIGHBOURS)
+                    let neighbours: Vec<(u32, f32)> = self
+                        .added(position)
                         .map(|neighbour| (source.slots[neighbour.id as usize], neighbour.score))
                         .collect();
                     let slots = std::iter::once(source.slots[position])
                         .chain(neighbours.iter().map(|&(slot, _)| slot));
                     for (slot, row) in slots.zip(rows.chunks_exact_mut(dim)) {
-                        source.reader.read(slot, row)?;
+                        reader.read(slot, row)?;
                     }
                     let mut read = rows.chunks_exact(dim);
                     let own = read.next().unwrap_or(&[]);
@@ -210,11 +218,17 @@ impl<'a> Reranker<'a> {
         })
     }
 
-    fn augmented_of(&self, position: usize) -> Box<[f32]> {
-        let neighbours: Vec<(&[f32], f32)> = self.lists[position]
+    /// The candidates whose vectors the augmented vector at `position` adds up.
+    fn added(&self, position: usize) -> impl Iterator<Item = &Neighbour> {
+        self.lists[position]
             .iter()
             .flatten()
             .take(AUGMENT_NEIGHBOURS)
+    }
+
+    fn augmented_of(&self, position: usize) -> Box<[f32]> {
+        let neighbours: Vec<(&[f32], f32)> = self
+            .added(position)
             .map(|neighbour| (self.rows[neighbour.id as usize], neighbour.score))
             .collect();
         augment(self.rows[position], &neighbours).into()
@@ -317,9 +331,8 @@ mod tests {
         file.append(&stored).expect("append");
         let mut slots: Vec<u32> = (0..n).map(|row| (n - 1 - row) as u32).collect();
         slots[9] = slots[4];
-        let reader = file.reader().expect("reader");
         let mapped = Reranker::new(&rows, &lists, None);
-        let mut spilling = Reranker::new(&rows, &lists, None).spilling(&reader, &slots, dir.path());
+        let mut spilling = Reranker::new(&rows, &lists, None).spilling(&file, &slots, dir.path());
         if let Some(source) = spilling.spill.as_mut() {
             source.from = 1;
         }

@@ -60,20 +60,16 @@ pub type StoredList = Vec<(i64, f32)>;
 /// A note's lexical vector as stored: (term, weight), sorted by term.
 pub type StoredTerms = Vec<(u32, f32)>;
 
-/// Everything one run changes, committed at once.
+/// What one run changes besides its notes, lists and words (which `Store::commit` has the run
+/// write as it makes them), committed with them at once.
 #[derive(Debug, Default)]
 pub struct Commit {
-    pub upserts: Vec<NoteRecord>,
     /// Rows of notes that are gone.
     pub deletes: Vec<i64>,
-    /// New lists by note row (`None`: keep the stored one).
-    pub lists: Vec<(i64, StoredList)>,
     /// Lists of notes whose lists are to be dropped (all of them after a full rank).
     pub clear_lists: bool,
     pub vectors: Vec<(TextHash, u32)>,
     pub pruned: Vec<TextHash>,
-    /// Lexical vectors of the notes read, by note row.
-    pub terms: Vec<(i64, Vec<(u32, f32)>)>,
     pub meta: Vec<(&'static str, String)>,
 }
 
@@ -442,18 +438,13 @@ impl Store {
         })
     }
 
-    /// Records a run: changed notes, lists and vectors, in one transaction.
-    pub fn commit(&mut self, commit: &Commit) -> Result<()> {
-        self.commit_with(commit, |_| Ok(()))
-    }
-
-    /// `commit`, with more notes, lists and words written by `stream` in the same transaction
-    /// (after the deletes and the clearing of lists): a run that records a million notes
-    /// makes each record as it is written instead of holding them all first.
-    pub fn commit_with(
+    /// Records a run in one transaction: `commit`, and the changed notes, lists and words that
+    /// `write` writes (after the deletes and the clearing of lists): a run that records a
+    /// million notes makes each record as it is written instead of holding them all first.
+    pub fn commit(
         &mut self,
         commit: &Commit,
-        stream: impl FnOnce(&mut Rows<'_>) -> rusqlite::Result<()>,
+        write: impl FnOnce(&mut Rows<'_>) -> rusqlite::Result<()>,
     ) -> Result<()> {
         let run = |conn: &mut Connection| -> rusqlite::Result<()> {
             let tx = conn.transaction()?;
@@ -469,18 +460,7 @@ impl Store {
                 if commit.clear_lists {
                     tx.execute("DELETE FROM lists", [])?;
                 }
-                let mut rows = Rows::new(&tx)?;
-                for (row, terms) in &commit.terms {
-                    rows.terms(*row, terms)?;
-                }
-                for note in &commit.upserts {
-                    rows.note(note)?;
-                }
-                for (row, list) in &commit.lists {
-                    rows.list(*row, list)?;
-                }
-                stream(&mut rows)?;
-                drop(rows);
+                write(&mut Rows::new(&tx)?)?;
                 let mut prune = tx.prepare_cached("DELETE FROM vectors WHERE hash = ?1")?;
                 for hash in &commit.pruned {
                     prune.execute([&hash[..]])?;
@@ -754,13 +734,15 @@ mod tests {
                 without_extension: 1,
             },
         };
+        let commit = Commit {
+            vectors: vec![([7; 16], 5)],
+            meta: vec![("next_row", "4".into())],
+            ..Commit::default()
+        };
         store
-            .commit(&Commit {
-                upserts: vec![note.clone()],
-                lists: vec![(3, vec![(4, 0.5), (9, 0.25)])],
-                vectors: vec![([7; 16], 5)],
-                meta: vec![("next_row", "4".into())],
-                ..Commit::default()
+            .commit(&commit, |rows| {
+                rows.note(&note)?;
+                rows.list(3, &vec![(4, 0.5), (9, 0.25)])
             })
             .expect("commit");
         drop(store);
@@ -796,11 +778,15 @@ mod tests {
             evidence: LinkEvidence::default(),
         };
         // Rows 1 and 2 share a text; row 4's text has no vector in the new mapping.
+        let commit = Commit {
+            vectors: vec![([1; 16], 7), ([2; 16], 3), ([5; 16], 0)],
+            ..Commit::default()
+        };
         store
-            .commit(&Commit {
-                upserts: vec![note(1, 1, 7), note(2, 1, 7), note(3, 2, 3), note(4, 9, 8)],
-                vectors: vec![([1; 16], 7), ([2; 16], 3), ([5; 16], 0)],
-                ..Commit::default()
+            .commit(&commit, |rows| {
+                [note(1, 1, 7), note(2, 1, 7), note(3, 2, 3), note(4, 9, 8)]
+                    .iter()
+                    .try_for_each(|note| rows.note(note))
             })
             .expect("commit");
         store

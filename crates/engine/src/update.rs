@@ -419,7 +419,6 @@ impl<'a> Run<'a> {
             })
             .collect();
         let mut unreadable = Vec::new();
-        let has_record = |position: usize| records.get(position).is_some_and(Option::is_some);
         for (&position, read) in read_positions.iter().zip(prepared) {
             let note = &mut notes[position];
             let Some(read) = read else {
@@ -429,7 +428,7 @@ impl<'a> Run<'a> {
             note.hash = read.hash;
             note.evidence = read.evidence;
             note.read = Some(Box::new(read));
-            if !has_record(position) {
+            if record_at(&records, position).is_none() {
                 note.row = next_row;
                 next_row += 1;
             }
@@ -948,11 +947,11 @@ impl<'a> Run<'a> {
             .map(|note| self.vectors.row(note.slot))
             .collect();
         let slots: Vec<u32> = self.notes.iter().map(|note| note.slot).collect();
-        let reader = self.vectors.reader();
-        let mut reranker = Reranker::new(&rows, &lists.lists, lists.lexical.as_ref());
-        if let Some(reader) = &reader {
-            reranker = reranker.spilling(reader, &slots, &settings.state_dir);
-        }
+        let reranker = Reranker::new(&rows, &lists.lists, lists.lexical.as_ref()).spilling(
+            &self.vectors,
+            &slots,
+            &settings.state_dir,
+        );
         let mut writer = Writer::new(
             to_render.len(),
             rendering,

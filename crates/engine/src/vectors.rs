@@ -85,7 +85,7 @@ pub struct VectorFile {
 /// Bytes of vectors from which on a full ranking reads the rows it rescores at random (the
 /// graph's last step, the fusion) through a [`RowReader`] rather than the map. Below it the
 /// mapped file beside the rest of the run stays far under 3 GB and the map is faster
-/// (300,000 notes: ranking 41 s mapped, 61 s read); at a million notes (1.44 GiB of vectors)
+/// (300,000 notes: ranking 37 s mapped, 61 s read); at a million notes (1.44 GiB of vectors)
 /// the mapped file took the run's peak to 3.7 GiB, read it is 2.6 GiB (BENCHMARKS.md).
 pub(crate) const READ_AT_RANDOM_FROM_BYTES: usize = 1 << 30;
 

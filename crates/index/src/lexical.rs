@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use rayon::prelude::*;
 
 use crate::lists::{candidate, into_list};
-use crate::rows::Fetch;
+use crate::rows::{fetched_or, Fetch};
 use crate::topk::{dot, TopK};
 use crate::Neighbours;
 
@@ -231,18 +231,14 @@ impl Lexical {
         // The lexical scores of every row sharing a word, left in the scratch arrays
         // (unsorted: the order rows are offered in does not change the result).
         self.accumulate(&self.rows[row], usize::MAX, scratch);
-        let (mut own, mut read) = (
-            std::mem::take(&mut scratch.own),
-            std::mem::take(&mut scratch.other),
-        );
-        let own_row = rows.row(row, &mut own);
+        let own_row = rows.row(row, &mut scratch.own);
         let mut top = TopK::new(keep, 0.0);
         // The cosine list first, each with its lexical score.
         let mut fused: Vec<f32> = Vec::with_capacity(list.len());
         for neighbour in list {
             let other = neighbour.id as usize;
             let score = self.fuse(
-                dot(own_row, rows.row(other, &mut read)),
+                dot(own_row, rows.row(other, &mut scratch.other)),
                 scratch.sums[other],
             );
             fused.push(score);
@@ -268,11 +264,10 @@ impl Lexical {
             }
             top.push(candidate(
                 other,
-                self.fuse(dot(own_row, rows.row(other, &mut read)), lexical),
+                self.fuse(dot(own_row, rows.row(other, &mut scratch.other)), lexical),
             ));
         }
         scratch.clear();
-        (scratch.own, scratch.other) = (own, read);
         into_list(top.into_sorted())
     }
 
@@ -327,14 +322,7 @@ impl<'a> FuseRows<'a> {
     where
         'a: 'b,
     {
-        let row = self.rows[position];
-        if let Some(fetch) = self.fetch {
-            buffer.resize(row.len(), 0.0);
-            if fetch(position, buffer) {
-                return buffer;
-            }
-        }
-        row
+        fetched_or(self.fetch, position, self.rows[position], buffer)
     }
 }
 

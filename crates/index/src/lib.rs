@@ -32,8 +32,8 @@ pub use error::{Error, Subject};
 pub use exact::Exact;
 pub use hnsw::{Hnsw, HnswParams};
 pub use knn::{
-    exact_neighbours_of_rows, knn_graph, knn_graph_of, knn_graph_releasing, knn_graph_report,
-    GraphRows, KnnGraph, KnnParams, KnnReport,
+    exact_neighbours_of_rows, knn_graph, knn_graph_of, knn_graph_report, GraphRows, KnnGraph,
+    KnnParams, KnnReport,
 };
 pub use lexical::{Lexical, MatchPass, Matches, Scorer, Terms};
 pub use lists::{patch, patch_with, scan_lists, scan_query, ListSize, PatchStats};

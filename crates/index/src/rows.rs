@@ -293,17 +293,40 @@ pub(crate) struct RowsView<'a> {
 /// them.
 pub type Fetch<'f> = dyn Fn(usize, &mut [f32]) -> bool + Sync + 'f;
 
+/// Row `at` read through `fetch` into `buffer` when there is a fetch and it reads, else
+/// `borrowed` (the same row in the caller's slice).
+pub(crate) fn fetched_or<'b>(
+    fetch: Option<&Fetch<'_>>,
+    at: usize,
+    borrowed: &'b [f32],
+    buffer: &'b mut Vec<f32>,
+) -> &'b [f32] {
+    if let Some(fetch) = fetch {
+        buffer.resize(borrowed.len(), 0.0);
+        if fetch(at, buffer) {
+            return buffer;
+        }
+    }
+    borrowed
+}
+
 impl<'a> RowsView<'a> {
     pub(crate) fn n_rows(&self) -> usize {
         self.ids.len()
     }
 
+    /// Where row `row` lies in `data`.
     #[inline]
-    pub(crate) fn row(&self, row: usize) -> &'a [f32] {
-        let at = match self.slots {
+    fn slot(&self, row: usize) -> usize {
+        match self.slots {
             Some(slots) => slots[row] as usize,
             None => row,
-        };
+        }
+    }
+
+    #[inline]
+    pub(crate) fn row(&self, row: usize) -> &'a [f32] {
+        let at = self.slot(row);
         &self.data[at * self.dim..(at + 1) * self.dim]
     }
 
@@ -313,17 +336,7 @@ impl<'a> RowsView<'a> {
     where
         'a: 'b,
     {
-        if let Some(fetch) = self.fetch {
-            let at = match self.slots {
-                Some(slots) => slots[row] as usize,
-                None => row,
-            };
-            buffer.resize(self.dim, 0.0);
-            if fetch(at, buffer) {
-                return buffer;
-            }
-        }
-        self.row(row)
+        fetched_or(self.fetch, self.slot(row), self.row(row), buffer)
     }
 
     /// Rows `first..first + n` side by side: borrowed when they lie so in `data`, else

@@ -94,32 +94,12 @@ pub fn knn_graph_report(
     k: usize,
     params: &KnnParams,
 ) -> Result<(Vec<Neighbours>, KnnReport), Error> {
-    knn_graph_releasing(rows, dim, None, ids, k, params, &|_| {})
-}
-
-/// `knn_graph_report` for rows the caller reads from a file it can let go of while the build
-/// works on its own packed copy of them. Row i is `data`'s row `slots[i]` (rows that share a
-/// vector, or a file holding rows nobody uses, need no gathered copy), or `data`'s row i
-/// without `slots`. `release` is called with ranges of `data`'s rows the build has passed (a
-/// caller whose rows are a memory-mapped file drops their pages there): the build reads the
-/// rows front to back, block by block, until its copy exists, and the final pass lets them go
-/// as it goes, so at most a few blocks of them are held beside the copy.
-#[allow(clippy::too_many_arguments)]
-pub fn knn_graph_releasing(
-    data: &[f32],
-    dim: usize,
-    slots: Option<&[u32]>,
-    ids: &[u64],
-    k: usize,
-    params: &KnnParams,
-    release: &(dyn Fn(Range<usize>) + Sync),
-) -> Result<(Vec<Neighbours>, KnnReport), Error> {
     knn_graph_of(
         GraphRows {
-            data,
+            data: rows,
             dim,
-            slots,
-            release,
+            slots: None,
+            release: &|_| {},
             fetch: None,
         },
         ids,
@@ -128,8 +108,14 @@ pub fn knn_graph_releasing(
     )
 }
 
-/// The rows a graph build reads in place (`knn_graph_releasing`), and how it reads the few
-/// passes that jump about the rows (`Fetch`: the rescoring that ends a build).
+/// The rows a graph build reads in place. Row i is `data`'s row `slots[i]` (rows that share a
+/// vector, or a file holding rows nobody uses, need no gathered copy), or `data`'s row i
+/// without `slots`. `release` is called with ranges of `data`'s rows the build has passed (a
+/// caller whose rows are a memory-mapped file drops their pages there): the build reads the
+/// rows front to back, block by block, until its packed copy exists, and the final pass lets
+/// them go as it goes, so at most a few blocks of them are held beside the copy. `fetch`, when
+/// given, reads the rows of the passes that jump about them (the rescorings that end a build),
+/// where a map would bring all of a large file in.
 pub struct GraphRows<'a> {
     pub data: &'a [f32],
     pub dim: usize,
@@ -138,8 +124,8 @@ pub struct GraphRows<'a> {
     pub fetch: Option<&'a Fetch<'a>>,
 }
 
-/// `knn_graph_releasing`, with the scattered reads through `rows.fetch` when given: the lists
-/// are the same bits.
+/// `knn_graph_report` on rows where they lie (`GraphRows`); the lists are the same bits
+/// whatever the slots, releases and fetch.
 pub fn knn_graph_of(
     rows: GraphRows<'_>,
     ids: &[u64],

@@ -4,8 +4,8 @@
 //! fallback to Exact.
 
 use closest_index::{
-    knn_graph, knn_graph_of, knn_graph_releasing, knn_graph_report, recall_at_k,
-    synthetic_clustered, Error, Exact, GraphRows, KnnGraph, KnnParams, Neighbours, VectorIndex,
+    knn_graph, knn_graph_of, knn_graph_report, recall_at_k, synthetic_clustered, Error, Exact,
+    GraphRows, KnnGraph, KnnParams, Neighbours, VectorIndex,
 };
 use proptest::prelude::*;
 
@@ -333,6 +333,22 @@ fn bad_rows_and_parameters_are_errors() {
     assert!(KnnGraph::new(2, bad).is_err());
 }
 
+/// Rows where they lie, with no fetch.
+fn in_place<'a>(
+    data: &'a [f32],
+    dim: usize,
+    slots: Option<&'a [u32]>,
+    release: &'a (dyn Fn(std::ops::Range<usize>) + Sync),
+) -> GraphRows<'a> {
+    GraphRows {
+        data,
+        dim,
+        slots,
+        release,
+        fetch: None,
+    }
+}
+
 /// A caller's `release` is called while the build works on its own copy of the rows, with
 /// ranges of the caller's rows, and changes nothing in the lists.
 #[test]
@@ -343,11 +359,12 @@ fn releasing_the_rows_changes_nothing() {
     let params = forced(64, 16);
     let (plain, _) = knn_graph_report(&data, dim, &ids, 10, &params).expect("graph");
     let released = std::sync::Mutex::new(vec![false; n]);
-    let (lists, _) = knn_graph_releasing(&data, dim, None, &ids, 10, &params, &|range| {
+    let release = |range: std::ops::Range<usize>| {
         assert!(range.end <= n, "{range:?}");
         released.lock().unwrap()[range].fill(true);
-    })
-    .expect("graph");
+    };
+    let (lists, _) =
+        knn_graph_of(in_place(&data, dim, None, &release), &ids, 10, &params).expect("graph");
     assert_eq!(lists, plain);
     assert!(released.into_inner().unwrap().into_iter().all(|row| row));
 }
@@ -375,14 +392,23 @@ fn rows_by_slot_equal_rows_gathered() {
         .flat_map(|&slot| file[slot as usize * dim..(slot as usize + 1) * dim].to_vec())
         .collect();
     let (want, _) = knn_graph_report(&gathered, dim, &ids, 10, &params).expect("graph");
-    let (got, _) = knn_graph_releasing(&file, dim, Some(&slots), &ids, 10, &params, &|range| {
-        assert!(range.end <= n + 2, "{range:?}");
-    })
+    let release = |range: std::ops::Range<usize>| assert!(range.end <= n + 2, "{range:?}");
+    let (got, _) = knn_graph_of(
+        in_place(&file, dim, Some(&slots), &release),
+        &ids,
+        10,
+        &params,
+    )
     .expect("graph");
     assert_eq!(got, want);
 
     slots[0] = n as u32 + 2;
-    let refused = knn_graph_releasing(&file, dim, Some(&slots), &ids, 10, &params, &|_| {});
+    let refused = knn_graph_of(
+        in_place(&file, dim, Some(&slots), &|_| {}),
+        &ids,
+        10,
+        &params,
+    );
     assert!(matches!(refused, Err(Error::RowCount { .. })));
 }
 

@@ -426,6 +426,15 @@ impl MatchPass {
         }
     }
 
+    /// Takes in the matches of another pass for the same queries over other rows, so that
+    /// passes over parts of the rows can run at once.
+    pub fn absorb(&mut self, other: MatchPass) {
+        assert_eq!(self.queries, other.queries, "a pass for the same queries");
+        for (found, more) in self.found.iter_mut().zip(other.found) {
+            found.extend(more);
+        }
+    }
+
     /// Each query row's matches.
     pub fn finish(self) -> Vec<(usize, Matches)> {
         self.queries

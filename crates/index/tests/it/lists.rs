@@ -210,9 +210,22 @@ proptest! {
                     pass.visit(row, &terms(vector));
                 }
                 let partial = Lexical::partial(new_rows.len(), weight, pass.finish());
-                let mut again = before;
+                let mut again = before.clone();
                 patch(Scorer { rows: &vectors, lexical: Some(&partial) }, &mut again, &changed, &size);
                 prop_assert_eq!(&again, &patched);
+                // Passes over the two halves of the rows, one absorbing the other, match the
+                // same.
+                let middle = new_rows.len() / 2;
+                let (mut first, mut second) = (MatchPass::new(&queries), MatchPass::new(&queries));
+                for (row, (_, vector)) in new_rows.iter().enumerate() {
+                    let pass = if row < middle { &mut first } else { &mut second };
+                    pass.visit(row, &terms(vector));
+                }
+                second.absorb(first);
+                let halves = Lexical::partial(new_rows.len(), weight, second.finish());
+                let mut split = before;
+                patch(Scorer { rows: &vectors, lexical: Some(&halves) }, &mut split, &changed, &size);
+                prop_assert_eq!(&split, &patched);
             }
             rows = new_rows;
             let want = fresh(&rows, need, margin, weight);

@@ -10,7 +10,7 @@ use crate::hash::TextHash;
 use crate::scan::rel_text;
 use crate::stamp;
 use crate::store::{Commit, NoteRecord, Stat};
-use crate::update::{record_at, Lists, Run};
+use crate::update::{Lists, Run};
 use crate::write::{Done, Mode, Outcome};
 
 impl Run<'_> {
@@ -147,7 +147,7 @@ impl Run<'_> {
         } = lists;
         self.store.commit(&commit, |rows| {
             for (position, note) in notes.iter().enumerate() {
-                let record = record_at(records, position);
+                let record = records.get(position);
                 let was_read = note.read.is_some() || read_now.contains(&position);
                 // Most notes of most runs: not read, not looked at, nothing about them changed.
                 let untouched = !was_read

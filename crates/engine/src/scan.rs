@@ -26,9 +26,45 @@ pub struct Entry {
     pub file: NoteFile,
     /// `None` when the file vanished between the walk and its stat.
     pub stat: Option<Stat>,
-    pub record: Option<NoteRecord>,
     /// Whether this run must read the note (new, changed, racy, or everything is re-read).
     pub read: bool,
+}
+
+/// The stored records of the notes on disk, by their position: kept as the store gave them,
+/// so that a million records are paired without being moved.
+#[derive(Debug, Default)]
+pub struct Records {
+    loaded: Vec<NoteRecord>,
+    /// By position: the index of the note's record in `loaded`, or `Records::NONE`.
+    at: Vec<u32>,
+}
+
+impl Records {
+    const NONE: u32 = u32::MAX;
+
+    /// The record of the note at `position`, as the last run left it.
+    pub fn get(&self, position: usize) -> Option<&NoteRecord> {
+        self.at
+            .get(position)
+            .filter(|&&index| index != Self::NONE)
+            .map(|&index| &self.loaded[index as usize])
+    }
+
+    /// Removes the notes at these positions (sorted, each once), returning their records.
+    pub fn remove(&mut self, positions: &[usize]) -> Vec<NoteRecord> {
+        let removed: Vec<NoteRecord> = positions
+            .iter()
+            .filter_map(|&position| self.get(position).cloned())
+            .collect();
+        let mut leaving = positions.iter().peekable();
+        let mut position = 0;
+        self.at.retain(|_| {
+            let leaves = leaving.next_if_eq(&&position).is_some();
+            position += 1;
+            !leaves
+        });
+        removed
+    }
 }
 
 /// The outcome of the scan.
@@ -36,6 +72,8 @@ pub struct Entry {
 pub struct Scan {
     /// The notes on disk, sorted by id.
     pub entries: Vec<Entry>,
+    /// The entries' stored records, by position.
+    pub records: Records,
     /// Records whose file is gone (or is no longer a note: excluded, renamed).
     pub departed: Vec<NoteRecord>,
     /// Temporary files a killed run left beside notes.
@@ -69,34 +107,60 @@ pub fn scan(
     });
     let (walked, stats) = walked?;
     let by_path = records?;
-    let found: Vec<Option<u32>> = walked
+    // Each note's record and whether to read the note, on every core.
+    let found: Vec<(Option<u32>, bool)> = walked
         .notes
         .par_iter()
-        .map(|file| match file.rel_path.to_str() {
-            Some(rel) if !rel.contains('\\') => by_path.get(rel),
-            _ => by_path.get(rel_text(&file.rel_path).as_str()),
+        .zip(&stats)
+        .map(|(file, stat)| {
+            let index = match file.rel_path.to_str() {
+                Some(rel) if !rel.contains('\\') => by_path.get(rel),
+                _ => by_path.get(rel_text(&file.rel_path).as_str()),
+            };
+            let read = read_all
+                || match (index, stat) {
+                    (Some(index), Some(stat)) => {
+                        let record = &by_path.records[index as usize];
+                        record.racy || record.stat != *stat || record.stale
+                    }
+                    _ => true,
+                };
+            (index, read)
         })
         .collect();
-    let mut records: Vec<Option<NoteRecord>> = by_path.records.into_iter().map(Some).collect();
-    let mut entries = Vec::with_capacity(walked.notes.len());
-    for ((file, stat), found) in walked.notes.into_iter().zip(stats).zip(found) {
-        let record = found.and_then(|index| records[index as usize].take());
-        let read = read_all
-            || match (&record, &stat) {
-                (Some(record), Some(stat)) => record.racy || record.stat != *stat || record.stale,
-                _ => true,
-            };
-        entries.push(Entry {
-            file,
-            stat,
-            record,
-            read,
-        });
+    let mut paired = vec![false; by_path.records.len()];
+    for index in found.iter().filter_map(|&(index, _)| index) {
+        paired[index as usize] = true;
     }
-    let mut departed: Vec<NoteRecord> = records.into_iter().flatten().collect();
+    let entries: Vec<Entry> = walked
+        .notes
+        .into_iter()
+        .zip(stats)
+        .zip(&found)
+        .map(|((file, stat), &(_, read))| Entry { file, stat, read })
+        .collect();
+    let mut departed: Vec<NoteRecord> = by_path
+        .records
+        .iter()
+        .zip(&paired)
+        .filter(|(_, &paired)| !paired)
+        .map(|(record, _)| record.clone())
+        .collect();
     departed.sort_by(|a, b| a.path.cmp(&b.path));
+    let records = if found.iter().any(|(index, _)| index.is_some()) {
+        Records {
+            loaded: by_path.records,
+            at: found
+                .into_iter()
+                .map(|(index, _)| index.unwrap_or(Records::NONE))
+                .collect(),
+        }
+    } else {
+        Records::default()
+    };
     Ok(Scan {
         entries,
+        records,
         departed,
         temp_files: walked.temp_files,
         template_folders: walked.template_folders,

@@ -69,8 +69,9 @@ pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
     )> = scanned
         .entries
         .iter()
-        .filter(|entry| entry.read)
-        .map(|entry| (&entry.file, previous_region(entry.record.as_ref())))
+        .enumerate()
+        .filter(|(_, entry)| entry.read)
+        .map(|(position, entry)| (&entry.file, previous_region(scanned.records.get(position))))
         .collect();
     let region = settings.region();
     let migrate_from = settings.migrate_from();
@@ -105,7 +106,8 @@ pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
     let mut live = HashSet::new();
     let mut changed_rows: HashSet<i64> = scanned.departed.iter().map(|record| record.row).collect();
     let mut prepared_iter = prepared.iter();
-    for entry in &scanned.entries {
+    for (position, entry) in scanned.entries.iter().enumerate() {
+        let record = scanned.records.get(position);
         let hash = if entry.read {
             match prepared_iter.next().and_then(Option::as_ref) {
                 Some(prepared) => prepared.hash,
@@ -115,13 +117,12 @@ pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
                 }
             }
         } else {
-            match &entry.record {
+            match record {
                 Some(record) => record.text_hash,
                 None => continue,
             }
         };
         live.insert(hash);
-        let record = entry.record.as_ref();
         let changed =
             record.is_none_or(|record| record.text_hash != hash || record.id != entry.file.id);
         if changed {

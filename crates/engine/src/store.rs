@@ -11,9 +11,10 @@
 //! Every run commits in one transaction, touching only the rows of notes that changed.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use rusqlite::{params, CachedStatement, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, CachedStatement, Connection, OpenFlags, OptionalExtension, Transaction};
 
 use closest_notes::LinkEvidence;
 
@@ -206,11 +207,19 @@ impl Store {
     /// Every note the last run recorded, in no particular order.
     pub fn notes(&self) -> Result<Vec<NoteRecord>> {
         let run = || -> rusqlite::Result<Vec<NoteRecord>> {
+            // Made at its size: a million records grown by doubling would be copied over and
+            // over into fresh memory.
+            let count: i64 = self
+                .conn
+                .query_row("SELECT count(*) FROM notes", [], |row| row.get(0))?;
+            let mut records = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
             let mut statement = self
                 .conn
                 .prepare(&format!("SELECT {NOTE_COLUMNS} FROM notes"))?;
-            let rows = statement.query_map([], note_from_row)?;
-            rows.collect()
+            for record in statement.query_map([], note_from_row)? {
+                records.push(record?);
+            }
+            Ok(records)
         };
         run().map_err(|source| self.error(source))
     }
@@ -219,12 +228,23 @@ impl Store {
     /// (row of the other note, score), best first, decoded as they are read.
     pub fn each_list(
         &self,
+        each: impl FnMut(i64, &mut dyn ExactSizeIterator<Item = (i64, f32)>),
+    ) -> Result<()> {
+        self.each_list_in(i64::MIN..i64::MAX, each)
+    }
+
+    /// `each_list` over the notes whose rows lie in `rows`.
+    pub fn each_list_in(
+        &self,
+        rows: Range<i64>,
         mut each: impl FnMut(i64, &mut dyn ExactSizeIterator<Item = (i64, f32)>),
     ) -> Result<()> {
         let mut run = || -> rusqlite::Result<()> {
-            let mut statement = self.conn.prepare("SELECT row, candidates FROM lists")?;
-            let mut rows = statement.query([])?;
-            while let Some(row) = rows.next()? {
+            let mut statement = self
+                .conn
+                .prepare("SELECT row, candidates FROM lists WHERE row >= ?1 AND row < ?2")?;
+            let mut found = statement.query([rows.start, rows.end])?;
+            while let Some(row) = found.next()? {
                 let bytes = row.get_ref(1)?.as_blob()?;
                 let mut entries = bytes.chunks_exact(8).map(|entry| {
                     let other = u32::from_le_bytes([entry[0], entry[1], entry[2], entry[3]]);
@@ -240,12 +260,23 @@ impl Store {
 
     /// Calls `each` with every stored lexical vector: the note's row and its (term, weight)
     /// pairs, sorted by term (decoded into one buffer, reused from row to row).
-    pub fn each_terms(&self, mut each: impl FnMut(i64, &[(u32, f32)])) -> Result<()> {
+    pub fn each_terms(&self, each: impl FnMut(i64, &[(u32, f32)])) -> Result<()> {
+        self.each_terms_in(i64::MIN..i64::MAX, each)
+    }
+
+    /// `each_terms` over the notes whose rows lie in `rows`.
+    pub fn each_terms_in(
+        &self,
+        rows: Range<i64>,
+        mut each: impl FnMut(i64, &[(u32, f32)]),
+    ) -> Result<()> {
         let mut run = || -> rusqlite::Result<()> {
-            let mut statement = self.conn.prepare("SELECT row, terms FROM terms")?;
-            let mut rows = statement.query([])?;
+            let mut statement = self
+                .conn
+                .prepare("SELECT row, terms FROM terms WHERE row >= ?1 AND row < ?2")?;
+            let mut found = statement.query([rows.start, rows.end])?;
             let mut terms = Vec::new();
-            while let Some(row) = rows.next()? {
+            while let Some(row) = found.next()? {
                 terms.clear();
                 terms.extend(decode_terms(row.get_ref(1)?.as_blob()?));
                 each(row.get(0)?, &terms);
@@ -253,6 +284,24 @@ impl Store {
             Ok(())
         };
         run().map_err(|source| self.error(source))
+    }
+
+    /// A second connection to this store that only reads, for a pass on another thread. It
+    /// sees what this one last committed.
+    pub fn reader(&self) -> Result<Store> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .and_then(|conn| {
+            conn.busy_timeout(std::time::Duration::from_secs(30))?;
+            Ok(conn)
+        })
+        .map_err(|source| self.error(source))?;
+        Ok(Store {
+            conn,
+            path: self.path.clone(),
+        })
     }
 
     /// The stored lexical vectors of these note rows (a row without one is left out).

@@ -27,7 +27,7 @@ use crate::prepare::{prepare_all, Placement, ReadNote};
 use crate::progress::Reporter;
 use crate::rank::{rank, LexicalSide, Matrix, Method, RankInput, SavedIndex, MARGIN};
 use crate::rerank::Reranker;
-use crate::scan::{scan, sweep};
+use crate::scan::{scan, sweep, Records};
 use crate::stamp;
 use crate::store::{NoteRecord, Stat, Store};
 use crate::vectors::{Reset, VectorFile, VectorMeta};
@@ -154,9 +154,8 @@ pub(crate) struct Run<'a> {
     pub store: Store,
     pub vectors: VectorFile,
     pub notes: Vec<RunNote>,
-    /// Each note's record by position, as the last run left it; empty when no note has one
-    /// (a first run: a million notes would hold 200 MB of nothing).
-    pub records: Vec<Option<NoteRecord>>,
+    /// Each note's record by position, as the last run left it (none in a first run).
+    pub records: Records,
     pub departed: Vec<NoteRecord>,
     pub next_row: i64,
     /// The file system's time before the scan (write mode): stats not older are racy.
@@ -173,11 +172,6 @@ pub(crate) struct Run<'a> {
     pub relearned: bool,
     /// Notes changed since they were learned, this run's included (`learned.rs`).
     pub learned_changes: f64,
-}
-
-/// The record at `position` of a run's records (`Run::records`).
-pub(crate) fn record_at(records: &[Option<NoteRecord>], position: usize) -> Option<&NoteRecord> {
-    records.get(position).and_then(Option::as_ref)
 }
 
 /// The region a record says the last run wrote.
@@ -319,11 +313,15 @@ impl<'a> Run<'a> {
             .collect();
         let mut warnings = std::mem::take(&mut scanned.warnings);
         warnings.extend(sweep(&scanned.temp_files));
-        let read = |entries: &[crate::scan::Entry], learned: Option<&Learned>| {
-            let to_read: Vec<(&NoteFile, Option<WrittenRegion>)> = entries
+        let read = |scanned: &crate::scan::Scan, learned: Option<&Learned>| {
+            let to_read: Vec<(&NoteFile, Option<WrittenRegion>)> = scanned
+                .entries
                 .iter()
-                .filter(|entry| entry.read)
-                .map(|entry| (&entry.file, previous_region(entry.record.as_ref())))
+                .enumerate()
+                .filter(|(_, entry)| entry.read)
+                .map(|(position, entry)| {
+                    (&entry.file, previous_region(scanned.records.get(position)))
+                })
                 .collect();
             let placement = Placement {
                 section: &settings.section,
@@ -334,20 +332,20 @@ impl<'a> Run<'a> {
             prepare_all(&to_read, placement, reporter)
         };
         let (mut prepared, mut read_warnings) =
-            read(&scanned.entries, if relearn { None } else { kept.as_ref() });
+            read(&scanned, if relearn { None } else { kept.as_ref() });
         // Notes whose text changed, added or deleted since the statistics were learned, this
         // run's included: past a share of the notes learned from, this run learns them again
         // and so reads every note. (A store made with other statistics, or none, measures no
         // drift: this run prepares every note with the kept ones and starts counting.)
-        let changed_now = scanned
-            .entries
-            .iter()
-            .filter(|entry| entry.read)
+        let changed_now = (0..scanned.entries.len())
+            .filter(|&position| scanned.entries[position].read)
             .zip(&prepared)
-            .filter(|(entry, prepared)| match (&entry.record, prepared) {
-                (Some(record), Some(prepared)) => record.text_hash != prepared.hash,
-                _ => true,
-            })
+            .filter(
+                |&(position, prepared)| match (scanned.records.get(position), prepared) {
+                    (Some(record), Some(prepared)) => record.text_hash != prepared.hash,
+                    _ => true,
+                },
+            )
             .count()
             + scanned.departed.len();
         let changes = changes + changed_now as f64;
@@ -357,7 +355,7 @@ impl<'a> Run<'a> {
                 for entry in &mut scanned.entries {
                     entry.read = true;
                 }
-                (prepared, read_warnings) = read(&scanned.entries, None);
+                (prepared, read_warnings) = read(&scanned, None);
             }
         }
         let learned_changes = if relearn || learned_moved {
@@ -387,23 +385,14 @@ impl<'a> Run<'a> {
         let read_positions: Vec<usize> = (0..scanned.entries.len())
             .filter(|&position| scanned.entries[position].read)
             .collect();
-        // Every note as its record has it, on every core (a million notes are a third of a
-        // gigabyte to move); then the notes read take what reading gave, and new rows.
-        let mut entries = scanned.entries;
-        let mut records: Vec<Option<NoteRecord>> =
-            if entries.iter().any(|entry| entry.record.is_some()) {
-                entries
-                    .iter_mut()
-                    .map(|entry| entry.record.take())
-                    .collect()
-            } else {
-                Vec::new()
-            };
-        let mut notes: Vec<RunNote> = entries
+        // Every note as its record has it, on every core.
+        let mut records = scanned.records;
+        let mut notes: Vec<RunNote> = scanned
+            .entries
             .into_par_iter()
             .enumerate()
             .map(|(position, entry)| {
-                let (hash, evidence, slot, row) = match record_at(&records, position) {
+                let (hash, evidence, slot, row) = match records.get(position) {
                     Some(record) => (record.text_hash, record.evidence, record.slot, record.row),
                     None => (TextHash::default(), LinkEvidence::default(), u32::MAX, 0),
                 };
@@ -428,30 +417,20 @@ impl<'a> Run<'a> {
             note.hash = read.hash;
             note.evidence = read.evidence;
             note.read = Some(Box::new(read));
-            if record_at(&records, position).is_none() {
+            if records.get(position).is_none() {
                 note.row = next_row;
                 next_row += 1;
             }
         }
         // A note that could not be read leaves the run.
         if !unreadable.is_empty() {
+            departed.extend(records.remove(&unreadable));
             let leaving: HashSet<usize> = unreadable.into_iter().collect();
             let mut position = 0;
             notes.retain(|_| {
                 position += 1;
                 !leaving.contains(&(position - 1))
             });
-            if !records.is_empty() {
-                let mut position = 0;
-                records.retain_mut(|record| {
-                    position += 1;
-                    let leaves = leaving.contains(&(position - 1));
-                    if leaves {
-                        departed.extend(record.take());
-                    }
-                    !leaves
-                });
-            }
         }
         report.notes = notes.len();
         let patchable = reset.is_none()
@@ -550,23 +529,18 @@ impl<'a> Run<'a> {
             .max()
             .unwrap_or(0)
             .max(0) as usize;
-        let mut map = RowMap {
-            position: vec![u32::MAX; max_row + 1],
-            dropped: vec![false; max_row + 1],
-        };
+        let mut map = RowMap::new(max_row + 1);
         for (position, note) in self.notes.iter().enumerate() {
-            map.position[note.row as usize] = position as u32;
+            map.place(note.row, position);
         }
         for record in &self.departed {
-            if let Some(flag) = map.dropped.get_mut(record.row as usize) {
-                *flag = true;
-            }
+            map.drop_row(record.row);
         }
         let mut changed = Vec::new();
         for (position, note) in self.notes.iter().enumerate() {
             if !note.known_to_lists(self.record_of(position)) {
                 changed.push(position);
-                map.dropped[note.row as usize] = true;
+                map.drop_row(note.row);
             }
         }
         let hnsw = closest_index::choose(settings.index, n) == closest_index::ConcreteKind::Hnsw;
@@ -778,30 +752,8 @@ impl<'a> Run<'a> {
                 .is_none_or(|record| record.stale || record.rendered.is_none())
     }
 
-    /// Calls `visit` with every note's lexical vector, by position: read this run, or stored
-    /// (a note without either is not visited).
-    fn each_note_terms(
-        &self,
-        map: &RowMap,
-        mut visit: impl FnMut(usize, &[(u32, f32)]),
-    ) -> Result<()> {
-        self.store.each_terms(|row, stored| {
-            if let Some(position) = map.position_of(row) {
-                if self.notes[position].read.is_none() {
-                    visit(position, stored);
-                }
-            }
-        })?;
-        for (position, note) in self.notes.iter().enumerate() {
-            if let Some(read) = &note.read {
-                visit(position, &read.terms);
-            }
-        }
-        Ok(())
-    }
-
     /// The lexical side of a patch: the matches of `queries` by one pass over every note's
-    /// words, and the words of the queries.
+    /// words (stored, or read this run), and the words of the queries.
     fn partial_lexical(
         &self,
         weight: f32,
@@ -809,9 +761,31 @@ impl<'a> Run<'a> {
         map: &RowMap,
     ) -> Result<closest_index::Lexical> {
         let query_terms = self.terms_at(queries)?;
-        let mut pass = closest_index::MatchPass::new(&query_terms);
-        self.each_note_terms(map, |position, terms| pass.visit(position, terms))?;
-        let mut lexical = closest_index::Lexical::partial(self.notes.len(), weight, pass.finish());
+        let notes = &self.notes;
+        let mut passes = in_halves(&self.store, map.rows(), |store, rows| {
+            let mut pass = closest_index::MatchPass::new(&query_terms);
+            store.each_terms_in(rows, |row, stored| {
+                if let Some(position) = map.position_of(row) {
+                    if notes[position].read.is_none() {
+                        pass.visit(position, stored);
+                    }
+                }
+            })?;
+            Ok(pass)
+        })?
+        .into_iter();
+        let mut pass = passes
+            .next()
+            .unwrap_or_else(|| closest_index::MatchPass::new(&query_terms));
+        for other in passes {
+            pass.absorb(other);
+        }
+        for (position, note) in notes.iter().enumerate() {
+            if let Some(read) = &note.read {
+                pass.visit(position, &read.terms);
+            }
+        }
+        let mut lexical = closest_index::Lexical::partial(notes.len(), weight, pass.finish());
         for (position, terms) in query_terms {
             lexical.set_terms(position, terms);
         }
@@ -852,30 +826,44 @@ impl<'a> Run<'a> {
         if wanted.is_some_and(|wanted| !wanted.contains(&true)) {
             return Ok((lists, shrunk));
         }
-        self.store.each_list(|row, entries| {
-            let Some(position) = map.position_of(row) else {
-                return;
-            };
-            if map.is_dropped(row) || wanted.is_some_and(|wanted| !wanted[position]) {
-                return;
-            }
-            let mut list = Vec::with_capacity(entries.len());
-            for (other, score) in entries {
-                if map.is_dropped(other) {
-                    shrunk[position] = true;
-                    continue;
-                }
-                // An entry this run does not know in any form: the list cannot be trusted.
-                let Some(other) = map.position_of(other) else {
+        let halves = in_halves(&self.store, map.rows(), |store, rows| {
+            let mut found = Vec::new();
+            let mut lost = Vec::new();
+            store.each_list_in(rows, |row, entries| {
+                let Some(position) = map.position_of(row) else {
                     return;
                 };
-                list.push(Neighbour {
-                    id: other as u64,
-                    score,
-                });
-            }
-            lists[position] = Some(list);
+                if map.is_dropped(row) || wanted.is_some_and(|wanted| !wanted[position]) {
+                    return;
+                }
+                let mut list = Vec::with_capacity(entries.len());
+                for (other, score) in entries {
+                    let entry = map.entry(other);
+                    if entry & RowMap::DROPPED != 0 {
+                        lost.push(position);
+                        continue;
+                    }
+                    // An entry this run does not know in any form: the list cannot be trusted.
+                    let Some(other) = RowMap::position_in(entry) else {
+                        return;
+                    };
+                    list.push(Neighbour {
+                        id: other as u64,
+                        score,
+                    });
+                }
+                found.push((position, list));
+            })?;
+            Ok((found, lost))
         })?;
+        for (found, lost) in halves {
+            for (position, list) in found {
+                lists[position] = Some(list);
+            }
+            for position in lost {
+                shrunk[position] = true;
+            }
+        }
         Ok((lists, shrunk))
     }
 
@@ -1014,7 +1002,7 @@ impl<'a> Run<'a> {
 impl Run<'_> {
     /// The record of the note at `position`, as the last run left it.
     pub(crate) fn record_of(&self, position: usize) -> Option<&NoteRecord> {
-        record_at(&self.records, position)
+        self.records.get(position)
     }
 
     /// What a link to the note at `position`, a neighbour with `score`, needs.
@@ -1070,28 +1058,114 @@ fn take_note_terms(
     Ok(terms)
 }
 
+/// From this many note rows on, a pass over every stored list or every note's words reads
+/// the rows in two halves at once (`in_halves`).
+const HALVES_FROM_ROWS: usize = 65_536;
+
+/// Runs `pass` over the store's rows below `rows`: on a large folder in two halves at once,
+/// the second on a connection of its own (on a small one, or where that connection cannot be
+/// opened, in one pass). The results come in row order.
+fn in_halves<T: Send>(
+    store: &Store,
+    rows: usize,
+    pass: impl Fn(&Store, std::ops::Range<i64>) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    in_halves_from(store, rows, HALVES_FROM_ROWS, pass)
+}
+
+/// `in_halves`, splitting from `from_rows` rows on.
+fn in_halves_from<T: Send>(
+    store: &Store,
+    rows: usize,
+    from_rows: usize,
+    pass: impl Fn(&Store, std::ops::Range<i64>) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let every = i64::MIN..i64::MAX;
+    let reader = (rows >= from_rows).then(|| store.reader().ok()).flatten();
+    let Some(reader) = reader else {
+        return Ok(vec![pass(store, every)?]);
+    };
+    let middle = (rows / 2) as i64;
+    let pass = &pass;
+    std::thread::scope(|scope| {
+        let second = scope.spawn(move || pass(&reader, middle..every.end));
+        let first = pass(store, every.start..middle);
+        let second = second
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        Ok(vec![first?, second?])
+    })
+}
+
 /// Note rows of the store to positions of this run, and the rows whose entries no list may
-/// keep (departed notes, notes whose vector or id changed).
+/// keep (departed notes, notes whose vector or id changed): one word per row, so that
+/// translating a million stored lists reads one place per entry.
 struct RowMap {
-    position: Vec<u32>,
-    dropped: Vec<bool>,
+    /// By row: the position (or `UNKNOWN`), with the `DROPPED` bit.
+    entries: Vec<u32>,
 }
 
 impl RowMap {
-    fn position_of(&self, row: i64) -> Option<usize> {
+    const DROPPED: u32 = 1 << 31;
+    const UNKNOWN: u32 = Self::DROPPED - 1;
+
+    /// A map of rows below `rows`, none known.
+    fn new(rows: usize) -> Self {
+        RowMap {
+            entries: vec![Self::UNKNOWN; rows],
+        }
+    }
+
+    /// One past the largest row the map knows.
+    fn rows(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Gives a row its position in this run.
+    fn place(&mut self, row: i64, position: usize) {
+        let position = u32::try_from(position)
+            .ok()
+            .filter(|&position| position < Self::UNKNOWN)
+            .expect("fewer than 2^31 notes");
+        if let Some(entry) = self.entry_mut(row) {
+            *entry = (*entry & Self::DROPPED) | position;
+        }
+    }
+
+    /// Marks a row whose entries no list may keep.
+    fn drop_row(&mut self, row: i64) {
+        if let Some(entry) = self.entry_mut(row) {
+            *entry |= Self::DROPPED;
+        }
+    }
+
+    fn entry_mut(&mut self, row: i64) -> Option<&mut u32> {
         usize::try_from(row)
             .ok()
-            .and_then(|row| self.position.get(row))
-            .filter(|&&position| position != u32::MAX)
-            .map(|&position| position as usize)
+            .and_then(|row| self.entries.get_mut(row))
+    }
+
+    /// The row's entry (`UNKNOWN` for a row the map does not hold).
+    fn entry(&self, row: i64) -> u32 {
+        usize::try_from(row)
+            .ok()
+            .and_then(|row| self.entries.get(row))
+            .copied()
+            .unwrap_or(Self::UNKNOWN)
+    }
+
+    fn position_of(&self, row: i64) -> Option<usize> {
+        Self::position_in(self.entry(row))
+    }
+
+    /// The position an entry holds.
+    fn position_in(entry: u32) -> Option<usize> {
+        let position = entry & !Self::DROPPED;
+        (position != Self::UNKNOWN).then_some(position as usize)
     }
 
     fn is_dropped(&self, row: i64) -> bool {
-        usize::try_from(row)
-            .ok()
-            .and_then(|row| self.dropped.get(row))
-            .copied()
-            .unwrap_or(false)
+        self.entry(row) & Self::DROPPED != 0
     }
 }
 
@@ -1124,4 +1198,52 @@ pub(crate) fn content_key(id: &str, hash: &TextHash) -> u64 {
     let mut key = [0u8; 8];
     key.copy_from_slice(&digest[..8]);
     u64::from_le_bytes(key)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::Commit;
+
+    /// Passes over the stored lists and words in two halves, the second on a connection of
+    /// its own, see every row once, as one pass does.
+    #[test]
+    fn passes_in_halves_see_what_one_pass_sees() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut store, _) = Store::open(dir.path()).expect("opens");
+        store
+            .commit(&Commit::default(), |rows| {
+                for row in 1..=9 {
+                    rows.list(row, &vec![(row + 1, 0.5), (row + 2, 0.25)])?;
+                    rows.terms(row, &[(row as u32, 1.0)])?;
+                }
+                Ok(())
+            })
+            .expect("commit");
+        let lists = |store: &Store, range: std::ops::Range<i64>| {
+            let mut seen = Vec::new();
+            store.each_list_in(range, |row, entries| seen.push((row, entries.collect())))?;
+            Ok(seen)
+        };
+        let terms = |store: &Store, range: std::ops::Range<i64>| {
+            let mut seen = Vec::new();
+            store.each_terms_in(range, |row, terms| seen.push((row, terms.to_vec())))?;
+            Ok(seen)
+        };
+        let one: Vec<(i64, Vec<(i64, f32)>)> = in_halves_from(&store, 10, usize::MAX, lists)
+            .expect("one pass")
+            .concat();
+        let halves = in_halves_from(&store, 10, 0, lists).expect("halves");
+        assert_eq!(halves.len(), 2, "split in two");
+        assert_eq!(halves.iter().map(Vec::len).collect::<Vec<_>>(), [4, 5]);
+        assert_eq!(halves.concat(), one);
+        assert_eq!(one.len(), 9);
+        let one: Vec<(i64, Vec<(u32, f32)>)> = in_halves_from(&store, 10, usize::MAX, terms)
+            .expect("one pass")
+            .concat();
+        let halves = in_halves_from(&store, 10, 0, terms).expect("halves");
+        assert_eq!(halves.len(), 2, "split in two");
+        assert_eq!(halves.concat(), one);
+        assert_eq!(one.len(), 9);
+    }
 }

@@ -86,21 +86,39 @@ fn shortest_ids(rels: &[&str]) -> Vec<String> {
         })
         .collect();
     let mut ids: Vec<String> = stems.par_iter().map(|stem| (*stem).to_string()).collect();
-    // The paths of each repeated stem, in input order (a hash map, not a sort: a million
-    // stems sort in half a second through their scattered strings).
-    let mut first_of: ahash::AHashMap<&str, usize> = ahash::AHashMap::with_capacity(stems.len());
-    let mut repeated: ahash::AHashMap<usize, Vec<usize>> = ahash::AHashMap::new();
-    for (index, stem) in stems.iter().enumerate() {
-        let first = *first_of.entry(stem).or_insert(index);
-        if first != index {
-            repeated
-                .entry(first)
-                .or_insert_with(|| vec![first])
-                .push(index);
-        }
+    // The paths of each repeated stem, in input order: a hash table per shard of the stems'
+    // hashes, the shards on every core (not a sort: a million stems sort in half a second
+    // through their scattered strings).
+    const SHARD_BITS: u32 = 4;
+    let hasher = ahash::RandomState::new();
+    let hashes: Vec<u64> = stems.par_iter().map(|stem| hasher.hash_one(stem)).collect();
+    let mut shards: Vec<Vec<u32>> = vec![Vec::new(); 1 << SHARD_BITS];
+    for (index, hash) in hashes.iter().enumerate() {
+        shards[(hash >> (64 - SHARD_BITS)) as usize].push(index as u32);
     }
-    drop(first_of);
-    for group in repeated.values() {
+    let repeated: Vec<Vec<usize>> = shards
+        .par_iter()
+        .flat_map_iter(|shard| {
+            let mut first_of: hashbrown::HashTable<u32> =
+                hashbrown::HashTable::with_capacity(shard.len());
+            let mut repeated: ahash::AHashMap<u32, Vec<usize>> = ahash::AHashMap::new();
+            for &index in shard {
+                let stem = stems[index as usize];
+                let hash = hashes[index as usize];
+                match first_of.find(hash, |&first| stems[first as usize] == stem) {
+                    Some(&first) => repeated
+                        .entry(first)
+                        .or_insert_with(|| vec![first as usize])
+                        .push(index as usize),
+                    None => {
+                        first_of.insert_unique(hash, index, |&other| hashes[other as usize]);
+                    }
+                }
+            }
+            repeated.into_values()
+        })
+        .collect();
+    for group in &repeated {
         let names: Vec<Vec<&str>> = group
             .iter()
             .map(|&index| strip_md(rels[index]).split('/').collect())

@@ -178,7 +178,7 @@ fn walk_inner(
     // Folders are read on every core; the notes are sorted afterwards, so the result does not
     // depend on the order the threads found them in.
     // Each thread collects into its own lists and hands them over when it finishes.
-    let found: Mutex<Vec<Found>> = Mutex::new(Vec::new());
+    let found: Mutex<Vec<Vec<Found>>> = Mutex::new(Vec::new());
     let warnings: Mutex<Vec<Warning>> = Mutex::new(Vec::new());
     builder.build_parallel().run(|| {
         let mut local = Collected {
@@ -219,17 +219,18 @@ fn walk_inner(
     let mut temp = std::mem::take(&mut *lock(&temp_files));
     temp.sort();
     walk.temp_files = temp;
-    let rels: Vec<&str> = found.iter().map(|found| found.1.as_str()).collect();
+    let rels: Vec<&str> = found
+        .iter()
+        .flatten()
+        .map(|found| found.1.as_str())
+        .collect();
     let ids = ids_for(&rels, options.id_scheme);
     drop(rels);
-    let mut notes: Vec<(NoteFile, Option<FileStat>)> = found
-        .into_iter()
-        .zip(ids)
-        .map(|((mut note, _, stat), id)| {
-            note.id = id;
-            (note, stat)
-        })
-        .collect();
+    let mut notes: Vec<(NoteFile, Option<FileStat>)> = Vec::with_capacity(ids.len());
+    for ((mut note, _, stat), id) in found.into_iter().flatten().zip(ids) {
+        note.id = id;
+        notes.push((note, stat));
+    }
     notes.par_sort_unstable_by(|(a, _), (b, _)| (&a.id, &a.rel_path).cmp(&(&b.id, &b.rel_path)));
     let (sorted, stats): (Vec<NoteFile>, Vec<Option<FileStat>>) = notes.into_iter().unzip();
     walk.notes = sorted;
@@ -246,11 +247,16 @@ fn walk_inner(
 /// A note the walk found: the file, its path relative to the root, its stat if taken.
 type Found = (NoteFile, String, Option<FileStat>);
 
-/// One walker thread's notes and warnings, handed over when the thread drops it.
+/// Notes a walker thread collects before it hands them over as one block: a million notes are
+/// never copied to grow a list.
+const FOUND_BLOCK: usize = 8_192;
+
+/// One walker thread's notes and warnings, handed over a block of notes at a time and when the
+/// thread drops it.
 struct Collected<'a> {
     found: Vec<Found>,
     warnings: Vec<Warning>,
-    into_found: &'a Mutex<Vec<Found>>,
+    into_found: &'a Mutex<Vec<Vec<Found>>>,
     into_warnings: &'a Mutex<Vec<Warning>>,
     /// The folder of the last note stat'ed, open (a thread reads one folder at a time).
     #[cfg(unix)]
@@ -262,6 +268,10 @@ struct Collected<'a> {
 impl Collected<'_> {
     fn push(&mut self, note: NoteFile, rel: String, stats: bool) {
         let stat = if stats { self.stat(&note.path) } else { None };
+        if self.found.len() == FOUND_BLOCK {
+            let block = std::mem::replace(&mut self.found, Vec::with_capacity(FOUND_BLOCK));
+            lock(self.into_found).push(block);
+        }
         self.found.push((note, rel, stat));
     }
 
@@ -340,7 +350,9 @@ impl FileStat {
 
 impl Drop for Collected<'_> {
     fn drop(&mut self) {
-        lock(self.into_found).append(&mut self.found);
+        if !self.found.is_empty() {
+            lock(self.into_found).push(std::mem::take(&mut self.found));
+        }
         lock(self.into_warnings).append(&mut self.warnings);
     }
 }

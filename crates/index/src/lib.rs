@@ -36,7 +36,10 @@ pub use knn::{
     KnnParams, KnnReport,
 };
 pub use lexical::{Lexical, MatchPass, Matches, Scorer, Terms};
-pub use lists::{patch, patch_with, scan_lists, scan_query, ListSize, PatchStats};
+pub use lists::{
+    is_complete, is_short, patch, patch_offers, patch_with, scan_lists, scan_query, take_offers,
+    ListEnd, ListSize, Offers, PatchStats,
+};
 pub use persist::{load, save, LoadOutcome};
 pub use recall::{recall_at_k, sample_rows, synthetic_clustered};
 pub use rows::{Fetch, MAX_ROWS, UNIT_TOLERANCE};

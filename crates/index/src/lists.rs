@@ -137,87 +137,37 @@ pub fn patch_with(
     sizes: &[ListSize],
     passed: &(dyn Fn(std::ops::Range<usize>) + Sync),
 ) -> PatchStats {
-    let rows = scorer.rows;
-    let n_rows = rows.len();
+    let n_rows = scorer.rows.len();
     if n_rows == 0 {
         return PatchStats::default();
     }
     assert_eq!(lists.len(), n_rows, "one list per row");
-    assert_eq!(sizes.len(), n_rows, "one size per row");
-    let mut is_changed = vec![false; n_rows];
-    for &row in changed {
-        is_changed[row] = true;
-    }
-    let unchanged_others = n_rows.saturating_sub(1 + changed.len());
+    let ends: Vec<ListEnd> = lists.iter().map(|list| ListEnd::of(list)).collect();
+    let Offers {
+        changed: fresh,
+        offers,
+    } = patch_offers(scorer, &ends, changed, sizes, passed);
     let mut touched = vec![false; n_rows];
     for &row in changed {
         touched[row] = true;
     }
-
-    // One pass over every row: it scores the changed vectors against it, offers each to the
-    // row's own list, and collects each changed row's best candidates.
-    let changed_vectors: Vec<&[f32]> = changed.iter().map(|&row| rows[row]).collect();
-    let changed_matches: Vec<Matches> = changed.iter().map(|&row| scorer.matches_of(row)).collect();
-    let partials: Vec<(Vec<TopK>, Vec<bool>)> = lists
-        .par_chunks_mut(PASS_BLOCK)
-        .enumerate()
-        .map(|(block, chunk)| {
-            let first = block * PASS_BLOCK;
-            let mut tops: Vec<TopK> = changed
-                .iter()
-                .map(|&row| TopK::new(sizes[row].keep, 0.0))
-                .collect();
-            let mut block_touched = vec![false; chunk.len()];
-            let mut cursors: Vec<_> = changed_matches
-                .iter()
-                .map(|matches| matches.cursor_from(first))
-                .collect();
-            for (offset, list) in chunk.iter_mut().enumerate() {
-                let row = first + offset;
-                let vector = rows[row];
-                // Decided before any insertion: the list holds only unchanged rows here.
-                let complete = list.len() >= unchanged_others;
-                for (slot, (&other, other_vector)) in
-                    changed.iter().zip(&changed_vectors).enumerate()
-                {
-                    if other == row {
-                        continue;
-                    }
-                    let score = scorer.score(dot(other_vector, vector), &mut cursors[slot], row);
-                    if score >= tops[slot].floor() {
-                        tops[slot].push(candidate(row, score));
-                    }
-                    if !is_changed[row]
-                        && offer(list, candidate(other, score), sizes[row].keep, complete)
-                    {
-                        block_touched[offset] = true;
-                    }
-                }
-            }
-            passed(first..first + chunk.len());
-            (tops, block_touched)
-        })
-        .collect();
-
-    let mut merged: Vec<TopK> = changed
-        .iter()
-        .map(|&row| TopK::new(sizes[row].keep, 0.0))
-        .collect();
-    for (block, (tops, block_touched)) in partials.into_iter().enumerate() {
-        for (into, top) in merged.iter_mut().zip(tops) {
-            into.absorb(top);
-        }
-        for (offset, was_touched) in block_touched.into_iter().enumerate() {
-            touched[block * PASS_BLOCK + offset] |= was_touched;
+    for (row, offered) in offers {
+        let complete = is_complete(ends[row].len, n_rows, changed.len());
+        if take_offers(&mut lists[row], &offered, sizes[row].keep, complete) {
+            touched[row] = true;
         }
     }
-    for (&row, top) in changed.iter().zip(merged) {
-        lists[row] = into_list(top.into_sorted());
+    for (&row, list) in changed.iter().zip(fresh) {
+        lists[row] = list;
     }
 
     // Lists that lost too many entries to departures are recomputed.
+    let mut is_changed = vec![false; n_rows];
+    for &row in changed {
+        is_changed[row] = true;
+    }
     let short: Vec<usize> = (0..n_rows)
-        .filter(|&row| !is_changed[row] && lists[row].len() < sizes[row].need.min(n_rows - 1))
+        .filter(|&row| !is_changed[row] && is_short(lists[row].len(), sizes[row], n_rows))
         .collect();
     let rescanned = scan_lists(scorer, &short, sizes);
     for (&row, list) in short.iter().zip(rescanned) {
@@ -229,6 +179,161 @@ pub fn patch_with(
         rescanned: short.len(),
         inserted: changed.len(),
     }
+}
+
+/// What the pass of a patch needs of a row's list: its length and its last entry.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct ListEnd {
+    pub len: usize,
+    pub last: Option<Neighbour>,
+}
+
+impl ListEnd {
+    pub fn of(list: &[Neighbour]) -> ListEnd {
+        ListEnd {
+            len: list.len(),
+            last: list.last().copied(),
+        }
+    }
+}
+
+/// The outcome of the pass of a patch over every row.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Offers {
+    /// The changed rows' new lists, in the order of `changed`.
+    pub changed: Vec<Neighbours>,
+    /// By row, ascending: the changed rows that may enter its list, in the order of `changed`
+    /// (every one [`take_offers`] takes, and perhaps some it turns away).
+    pub offers: Vec<(usize, Vec<Neighbour>)>,
+}
+
+/// The pass of a patch over every row, knowing of each unchanged row's list only its end
+/// (`ends`, by row): it scores the changed vectors against every row, collects each changed
+/// row's best candidates, and offers each changed row to the lists it may enter. A caller that
+/// keeps most lists where they are stored needs only the lists offered something; applied
+/// with [`take_offers`], the offers give the lists `patch` gives (a list's last entry only
+/// moves up as entries come in, so a candidate that does not beat the end it started from
+/// never enters). `changed` must be sorted and unique; its rows' ends are not read.
+pub fn patch_offers(
+    scorer: Scorer<'_>,
+    ends: &[ListEnd],
+    changed: &[usize],
+    sizes: &[ListSize],
+    passed: &(dyn Fn(std::ops::Range<usize>) + Sync),
+) -> Offers {
+    let rows = scorer.rows;
+    let n_rows = rows.len();
+    if n_rows == 0 {
+        return Offers::default();
+    }
+    assert_eq!(ends.len(), n_rows, "one list end per row");
+    assert_eq!(sizes.len(), n_rows, "one size per row");
+    let mut is_changed = vec![false; n_rows];
+    for &row in changed {
+        is_changed[row] = true;
+    }
+    let changed_vectors: Vec<&[f32]> = changed.iter().map(|&row| rows[row]).collect();
+    let changed_matches: Vec<Matches> = changed.iter().map(|&row| scorer.matches_of(row)).collect();
+    type Block = (Vec<TopK>, Vec<(usize, Vec<Neighbour>)>);
+    let blocks: Vec<Block> = ends
+        .par_chunks(PASS_BLOCK)
+        .enumerate()
+        .map(|(block, chunk)| {
+            let first = block * PASS_BLOCK;
+            let mut tops: Vec<TopK> = changed
+                .iter()
+                .map(|&row| TopK::new(sizes[row].keep, 0.0))
+                .collect();
+            let mut offered = Vec::new();
+            let mut cursors: Vec<_> = changed_matches
+                .iter()
+                .map(|matches| matches.cursor_from(first))
+                .collect();
+            for (offset, end) in chunk.iter().enumerate() {
+                let row = first + offset;
+                let vector = rows[row];
+                let keep = sizes[row].keep;
+                // Decided before any insertion: the list holds only unchanged rows here.
+                let complete = is_complete(end.len, n_rows, changed.len());
+                let mut row_offers = Vec::new();
+                for (slot, (&other, other_vector)) in
+                    changed.iter().zip(&changed_vectors).enumerate()
+                {
+                    if other == row {
+                        continue;
+                    }
+                    let score = scorer.score(dot(other_vector, vector), &mut cursors[slot], row);
+                    if score >= tops[slot].floor() {
+                        tops[slot].push(candidate(row, score));
+                    }
+                    if !is_changed[row] && may_enter(end, candidate(other, score), keep, complete) {
+                        row_offers.push(Neighbour {
+                            id: other as u64,
+                            score,
+                        });
+                    }
+                }
+                if !row_offers.is_empty() {
+                    offered.push((row, row_offers));
+                }
+            }
+            passed(first..first + chunk.len());
+            (tops, offered)
+        })
+        .collect();
+
+    let mut merged: Vec<TopK> = changed
+        .iter()
+        .map(|&row| TopK::new(sizes[row].keep, 0.0))
+        .collect();
+    let mut offers = Vec::new();
+    for (tops, offered) in blocks {
+        for (into, top) in merged.iter_mut().zip(tops) {
+            into.absorb(top);
+        }
+        offers.extend(offered);
+    }
+    Offers {
+        changed: merged
+            .into_iter()
+            .map(|top| into_list(top.into_sorted()))
+            .collect(),
+        offers,
+    }
+}
+
+/// Whether a list of `len` entries held every row that did not change when the pass began
+/// (then a candidate enters it whatever its last entry).
+pub fn is_complete(len: usize, n_rows: usize, n_changed: usize) -> bool {
+    len >= n_rows.saturating_sub(1 + n_changed)
+}
+
+/// Whether a list of `len` entries is too short for its row after a patch: it is recomputed
+/// with a scan of every row.
+pub fn is_short(len: usize, size: ListSize, n_rows: usize) -> bool {
+    len < size.need.min(n_rows.saturating_sub(1))
+}
+
+/// Offers candidates one after the other to an exact list (`offer`); whether it changed.
+pub fn take_offers(
+    list: &mut Neighbours,
+    offers: &[Neighbour],
+    keep: usize,
+    complete: bool,
+) -> bool {
+    let mut changed = false;
+    for neighbour in offers {
+        changed |= offer(list, as_candidate(neighbour), keep, complete);
+    }
+    changed
+}
+
+/// Whether a candidate may enter a list that ended with `end` when the pass began.
+fn may_enter(end: &ListEnd, candidate: Candidate, keep: usize, complete: bool) -> bool {
+    let beats_last = end
+        .last
+        .is_some_and(|last| rank_order(&candidate, &as_candidate(&last)) == Ordering::Less);
+    (beats_last || complete) && keep > 0
 }
 
 /// Offers a candidate to an exact list: it enters when it beats the last entry (then it is

@@ -40,6 +40,7 @@ mod stamp;
 pub mod state_dir;
 pub mod status;
 mod store;
+mod stored;
 mod trim;
 mod update;
 mod vectors;

@@ -13,12 +13,13 @@
 use std::path::Path;
 
 use closest_index::{
-    choose, new_index, patch_with, persist, ConcreteKind, HnswParams, Lexical, ListSize,
-    Neighbours, PatchStats, VectorIndex,
+    choose, is_complete, is_short, new_index, patch_offers, persist, scan_lists, take_offers,
+    ConcreteKind, HnswParams, Lexical, ListEnd, ListSize, Neighbours, Offers, VectorIndex,
 };
 
 use crate::error::{Result, Warning};
 use crate::progress::Reporter;
+use crate::stored::StoredLists;
 
 /// Candidates kept beyond what a note shows, so that a few departures do not force a rescan.
 pub const MARGIN: usize = 8;
@@ -45,10 +46,13 @@ pub enum Method {
     Patched,
 }
 
-/// The lists of every note of the run, by position.
+/// The lists of the run, by position: every one after a full ranking; after a patch, those
+/// that changed (the rest stay in `stored` until the writing asks for them).
 #[derive(Debug)]
 pub struct Ranked {
-    pub lists: Vec<Neighbours>,
+    pub lists: Vec<Option<Neighbours>>,
+    /// The stored lists a patch left where they are.
+    pub stored: Option<StoredLists>,
     /// Lists that differ from the stored ones (all of them after a full ranking).
     pub touched: Vec<bool>,
     pub method: Method,
@@ -69,8 +73,8 @@ pub struct RankInput<'a> {
     /// place.
     pub matrix: Option<Matrix<'a>>,
     pub sizes: Vec<ListSize>,
-    /// Stored lists translated to positions (`None`: the note needs a fresh list).
-    pub stored: Vec<Option<Neighbours>>,
+    /// Stored lists translated to positions (a note without one needs a fresh list).
+    pub stored: StoredLists,
     /// Positions whose vector or id is new to the stored lists.
     pub changed: Vec<usize>,
     /// The lexical side of a hybrid similarity.
@@ -158,38 +162,78 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
 
     let bar = reporter.bar("ranking", 1);
     let mut made = None;
-    let ranked = if patches(input.patchable, &input.stored, &input.changed, kind) {
+    let fresh = fresh_lists(&input.stored, &input.changed);
+    let ranked = if patches(input.patchable, n, fresh.len(), kind) {
         let lexical = input.lexical.get(&mut made)?;
-        let mut lists: Vec<Neighbours> = Vec::with_capacity(n);
-        let mut changed = input.changed.clone();
-        for (position, stored) in input.stored.into_iter().enumerate() {
-            match stored {
-                Some(list) => lists.push(list),
-                None => {
-                    lists.push(Vec::new());
-                    changed.push(position);
+        let mut stored = input.stored;
+        let changed = fresh;
+        let scorer = closest_index::Scorer {
+            rows: &input.rows,
+            lexical,
+        };
+        // One pass over every row knowing only where each stored list ends; the lists
+        // offered something are then taken out and patched.
+        let mut is_changed = vec![false; n];
+        for &position in &changed {
+            is_changed[position] = true;
+        }
+        let ends: Vec<ListEnd> = (0..n)
+            .map(|position| {
+                if is_changed[position] {
+                    ListEnd::default()
+                } else {
+                    stored.end(position)
                 }
+            })
+            .collect();
+        let Offers {
+            changed: fresh_lists,
+            offers,
+        } = patch_offers(scorer, &ends, &changed, &input.sizes, input.passed);
+        let mut lists: Vec<Option<Neighbours>> = vec![None; n];
+        let mut touched = vec![false; n];
+        for (position, list) in lists.iter_mut().enumerate() {
+            if !is_changed[position] && stored.is_shrunk(position) {
+                *list = stored.take(position);
+                touched[position] = true;
             }
         }
-        changed.sort_unstable();
-        changed.dedup();
-        let PatchStats {
-            touched, rescanned, ..
-        } = patch_with(
-            closest_index::Scorer {
-                rows: &input.rows,
-                lexical,
-            },
-            &mut lists,
-            &changed,
-            &input.sizes,
-            input.passed,
-        );
+        for (&position, list) in changed.iter().zip(fresh_lists) {
+            lists[position] = Some(list);
+            touched[position] = true;
+        }
+        for (position, offered) in offers {
+            let keep = input.sizes[position].keep;
+            let complete = is_complete(ends[position].len, n, changed.len());
+            let list = match &mut lists[position] {
+                Some(list) => list,
+                empty => empty.insert(stored.take(position).unwrap_or_default()),
+            };
+            if take_offers(list, &offered, keep, complete) {
+                touched[position] = true;
+            }
+        }
+        // Lists that lost too many entries to departures are recomputed.
+        let short: Vec<usize> = (0..n)
+            .filter(|&position| {
+                let len = match &lists[position] {
+                    Some(list) => list.len(),
+                    None => ends[position].len,
+                };
+                !is_changed[position] && is_short(len, input.sizes[position], n)
+            })
+            .collect();
+        let rescanned = scan_lists(scorer, &short, &input.sizes);
+        for (&position, list) in short.iter().zip(rescanned) {
+            lists[position] = Some(list);
+            touched[position] = true;
+        }
         Ranked {
             lists,
+            stored: Some(stored),
             touched,
             method: Method::Patched,
-            rescanned,
+            rescanned: short.len(),
             index_added,
             index_removed,
             lexical: None,
@@ -246,7 +290,8 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
             None => lists,
         };
         Ranked {
-            lists,
+            lists: lists.into_iter().map(Some).collect(),
+            stored: None,
             touched: vec![true; n],
             method: Method::Full(kind),
             rescanned: 0,
@@ -263,23 +308,23 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
     })
 }
 
-/// Whether `rank` patches the stored lists (they can be used, and patching the lists made
-/// from nothing costs less than computing every list again with `kind`), or computes them all.
-/// Lists made from nothing: the changed notes' and those with no usable stored list (a
-/// changed note has none, so it is counted once).
-pub fn patches(
-    patchable: bool,
-    stored: &[Option<Neighbours>],
-    changed: &[usize],
-    kind: ConcreteKind,
-) -> bool {
-    let n = stored.len();
-    let mut fresh: Vec<bool> = stored.iter().map(Option::is_none).collect();
-    for &position in changed {
-        fresh[position] = true;
-    }
-    let fresh_lists = fresh.iter().filter(|&&fresh| fresh).count();
-    let patch_seconds = fresh_lists as f64 * n as f64 * PATCH_SECONDS_PER_PAIR;
+/// The positions whose lists a patch makes from nothing, sorted: the changed notes' and
+/// those with no usable stored list.
+pub fn fresh_lists(stored: &StoredLists, changed: &[usize]) -> Vec<usize> {
+    let mut fresh: Vec<usize> = (0..stored.positions())
+        .filter(|&position| !stored.has(position))
+        .chain(changed.iter().copied())
+        .collect();
+    fresh.sort_unstable();
+    fresh.dedup();
+    fresh
+}
+
+/// Whether `rank` patches the stored lists (they can be used, and patching the `fresh` lists
+/// made from nothing costs less than computing all `n` lists again with `kind`), or computes
+/// them all.
+pub fn patches(patchable: bool, n: usize, fresh: usize, kind: ConcreteKind) -> bool {
+    let patch_seconds = fresh as f64 * n as f64 * PATCH_SECONDS_PER_PAIR;
     let full_seconds = match kind {
         ConcreteKind::Graph => n as f64 * GRAPH_SECONDS_PER_ROW,
         _ => n as f64 * n as f64 / 2.0 * ALL_PAIRS_SECONDS_PER_PAIR,

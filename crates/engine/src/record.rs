@@ -144,6 +144,7 @@ impl Run<'_> {
             lists: mut candidates,
             touched,
             mut lexical,
+            ..
         } = lists;
         self.store.commit(&commit, |rows| {
             for (position, note) in notes.iter().enumerate() {

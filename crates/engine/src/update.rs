@@ -30,6 +30,7 @@ use crate::rerank::Reranker;
 use crate::scan::{scan, sweep, Records};
 use crate::stamp;
 use crate::store::{NoteRecord, Stat, Store};
+use crate::stored::{in_halves, RowMap, StoredLists};
 use crate::vectors::{Reset, VectorFile, VectorMeta};
 use crate::write::{render, Expect, Job, Mode, Outcome, Rendering, Writer};
 use crate::Engine;
@@ -226,6 +227,8 @@ pub(crate) fn update(
 pub(crate) struct Lists {
     /// `None` for positions whose list was not needed this run (it stays as stored).
     pub lists: Vec<Option<Neighbours>>,
+    /// The stored lists a patch left where they are, until the writing takes those it needs.
+    pub stored: Option<StoredLists>,
     pub touched: Vec<bool>,
     /// The lexical side the lists were ranked with (hybrid similarity), for the final order.
     pub lexical: Option<closest_index::Lexical>,
@@ -570,16 +573,17 @@ impl<'a> Run<'a> {
                 };
                 return Ok(Lists {
                     lists,
+                    stored: None,
                     touched: vec![false; n],
                     lexical,
                 });
             }
         }
         // Lists that lost an entry to a departure changed even if nothing enters them.
-        let (stored, shrunk) = if self.patchable {
-            self.stored_lists(None, &map)?
+        let stored = if self.patchable {
+            StoredLists::read(&self.store, &map, n)?
         } else {
-            (vec![None; n], vec![false; n])
+            StoredLists::none(n)
         };
         let sizes: Vec<ListSize> = self
             .notes
@@ -646,11 +650,18 @@ impl<'a> Run<'a> {
             // A patch scans from the changed notes and from the lists that may come out short
             // (fewer entries left than the note needs): their matches come from one pass over
             // the stored words, without an inverted index of the whole folder.
-            Some(weight) if crate::rank::patches(self.patchable, &stored, &changed, kind) => {
+            Some(weight)
+                if crate::rank::patches(
+                    self.patchable,
+                    n,
+                    crate::rank::fresh_lists(&stored, &changed).len(),
+                    kind,
+                ) =>
+            {
                 let others = n.saturating_sub(1);
                 let queries: Vec<usize> = (0..n)
-                    .filter(|&position| match &stored[position] {
-                        Some(list) => list.len() < sizes[position].need.min(others),
+                    .filter(|&position| match stored.len(position) {
+                        Some(len) => len < sizes[position].need.min(others),
                         None => true,
                     })
                     .collect();
@@ -713,16 +724,11 @@ impl<'a> Run<'a> {
         };
         self.report.index_added = ranked.index_added;
         self.report.index_removed = ranked.index_removed;
-        let touched: Vec<bool> = ranked
-            .touched
-            .iter()
-            .zip(&shrunk)
-            .map(|(&touched, &shrunk)| touched || shrunk)
-            .collect();
-        self.report.lists_updated = touched.iter().filter(|&&touched| touched).count();
+        self.report.lists_updated = ranked.touched.iter().filter(|&&touched| touched).count();
         Ok(Lists {
-            lists: ranked.lists.into_iter().map(Some).collect(),
-            touched,
+            lists: ranked.lists,
+            stored: ranked.stored,
+            touched: ranked.touched,
             lexical: ranked.lexical.or(partial),
         })
     }
@@ -871,6 +877,7 @@ impl<'a> Run<'a> {
     /// Returns the rendered hash of every note rendered, and the write outcomes.
     fn write(&self, lists: &mut Lists) -> Result<(Vec<Option<TextHash>>, Vec<Outcome>)> {
         let mut rendered_now: Vec<Option<TextHash>> = vec![None; self.notes.len()];
+        self.take_stored_to_render(lists);
         if lists.lists.iter().all(Option::is_none) {
             // Nothing ranked or asked to render (most runs): no list to order or write.
             return Ok((rendered_now, Vec::new()));
@@ -1000,6 +1007,48 @@ impl<'a> Run<'a> {
 }
 
 impl Run<'_> {
+    /// Takes out of the stored lists a patch left in place every one the writing may render
+    /// (the note or a note its list names moved, or the note must be rendered anyway), and
+    /// the lists of their candidates, whose augmented vectors the final order compares: the
+    /// lists `write` would render from every list, at the cost of what changed.
+    fn take_stored_to_render(&self, lists: &mut Lists) {
+        let Some(mut stored) = lists.stored.take() else {
+            return;
+        };
+        let n = self.notes.len();
+        let moved: Vec<bool> = (0..n)
+            .map(|position| {
+                lists.touched[position]
+                    || !self.notes[position].known_to_lists(self.record_of(position))
+            })
+            .collect();
+        let must: Vec<bool> = (0..n).map(|position| self.must_render(position)).collect();
+        let stored_ref = &stored;
+        let render: Vec<usize> = (0..n)
+            .into_par_iter()
+            .filter(|&position| {
+                lists.lists[position].is_none()
+                    && stored_ref.has(position)
+                    && (moved[position] || must[position] || stored_ref.names_any(position, &moved))
+            })
+            .collect();
+        for position in render {
+            lists.lists[position] = stored.take(position);
+        }
+        let mut candidates: Vec<usize> = lists
+            .lists
+            .iter()
+            .flatten()
+            .flat_map(|list| list.iter().map(|neighbour| neighbour.id as usize))
+            .filter(|&candidate| lists.lists[candidate].is_none())
+            .collect();
+        candidates.sort_unstable();
+        candidates.dedup();
+        for position in candidates {
+            lists.lists[position] = stored.take(position);
+        }
+    }
+
     /// The record of the note at `position`, as the last run left it.
     pub(crate) fn record_of(&self, position: usize) -> Option<&NoteRecord> {
         self.records.get(position)
@@ -1058,117 +1107,6 @@ fn take_note_terms(
     Ok(terms)
 }
 
-/// From this many note rows on, a pass over every stored list or every note's words reads
-/// the rows in two halves at once (`in_halves`).
-const HALVES_FROM_ROWS: usize = 65_536;
-
-/// Runs `pass` over the store's rows below `rows`: on a large folder in two halves at once,
-/// the second on a connection of its own (on a small one, or where that connection cannot be
-/// opened, in one pass). The results come in row order.
-fn in_halves<T: Send>(
-    store: &Store,
-    rows: usize,
-    pass: impl Fn(&Store, std::ops::Range<i64>) -> Result<T> + Sync,
-) -> Result<Vec<T>> {
-    in_halves_from(store, rows, HALVES_FROM_ROWS, pass)
-}
-
-/// `in_halves`, splitting from `from_rows` rows on.
-fn in_halves_from<T: Send>(
-    store: &Store,
-    rows: usize,
-    from_rows: usize,
-    pass: impl Fn(&Store, std::ops::Range<i64>) -> Result<T> + Sync,
-) -> Result<Vec<T>> {
-    let every = i64::MIN..i64::MAX;
-    let reader = (rows >= from_rows).then(|| store.reader().ok()).flatten();
-    let Some(reader) = reader else {
-        return Ok(vec![pass(store, every)?]);
-    };
-    let middle = (rows / 2) as i64;
-    let pass = &pass;
-    std::thread::scope(|scope| {
-        let second = scope.spawn(move || pass(&reader, middle..every.end));
-        let first = pass(store, every.start..middle);
-        let second = second
-            .join()
-            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-        Ok(vec![first?, second?])
-    })
-}
-
-/// Note rows of the store to positions of this run, and the rows whose entries no list may
-/// keep (departed notes, notes whose vector or id changed): one word per row, so that
-/// translating a million stored lists reads one place per entry.
-struct RowMap {
-    /// By row: the position (or `UNKNOWN`), with the `DROPPED` bit.
-    entries: Vec<u32>,
-}
-
-impl RowMap {
-    const DROPPED: u32 = 1 << 31;
-    const UNKNOWN: u32 = Self::DROPPED - 1;
-
-    /// A map of rows below `rows`, none known.
-    fn new(rows: usize) -> Self {
-        RowMap {
-            entries: vec![Self::UNKNOWN; rows],
-        }
-    }
-
-    /// One past the largest row the map knows.
-    fn rows(&self) -> usize {
-        self.entries.len()
-    }
-
-    /// Gives a row its position in this run.
-    fn place(&mut self, row: i64, position: usize) {
-        let position = u32::try_from(position)
-            .ok()
-            .filter(|&position| position < Self::UNKNOWN)
-            .expect("fewer than 2^31 notes");
-        if let Some(entry) = self.entry_mut(row) {
-            *entry = (*entry & Self::DROPPED) | position;
-        }
-    }
-
-    /// Marks a row whose entries no list may keep.
-    fn drop_row(&mut self, row: i64) {
-        if let Some(entry) = self.entry_mut(row) {
-            *entry |= Self::DROPPED;
-        }
-    }
-
-    fn entry_mut(&mut self, row: i64) -> Option<&mut u32> {
-        usize::try_from(row)
-            .ok()
-            .and_then(|row| self.entries.get_mut(row))
-    }
-
-    /// The row's entry (`UNKNOWN` for a row the map does not hold).
-    fn entry(&self, row: i64) -> u32 {
-        usize::try_from(row)
-            .ok()
-            .and_then(|row| self.entries.get(row))
-            .copied()
-            .unwrap_or(Self::UNKNOWN)
-    }
-
-    fn position_of(&self, row: i64) -> Option<usize> {
-        Self::position_in(self.entry(row))
-    }
-
-    /// The position an entry holds.
-    fn position_in(entry: u32) -> Option<usize> {
-        let position = entry & !Self::DROPPED;
-        (position != Self::UNKNOWN).then_some(position as usize)
-    }
-
-    fn is_dropped(&self, row: i64) -> bool {
-        self.entry(row) & Self::DROPPED != 0
-    }
-}
-
 /// How many candidates a note's list needs and keeps.
 fn list_size(
     settings: &crate::FolderSettings,
@@ -1198,52 +1136,4 @@ pub(crate) fn content_key(id: &str, hash: &TextHash) -> u64 {
     let mut key = [0u8; 8];
     key.copy_from_slice(&digest[..8]);
     u64::from_le_bytes(key)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::Commit;
-
-    /// Passes over the stored lists and words in two halves, the second on a connection of
-    /// its own, see every row once, as one pass does.
-    #[test]
-    fn passes_in_halves_see_what_one_pass_sees() {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let (mut store, _) = Store::open(dir.path()).expect("opens");
-        store
-            .commit(&Commit::default(), |rows| {
-                for row in 1..=9 {
-                    rows.list(row, &vec![(row + 1, 0.5), (row + 2, 0.25)])?;
-                    rows.terms(row, &[(row as u32, 1.0)])?;
-                }
-                Ok(())
-            })
-            .expect("commit");
-        let lists = |store: &Store, range: std::ops::Range<i64>| {
-            let mut seen = Vec::new();
-            store.each_list_in(range, |row, entries| seen.push((row, entries.collect())))?;
-            Ok(seen)
-        };
-        let terms = |store: &Store, range: std::ops::Range<i64>| {
-            let mut seen = Vec::new();
-            store.each_terms_in(range, |row, terms| seen.push((row, terms.to_vec())))?;
-            Ok(seen)
-        };
-        let one: Vec<(i64, Vec<(i64, f32)>)> = in_halves_from(&store, 10, usize::MAX, lists)
-            .expect("one pass")
-            .concat();
-        let halves = in_halves_from(&store, 10, 0, lists).expect("halves");
-        assert_eq!(halves.len(), 2, "split in two");
-        assert_eq!(halves.iter().map(Vec::len).collect::<Vec<_>>(), [4, 5]);
-        assert_eq!(halves.concat(), one);
-        assert_eq!(one.len(), 9);
-        let one: Vec<(i64, Vec<(u32, f32)>)> = in_halves_from(&store, 10, usize::MAX, terms)
-            .expect("one pass")
-            .concat();
-        let halves = in_halves_from(&store, 10, 0, terms).expect("halves");
-        assert_eq!(halves.len(), 2, "split in two");
-        assert_eq!(halves.concat(), one);
-        assert_eq!(one.len(), 9);
-    }
 }

@@ -137,6 +137,24 @@ impl Run<'_> {
         ];
         // Records, lists and words are made as they are written (a cold run makes a million of
         // each): the transaction holds what SQLite holds, not every record at once.
+        // Most notes of most runs: not read, not looked at, nothing about them changed. The
+        // others' records are made again, from their stored titles, links and regions.
+        let untouched: Vec<bool> = self
+            .notes
+            .iter()
+            .enumerate()
+            .map(|(position, note)| {
+                let was_read = note.read.is_some() || read_now.contains(&position);
+                !was_read
+                    && !looked_at.contains(&position)
+                    && rendered_now[position].is_none()
+                    && self.record_of(position).is_some_and(|record| {
+                        !record.racy && record.id == note.file.id && record.slot == note.slot
+                    })
+            })
+            .collect();
+        let remade = (0..n).filter(|&position| !untouched[position]);
+        self.records.fill(&self.store, remade)?;
         let stamp_before = self.stamp_before;
         let notes = &mut self.notes;
         let records = &self.records;
@@ -149,17 +167,10 @@ impl Run<'_> {
         self.store.commit(&commit, |rows| {
             for (position, note) in notes.iter().enumerate() {
                 let record = records.get(position);
-                let was_read = note.read.is_some() || read_now.contains(&position);
-                // Most notes of most runs: not read, not looked at, nothing about them changed.
-                let untouched = !was_read
-                    && !looked_at.contains(&position)
-                    && rendered_now[position].is_none()
-                    && record.is_some_and(|record| {
-                        !record.racy && record.id == note.file.id && record.slot == note.slot
-                    });
-                if untouched {
+                if untouched[position] {
                     continue;
                 }
+                let was_read = note.read.is_some() || read_now.contains(&position);
                 let stat = written
                     .get(&position)
                     .copied()

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use crate::error::{Result, Warning};
 use crate::settings::FolderSettings;
-use crate::store::{NoteRecord, Stat};
+use crate::store::{NoteRecord, Stat, Store};
 
 /// One note found on disk.
 #[derive(Debug, Clone)]
@@ -30,13 +30,17 @@ pub struct Entry {
     pub read: bool,
 }
 
-/// The stored records of the notes on disk, by their position: kept as the store gave them,
-/// so that a million records are paired without being moved.
+/// The stored records of the notes on disk, by their position: kept as the store gave them
+/// (by row), so that a million records are paired without being moved. They come without
+/// their titles, links and regions, which a run reads (`fill`) for the notes it reads, writes,
+/// renders or links to, before it looks at them.
 #[derive(Debug, Default)]
 pub struct Records {
     loaded: Vec<NoteRecord>,
     /// By position: the index of the note's record in `loaded`, or `Records::NONE`.
     at: Vec<u32>,
+    /// By index in `loaded`: whether its title, links and region are in.
+    detailed: Vec<bool>,
 }
 
 impl Records {
@@ -48,6 +52,47 @@ impl Records {
             .get(position)
             .filter(|&&index| index != Self::NONE)
             .map(|&index| &self.loaded[index as usize])
+    }
+
+    /// Reads the titles, links and regions of the records of these positions that lack them:
+    /// one by one for a few, in one pass over the store for many.
+    pub fn fill(
+        &mut self,
+        store: &Store,
+        positions: impl IntoIterator<Item = usize>,
+    ) -> Result<()> {
+        let mut wanted: Vec<usize> = positions
+            .into_iter()
+            .filter_map(|position| {
+                let index = *self.at.get(position)?;
+                (index != Self::NONE && !self.detailed[index as usize]).then_some(index as usize)
+            })
+            .collect();
+        if wanted.is_empty() {
+            return Ok(());
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        if wanted.len() >= self.loaded.len() / FILL_ALL_FROM {
+            let loaded = &mut self.loaded;
+            store.each_details(|row, details| {
+                if let Ok(index) = loaded.binary_search_by_key(&row, |record| record.row) {
+                    loaded[index].set_details(details);
+                }
+            })?;
+            self.detailed.fill(true);
+            return Ok(());
+        }
+        let rows: Vec<i64> = wanted.iter().map(|&index| self.loaded[index].row).collect();
+        for (row, details) in store.details_of(&rows)? {
+            if let Ok(index) = self.loaded.binary_search_by_key(&row, |record| record.row) {
+                self.loaded[index].set_details(details);
+            }
+        }
+        for index in wanted {
+            self.detailed[index] = true;
+        }
+        Ok(())
     }
 
     /// Removes the notes at these positions (sorted, each once), returning their records.
@@ -88,6 +133,9 @@ impl Scan {
         self.entries.iter().filter(|entry| entry.read).count()
     }
 }
+
+/// A fill of at least one record in this many reads every record's details in one pass.
+const FILL_ALL_FROM: usize = 16;
 
 /// Walks the folder and pairs each note with its record (`records` loads them, on this thread
 /// while the walk and the stats run on others). `read_all` forces every note to be read (a
@@ -149,6 +197,7 @@ pub fn scan(
     departed.sort_by(|a, b| a.path.cmp(&b.path));
     let records = if found.iter().any(|(index, _)| index.is_some()) {
         Records {
+            detailed: vec![false; by_path.records.len()],
             loaded: by_path.records,
             at: found
                 .into_iter()
@@ -225,4 +274,66 @@ pub fn sweep(temp_files: &[PathBuf]) -> Vec<Warning> {
             }),
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{Commit, Details};
+
+    /// Records read without their titles, links and regions get them for the positions asked
+    /// (one by one for a few, all at once for many), and keep them.
+    #[test]
+    fn records_get_their_details_where_asked() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut store, _) = Store::open(dir.path()).expect("opens");
+        let note = |row: i64| NoteRecord {
+            row,
+            path: format!("{row}.md"),
+            id: row.to_string(),
+            stat: Stat::default(),
+            racy: false,
+            text_hash: [row as u8; 16],
+            slot: row as u32,
+            title: format!("Title {row}"),
+            links: vec![(format!("l{row}"), true)],
+            region: Some(format!("{{\"r\":{row}}}")),
+            rendered: None,
+            stale: false,
+            evidence: closest_notes::LinkEvidence::default(),
+        };
+        let stored: Vec<NoteRecord> = (1..=40).map(note).collect();
+        store
+            .commit(&Commit::default(), |rows| {
+                stored.iter().try_for_each(|record| rows.note(record))
+            })
+            .expect("commit");
+        let loaded = store.notes_without_details().expect("records");
+        assert!(loaded.iter().all(|record| record.title.is_empty()));
+        let n = loaded.len();
+        // Positions in reverse row order; position 40 has no record.
+        let mut records = Records {
+            detailed: vec![false; n],
+            loaded,
+            at: (0..n as u32).rev().chain([Records::NONE]).collect(),
+        };
+        let details = |record: &NoteRecord| Details {
+            title: record.title.clone(),
+            links: record.links.clone(),
+            region: record.region.clone(),
+        };
+        records.fill(&store, [0, 40]).expect("a few");
+        assert_eq!(records.get(0).expect("record").row, 40);
+        assert_eq!(details(records.get(0).expect("record")), details(&note(40)));
+        assert!(records.get(1).expect("record").title.is_empty());
+        assert!(records.get(40).is_none());
+        records.fill(&store, 0..41).expect("all");
+        for position in 0..40 {
+            let row = 40 - position as i64;
+            assert_eq!(
+                details(records.get(position).expect("record")),
+                details(&note(row))
+            );
+        }
+    }
 }

@@ -58,11 +58,15 @@ pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
         .flatten();
     let learned_moved =
         store.meta("learned")?.as_deref() != learned.as_ref().map(|l| l.id.as_str());
-    let scanned = scan(
+    let mut scanned = scan(
         settings,
-        || store.notes(),
+        || store.notes_without_details(),
         reset.is_some() || text_changed || learned_moved,
     )?;
+    let read: Vec<usize> = (0..scanned.entries.len())
+        .filter(|&position| scanned.entries[position].read)
+        .collect();
+    scanned.records.fill(&store, read)?;
     let to_read: Vec<(
         &closest_notes::NoteFile,
         Option<closest_notes::WrittenRegion>,

@@ -55,6 +55,23 @@ pub struct NoteRecord {
     pub stale: bool,
 }
 
+/// What a note's record holds beyond what a scan needs: the title, links and region.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Details {
+    pub title: String,
+    pub links: Vec<(String, bool)>,
+    pub region: Option<String>,
+}
+
+impl NoteRecord {
+    /// Puts in the title, links and region a record was read without.
+    pub fn set_details(&mut self, details: Details) {
+        self.title = details.title;
+        self.links = details.links;
+        self.region = details.region;
+    }
+}
+
 /// A note's raw candidate list: (row of the other note, score), best first.
 pub type StoredList = Vec<(i64, f32)>;
 
@@ -206,6 +223,24 @@ impl Store {
 
     /// Every note the last run recorded, in no particular order.
     pub fn notes(&self) -> Result<Vec<NoteRecord>> {
+        self.notes_by(&format!("SELECT {NOTE_COLUMNS} FROM notes"), note_from_row)
+    }
+
+    /// Every note the last run recorded, by row, without its title, links and region (empty
+    /// until `details_of` or `each_details` gives them): what a scan needs of a million notes,
+    /// in half the time.
+    pub fn notes_without_details(&self) -> Result<Vec<NoteRecord>> {
+        self.notes_by(
+            &format!("SELECT {SCAN_COLUMNS} FROM notes ORDER BY row"),
+            note_without_details,
+        )
+    }
+
+    fn notes_by(
+        &self,
+        query: &str,
+        from_row: fn(&rusqlite::Row<'_>) -> rusqlite::Result<NoteRecord>,
+    ) -> Result<Vec<NoteRecord>> {
         let run = || -> rusqlite::Result<Vec<NoteRecord>> {
             // Made at its size: a million records grown by doubling would be copied over and
             // over into fresh memory.
@@ -213,13 +248,44 @@ impl Store {
                 .conn
                 .query_row("SELECT count(*) FROM notes", [], |row| row.get(0))?;
             let mut records = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
-            let mut statement = self
-                .conn
-                .prepare(&format!("SELECT {NOTE_COLUMNS} FROM notes"))?;
-            for record in statement.query_map([], note_from_row)? {
+            let mut statement = self.conn.prepare(query)?;
+            for record in statement.query_map([], from_row)? {
                 records.push(record?);
             }
             Ok(records)
+        };
+        run().map_err(|source| self.error(source))
+    }
+
+    /// The title, links and region of the notes at these rows (a row without a note is left
+    /// out).
+    pub fn details_of(&self, rows: &[i64]) -> Result<Vec<(i64, Details)>> {
+        let run = || -> rusqlite::Result<Vec<(i64, Details)>> {
+            let mut statement = self
+                .conn
+                .prepare_cached("SELECT title, links, region FROM notes WHERE row = ?1")?;
+            let mut found = Vec::with_capacity(rows.len());
+            for &row in rows {
+                if let Some(details) = statement.query_row([row], details_from_row).optional()? {
+                    found.push((row, details));
+                }
+            }
+            Ok(found)
+        };
+        run().map_err(|source| self.error(source))
+    }
+
+    /// Calls `each` with every note's row and its title, links and region.
+    pub fn each_details(&self, mut each: impl FnMut(i64, Details)) -> Result<()> {
+        let mut run = || -> rusqlite::Result<()> {
+            let mut statement = self
+                .conn
+                .prepare("SELECT title, links, region, row FROM notes")?;
+            let mut rows = statement.query([])?;
+            while let Some(row) = rows.next()? {
+                each(row.get(3)?, details_from_row(row)?);
+            }
+            Ok(())
         };
         run().map_err(|source| self.error(source))
     }
@@ -619,6 +685,45 @@ impl<'tx> Rows<'tx> {
 
 /// The columns `note_from_row` reads, in its order.
 const NOTE_COLUMNS: &str = "row, path, id, size, mtime_ns, inode, racy, text_hash, slot, title, links, region, rendered, stale, links_md, links_bare";
+
+/// The columns `note_without_details` reads, in its order.
+const SCAN_COLUMNS: &str =
+    "row, path, id, size, mtime_ns, inode, racy, text_hash, slot, rendered, stale, links_md, links_bare";
+
+fn note_without_details(row: &rusqlite::Row<'_>) -> rusqlite::Result<NoteRecord> {
+    Ok(NoteRecord {
+        row: row.get(0)?,
+        path: row.get(1)?,
+        id: row.get(2)?,
+        stat: Stat {
+            size: row.get::<_, i64>(3)? as u64,
+            mtime_ns: row.get(4)?,
+            inode: row.get::<_, i64>(5)? as u64,
+        },
+        racy: row.get(6)?,
+        text_hash: blob_hash(row.get_ref(7)?.as_blob()?),
+        slot: row.get::<_, i64>(8)? as u32,
+        title: String::new(),
+        links: Vec::new(),
+        region: None,
+        rendered: row.get_ref(9)?.as_blob_or_null()?.map(blob_hash),
+        stale: row.get(10)?,
+        evidence: LinkEvidence {
+            with_extension: row.get::<_, i64>(11)? as usize,
+            without_extension: row.get::<_, i64>(12)? as usize,
+        },
+    })
+}
+
+/// A note's title, links and region, from the first three columns.
+fn details_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Details> {
+    let links: String = row.get(1)?;
+    Ok(Details {
+        title: row.get(0)?,
+        links: serde_json::from_str(&links).unwrap_or_default(),
+        region: row.get(2)?,
+    })
+}
 
 fn note_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<NoteRecord> {
     let links: String = row.get(10)?;

@@ -308,7 +308,17 @@ impl<'a> Run<'a> {
             || text_changed
             || migrate_from.is_some()
             || learned_moved;
-        let mut scanned = scan(settings, || store.notes(), read_all)?;
+        let mut scanned = scan(settings, || store.notes_without_details(), read_all)?;
+        // The records' titles, links and regions: of the notes read (their last region), or
+        // of every note when lists leave out linked notes (each list's size counts its links).
+        if settings.exclude_linked {
+            scanned.records.fill(&store, 0..scanned.entries.len())?;
+        } else {
+            let read: Vec<usize> = (0..scanned.entries.len())
+                .filter(|&position| scanned.entries[position].read)
+                .collect();
+            scanned.records.fill(&store, read)?;
+        }
         report.template_folders = scanned
             .template_folders
             .iter()
@@ -358,6 +368,7 @@ impl<'a> Run<'a> {
                 for entry in &mut scanned.entries {
                     entry.read = true;
                 }
+                scanned.records.fill(&store, 0..scanned.entries.len())?;
                 (prepared, read_warnings) = read(&scanned, None);
             }
         }
@@ -875,9 +886,13 @@ impl<'a> Run<'a> {
 
     /// Renders the notes whose lines may have changed and writes those whose bytes do.
     /// Returns the rendered hash of every note rendered, and the write outcomes.
-    fn write(&self, lists: &mut Lists) -> Result<(Vec<Option<TextHash>>, Vec<Outcome>)> {
+    fn write(&mut self, lists: &mut Lists) -> Result<(Vec<Option<TextHash>>, Vec<Outcome>)> {
         let mut rendered_now: Vec<Option<TextHash>> = vec![None; self.notes.len()];
         self.take_stored_to_render(lists);
+        // What rendering looks at: the notes with a list (those rendered and their
+        // candidates, the titles of links) and their records' links and regions.
+        let with_list = (0..self.notes.len()).filter(|&position| lists.lists[position].is_some());
+        self.records.fill(&self.store, with_list)?;
         if lists.lists.iter().all(Option::is_none) {
             // Nothing ranked or asked to render (most runs): no list to order or write.
             return Ok((rendered_now, Vec::new()));

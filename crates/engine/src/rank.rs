@@ -13,8 +13,8 @@
 use std::path::Path;
 
 use closest_index::{
-    choose, is_complete, is_short, new_index, patch_offers, persist, scan_lists, take_offers,
-    ConcreteKind, HnswParams, Lexical, ListEnd, ListSize, Neighbours, Offers, VectorIndex,
+    choose, new_index, patch_taking, persist, ConcreteKind, HnswParams, Lexical, ListEnd, ListSize,
+    Neighbours, PatchStats, VectorIndex,
 };
 
 use crate::error::{Result, Warning};
@@ -167,12 +167,9 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
         let lexical = input.lexical.get(&mut made)?;
         let mut stored = input.stored;
         let changed = fresh;
-        let scorer = closest_index::Scorer {
-            rows: &input.rows,
-            lexical,
-        };
         // One pass over every row knowing only where each stored list ends; the lists
-        // offered something are then taken out and patched.
+        // offered something, and those left too short, are then taken out and patched. Those
+        // that lost entries to departures are out already and changed anyway.
         let mut is_changed = vec![false; n];
         for &position in &changed {
             is_changed[position] = true;
@@ -186,54 +183,39 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
                 }
             })
             .collect();
-        let Offers {
-            changed: fresh_lists,
-            offers,
-        } = patch_offers(scorer, &ends, &changed, &input.sizes, input.passed);
         let mut lists: Vec<Option<Neighbours>> = vec![None; n];
-        let mut touched = vec![false; n];
+        let mut shrunk = vec![false; n];
         for (position, list) in lists.iter_mut().enumerate() {
             if !is_changed[position] && stored.is_shrunk(position) {
                 *list = stored.take(position);
-                touched[position] = true;
+                shrunk[position] = true;
             }
         }
-        for (&position, list) in changed.iter().zip(fresh_lists) {
-            lists[position] = Some(list);
-            touched[position] = true;
-        }
-        for (position, offered) in offers {
-            let keep = input.sizes[position].keep;
-            let complete = is_complete(ends[position].len, n, changed.len());
-            let list = match &mut lists[position] {
-                Some(list) => list,
-                empty => empty.insert(stored.take(position).unwrap_or_default()),
-            };
-            if take_offers(list, &offered, keep, complete) {
-                touched[position] = true;
-            }
-        }
-        // Lists that lost too many entries to departures are recomputed.
-        let short: Vec<usize> = (0..n)
-            .filter(|&position| {
-                let len = match &lists[position] {
-                    Some(list) => list.len(),
-                    None => ends[position].len,
-                };
-                !is_changed[position] && is_short(len, input.sizes[position], n)
-            })
+        let PatchStats {
+            touched, rescanned, ..
+        } = patch_taking(
+            closest_index::Scorer {
+                rows: &input.rows,
+                lexical,
+            },
+            &ends,
+            &mut lists,
+            &changed,
+            &input.sizes,
+            input.passed,
+            |position| stored.take(position).unwrap_or_default(),
+        );
+        let touched = touched
+            .into_iter()
+            .zip(shrunk)
+            .map(|(touched, shrunk)| touched || shrunk)
             .collect();
-        let rescanned = scan_lists(scorer, &short, &input.sizes);
-        for (&position, list) in short.iter().zip(rescanned) {
-            lists[position] = Some(list);
-            touched[position] = true;
-        }
         Ranked {
             lists,
             stored: Some(stored),
             touched,
             method: Method::Patched,
-            rescanned: short.len(),
+            rescanned,
             index_added,
             index_removed,
             lexical: None,

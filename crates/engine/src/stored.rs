@@ -124,12 +124,15 @@ impl RowMap {
 /// its own only when the run changes, renders or orders it (`take`).
 #[derive(Debug, Default)]
 pub struct StoredLists {
+    /// The positions it knows.
+    n: usize,
     /// Entries as (position of the other note, score), each list's in one run.
     parts: Vec<Vec<(u32, f32)>>,
-    /// By position: where its list lies in `parts`, `Place::NONE` when it is not there.
+    /// By position: where its list lies in `parts`, `Place::NONE` when it is not there
+    /// (empty when no position has a stored list).
     at: Vec<Place>,
     /// By position: the lists that lost entries to departed or changed notes, made without
-    /// them (they are all rewritten).
+    /// them (they are all rewritten; empty when none did).
     shrunk: Vec<Option<Neighbours>>,
 }
 
@@ -161,9 +164,8 @@ impl StoredLists {
     /// No stored list for any of `n` positions.
     pub(crate) fn none(n: usize) -> Self {
         StoredLists {
-            parts: Vec::new(),
-            at: vec![Place::NONE; n],
-            shrunk: vec![None; n],
+            n,
+            ..StoredLists::default()
         }
     }
 
@@ -207,12 +209,18 @@ impl StoredLists {
         })?;
         let mut lists = StoredLists::none(n);
         for (index, part) in parts.into_iter().enumerate() {
+            if !part.places.is_empty() && lists.at.is_empty() {
+                lists.at = vec![Place::NONE; n];
+            }
             for (position, start, len) in part.places {
                 lists.at[position] = Place {
                     part: index as u32,
                     start,
                     len,
                 };
+            }
+            if !part.shrunk.is_empty() && lists.shrunk.is_empty() {
+                lists.shrunk = vec![None; n];
             }
             for (position, list) in part.shrunk {
                 lists.shrunk[position] = Some(list);
@@ -224,7 +232,7 @@ impl StoredLists {
 
     /// The positions it knows.
     pub(crate) fn positions(&self) -> usize {
-        self.at.len()
+        self.n
     }
 
     /// Whether the note at `position` has a usable stored list.
@@ -234,7 +242,7 @@ impl StoredLists {
 
     /// The length of the note's usable stored list.
     pub(crate) fn len(&self, position: usize) -> Option<usize> {
-        match &self.shrunk[position] {
+        match self.shrunk_list(position) {
             Some(list) => Some(list.len()),
             None => self.entries(position).map(<[_]>::len),
         }
@@ -242,12 +250,16 @@ impl StoredLists {
 
     /// Whether the note's stored list lost entries to departed or changed notes.
     pub(crate) fn is_shrunk(&self, position: usize) -> bool {
-        self.shrunk[position].is_some()
+        self.shrunk_list(position).is_some()
+    }
+
+    fn shrunk_list(&self, position: usize) -> Option<&Neighbours> {
+        self.shrunk.get(position).and_then(Option::as_ref)
     }
 
     /// The length and last entry of the note's stored list (nothing without one).
     pub(crate) fn end(&self, position: usize) -> ListEnd {
-        match &self.shrunk[position] {
+        match self.shrunk_list(position) {
             Some(list) => ListEnd::of(list),
             None => {
                 let entries = self.entries(position).unwrap_or(&[]);
@@ -268,18 +280,20 @@ impl StoredLists {
 
     /// The note's stored list as a list of its own; `None` without one. Taken once.
     pub(crate) fn take(&mut self, position: usize) -> Option<Neighbours> {
-        if let Some(list) = self.shrunk[position].take() {
+        if let Some(list) = self.shrunk.get_mut(position).and_then(Option::take) {
             return Some(list);
         }
         let list = self
             .entries(position)
             .map(|entries| entries.iter().copied().map(neighbour).collect());
-        self.at[position] = Place::NONE;
+        if let Some(place) = self.at.get_mut(position) {
+            *place = Place::NONE;
+        }
         list
     }
 
     fn entries(&self, position: usize) -> Option<&[(u32, f32)]> {
-        let place = self.at[position];
+        let place = *self.at.get(position)?;
         let part = self.parts.get(place.part as usize)?;
         part.get(place.start as usize..(place.start + place.len) as usize)
     }

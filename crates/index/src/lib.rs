@@ -37,8 +37,7 @@ pub use knn::{
 };
 pub use lexical::{Lexical, MatchPass, Matches, Scorer, Terms};
 pub use lists::{
-    is_complete, is_short, patch, patch_offers, patch_with, scan_lists, scan_query, take_offers,
-    ListEnd, ListSize, Offers, PatchStats,
+    patch, patch_taking, patch_with, scan_lists, scan_query, ListEnd, ListSize, PatchStats,
 };
 pub use persist::{load, save, LoadOutcome};
 pub use recall::{recall_at_k, sample_rows, synthetic_clustered};

@@ -137,41 +137,68 @@ pub fn patch_with(
     sizes: &[ListSize],
     passed: &(dyn Fn(std::ops::Range<usize>) + Sync),
 ) -> PatchStats {
+    assert_eq!(lists.len(), scorer.rows.len(), "one list per row");
+    let ends: Vec<ListEnd> = lists.iter().map(|list| ListEnd::of(list)).collect();
+    let mut taken: Vec<Option<Neighbours>> = vec![None; lists.len()];
+    let stats = patch_taking(scorer, &ends, &mut taken, changed, sizes, passed, |row| {
+        std::mem::take(&mut lists[row])
+    });
+    for (list, patched) in lists.iter_mut().zip(taken) {
+        if let Some(patched) = patched {
+            *list = patched;
+        }
+    }
+    stats
+}
+
+/// A patch of lists that stay where the caller keeps them until the patch needs one: it
+/// knows each unchanged row's list by its end (`ends`), and takes a row's list (`take`, once)
+/// only to offer it a changed row or to find it too short. `lists` holds what the patch made
+/// or took, by row (a row may come with its list already taken: its end must match it);
+/// rows it never touched stay `None`. `changed` must be sorted and unique.
+pub fn patch_taking(
+    scorer: Scorer<'_>,
+    ends: &[ListEnd],
+    lists: &mut [Option<Neighbours>],
+    changed: &[usize],
+    sizes: &[ListSize],
+    passed: &(dyn Fn(std::ops::Range<usize>) + Sync),
+    mut take: impl FnMut(usize) -> Neighbours,
+) -> PatchStats {
     let n_rows = scorer.rows.len();
     if n_rows == 0 {
         return PatchStats::default();
     }
     assert_eq!(lists.len(), n_rows, "one list per row");
-    let ends: Vec<ListEnd> = lists.iter().map(|list| ListEnd::of(list)).collect();
     let Offers {
         changed: fresh,
         offers,
-    } = patch_offers(scorer, &ends, changed, sizes, passed);
+    } = patch_offers(scorer, ends, changed, sizes, passed);
     let mut touched = vec![false; n_rows];
-    for &row in changed {
+    let mut is_changed = vec![false; n_rows];
+    for (&row, list) in changed.iter().zip(fresh) {
+        lists[row] = Some(list);
         touched[row] = true;
+        is_changed[row] = true;
     }
     for (row, offered) in offers {
         let complete = is_complete(ends[row].len, n_rows, changed.len());
-        if take_offers(&mut lists[row], &offered, sizes[row].keep, complete) {
+        let list = lists[row].get_or_insert_with(|| take(row));
+        if take_offers(list, &offered, sizes[row].keep, complete) {
             touched[row] = true;
         }
     }
-    for (&row, list) in changed.iter().zip(fresh) {
-        lists[row] = list;
-    }
 
     // Lists that lost too many entries to departures are recomputed.
-    let mut is_changed = vec![false; n_rows];
-    for &row in changed {
-        is_changed[row] = true;
-    }
     let short: Vec<usize> = (0..n_rows)
-        .filter(|&row| !is_changed[row] && is_short(lists[row].len(), sizes[row], n_rows))
+        .filter(|&row| {
+            let len = lists[row].as_ref().map_or(ends[row].len, Vec::len);
+            !is_changed[row] && is_short(len, sizes[row], n_rows)
+        })
         .collect();
     let rescanned = scan_lists(scorer, &short, sizes);
     for (&row, list) in short.iter().zip(rescanned) {
-        lists[row] = list;
+        lists[row] = Some(list);
         touched[row] = true;
     }
     PatchStats {
@@ -199,12 +226,12 @@ impl ListEnd {
 
 /// The outcome of the pass of a patch over every row.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Offers {
+struct Offers {
     /// The changed rows' new lists, in the order of `changed`.
-    pub changed: Vec<Neighbours>,
+    changed: Vec<Neighbours>,
     /// By row, ascending: the changed rows that may enter its list, in the order of `changed`
     /// (every one [`take_offers`] takes, and perhaps some it turns away).
-    pub offers: Vec<(usize, Vec<Neighbour>)>,
+    offers: Vec<(usize, Vec<Neighbour>)>,
 }
 
 /// The pass of a patch over every row, knowing of each unchanged row's list only its end
@@ -214,7 +241,7 @@ pub struct Offers {
 /// with [`take_offers`], the offers give the lists `patch` gives (a list's last entry only
 /// moves up as entries come in, so a candidate that does not beat the end it started from
 /// never enters). `changed` must be sorted and unique; its rows' ends are not read.
-pub fn patch_offers(
+fn patch_offers(
     scorer: Scorer<'_>,
     ends: &[ListEnd],
     changed: &[usize],
@@ -304,23 +331,18 @@ pub fn patch_offers(
 
 /// Whether a list of `len` entries held every row that did not change when the pass began
 /// (then a candidate enters it whatever its last entry).
-pub fn is_complete(len: usize, n_rows: usize, n_changed: usize) -> bool {
+fn is_complete(len: usize, n_rows: usize, n_changed: usize) -> bool {
     len >= n_rows.saturating_sub(1 + n_changed)
 }
 
 /// Whether a list of `len` entries is too short for its row after a patch: it is recomputed
 /// with a scan of every row.
-pub fn is_short(len: usize, size: ListSize, n_rows: usize) -> bool {
+fn is_short(len: usize, size: ListSize, n_rows: usize) -> bool {
     len < size.need.min(n_rows.saturating_sub(1))
 }
 
 /// Offers candidates one after the other to an exact list (`offer`); whether it changed.
-pub fn take_offers(
-    list: &mut Neighbours,
-    offers: &[Neighbour],
-    keep: usize,
-    complete: bool,
-) -> bool {
+fn take_offers(list: &mut Neighbours, offers: &[Neighbour], keep: usize, complete: bool) -> bool {
     let mut changed = false;
     for neighbour in offers {
         changed |= offer(list, as_candidate(neighbour), keep, complete);

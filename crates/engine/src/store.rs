@@ -266,7 +266,10 @@ impl Store {
                 .prepare_cached("SELECT title, links, region FROM notes WHERE row = ?1")?;
             let mut found = Vec::with_capacity(rows.len());
             for &row in rows {
-                if let Some(details) = statement.query_row([row], details_from_row).optional()? {
+                if let Some(details) = statement
+                    .query_row([row], |row| details_at(row, 0))
+                    .optional()?
+                {
                     found.push((row, details));
                 }
             }
@@ -283,7 +286,7 @@ impl Store {
                 .prepare("SELECT title, links, region, row FROM notes")?;
             let mut rows = statement.query([])?;
             while let Some(row) = rows.next()? {
-                each(row.get(3)?, details_from_row(row)?);
+                each(row.get(3)?, details_at(row, 0)?);
             }
             Ok(())
         };
@@ -683,12 +686,19 @@ impl<'tx> Rows<'tx> {
     }
 }
 
-/// The columns `note_from_row` reads, in its order.
-const NOTE_COLUMNS: &str = "row, path, id, size, mtime_ns, inode, racy, text_hash, slot, title, links, region, rendered, stale, links_md, links_bare";
+/// The columns `note_from_row` reads, in its order: those of `note_without_details`, then
+/// the details.
+const NOTE_COLUMNS: &str = "row, path, id, size, mtime_ns, inode, racy, text_hash, slot, rendered, stale, links_md, links_bare, title, links, region";
 
 /// The columns `note_without_details` reads, in its order.
 const SCAN_COLUMNS: &str =
     "row, path, id, size, mtime_ns, inode, racy, text_hash, slot, rendered, stale, links_md, links_bare";
+
+fn note_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<NoteRecord> {
+    let mut record = note_without_details(row)?;
+    record.set_details(details_at(row, 13)?);
+    Ok(record)
+}
 
 fn note_without_details(row: &rusqlite::Row<'_>) -> rusqlite::Result<NoteRecord> {
     Ok(NoteRecord {
@@ -715,39 +725,13 @@ fn note_without_details(row: &rusqlite::Row<'_>) -> rusqlite::Result<NoteRecord>
     })
 }
 
-/// A note's title, links and region, from the first three columns.
-fn details_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Details> {
-    let links: String = row.get(1)?;
+/// A note's title, links and region, from the three columns starting at `first`.
+fn details_at(row: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Details> {
+    let links: String = row.get(first + 1)?;
     Ok(Details {
-        title: row.get(0)?,
+        title: row.get(first)?,
         links: serde_json::from_str(&links).unwrap_or_default(),
-        region: row.get(2)?,
-    })
-}
-
-fn note_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<NoteRecord> {
-    let links: String = row.get(10)?;
-    Ok(NoteRecord {
-        row: row.get(0)?,
-        path: row.get(1)?,
-        id: row.get(2)?,
-        stat: Stat {
-            size: row.get::<_, i64>(3)? as u64,
-            mtime_ns: row.get(4)?,
-            inode: row.get::<_, i64>(5)? as u64,
-        },
-        racy: row.get(6)?,
-        text_hash: blob_hash(row.get_ref(7)?.as_blob()?),
-        slot: row.get::<_, i64>(8)? as u32,
-        title: row.get(9)?,
-        links: serde_json::from_str(&links).unwrap_or_default(),
-        region: row.get(11)?,
-        rendered: row.get_ref(12)?.as_blob_or_null()?.map(blob_hash),
-        stale: row.get(13)?,
-        evidence: LinkEvidence {
-            with_extension: row.get::<_, i64>(14)? as usize,
-            without_extension: row.get::<_, i64>(15)? as usize,
-        },
+        region: row.get(first + 2)?,
     })
 }
 

@@ -9,7 +9,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use closest_index::{ListSize, Neighbour, Neighbours};
+use closest_index::{ListSize, Neighbours};
 use closest_notes::{
     LinkEvidence, LinkTarget, NoteFile, Region, Resolver, SectionSpec, WrittenRegion,
 };
@@ -563,16 +563,16 @@ impl<'a> Run<'a> {
         self.report.index = closest_index::choose(settings.index, n).to_string();
         if nothing_ranks {
             let wanted: Vec<bool> = (0..n).map(|position| self.must_render(position)).collect();
-            // A list's final order needs its candidates' lists too: any note to render reads
-            // them all.
+            // The notes to render take their lists, and their candidates', from the stored
+            // ones as the writing needs them (`take_stored_to_render`).
             let any = wanted.contains(&true);
-            let (lists, _) = self.stored_lists((!any).then_some(&wanted[..]), &map)?;
+            let stored = if any {
+                StoredLists::read(&self.store, &map, n)?
+            } else {
+                StoredLists::none(n)
+            };
             // A note that must be rendered but has no usable stored list is ranked below.
-            if lists
-                .iter()
-                .zip(&wanted)
-                .all(|(list, &wanted)| list.is_some() || !wanted)
-            {
+            if (0..n).all(|position| !wanted[position] || stored.has(position)) {
                 self.report.ranking = "kept";
                 // Only the rendered notes and their candidates are compared: their words are
                 // read before writing (`fill_terms`).
@@ -583,8 +583,8 @@ impl<'a> Run<'a> {
                     _ => None,
                 };
                 return Ok(Lists {
-                    lists,
-                    stored: None,
+                    lists: vec![None; n],
+                    stored: Some(stored),
                     touched: vec![false; n],
                     lexical,
                 });
@@ -828,60 +828,6 @@ impl<'a> Run<'a> {
             }
         }
         Ok(found)
-    }
-
-    /// The stored lists of the wanted positions (all when `None`), translated into positions
-    /// with the entries of departed or changed notes dropped; and whether each lost one.
-    fn stored_lists(
-        &self,
-        wanted: Option<&[bool]>,
-        map: &RowMap,
-    ) -> Result<(Vec<Option<Neighbours>>, Vec<bool>)> {
-        let n = self.notes.len();
-        let mut lists: Vec<Option<Neighbours>> = vec![None; n];
-        let mut shrunk = vec![false; n];
-        if wanted.is_some_and(|wanted| !wanted.contains(&true)) {
-            return Ok((lists, shrunk));
-        }
-        let halves = in_halves(&self.store, map.rows(), |store, rows| {
-            let mut found = Vec::new();
-            let mut lost = Vec::new();
-            store.each_list_in(rows, |row, entries| {
-                let Some(position) = map.position_of(row) else {
-                    return;
-                };
-                if map.is_dropped(row) || wanted.is_some_and(|wanted| !wanted[position]) {
-                    return;
-                }
-                let mut list = Vec::with_capacity(entries.len());
-                for (other, score) in entries {
-                    let entry = map.entry(other);
-                    if entry & RowMap::DROPPED != 0 {
-                        lost.push(position);
-                        continue;
-                    }
-                    // An entry this run does not know in any form: the list cannot be trusted.
-                    let Some(other) = RowMap::position_in(entry) else {
-                        return;
-                    };
-                    list.push(Neighbour {
-                        id: other as u64,
-                        score,
-                    });
-                }
-                found.push((position, list));
-            })?;
-            Ok((found, lost))
-        })?;
-        for (found, lost) in halves {
-            for (position, list) in found {
-                lists[position] = Some(list);
-            }
-            for position in lost {
-                shrunk[position] = true;
-            }
-        }
-        Ok((lists, shrunk))
     }
 
     /// Renders the notes whose lines may have changed and writes those whose bytes do.

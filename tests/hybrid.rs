@@ -56,9 +56,11 @@ fn explain_json(root: &str, extra: &[&str]) -> serde_json::Value {
     serde_json::from_str(ok(closest(&args, None, None)).trim()).expect("json")
 }
 
-fn learned(root: &Path) -> serde_json::Value {
-    let bytes = std::fs::read(root.join(".closest/learned.json")).expect("learned.json");
-    serde_json::from_slice(&bytes).expect("json")
+/// The `[learned]` table of the folder's lock file.
+fn learned(root: &Path) -> toml::Value {
+    let text = std::fs::read_to_string(root.join(".closest.lock")).expect(".closest.lock");
+    let lock: toml::Table = toml::from_str(&text).expect("toml");
+    lock["learned"].clone()
 }
 
 /// Template lines are learned as boilerplate; notes that are all boilerplate, empty, in
@@ -150,7 +152,7 @@ fn a_few_new_notes_keep_the_learned_statistics() {
         path.to_string_lossy().len().is_multiple_of(2)
     });
     update(&root, &[]);
-    let before = std::fs::read(root.join(".closest/learned.json")).expect("learned");
+    let before = learned(&root);
     std::fs::write(
         root.join("new-one.md"),
         "# new-one\n\n> Show battery power.\n",
@@ -168,10 +170,7 @@ fn a_few_new_notes_keep_the_learned_statistics() {
         "{report}"
     );
     assert_eq!(report["ranking"], "patched", "{report}");
-    assert_eq!(
-        std::fs::read(root.join(".closest/learned.json")).expect("learned"),
-        before
-    );
+    assert_eq!(learned(&root), before);
     let full = update(&root, &["--full"]);
     assert_eq!(full["read"], full["notes"], "{full}");
     let copy = scratch.copy_notes(&root, "copy", |_| true);
@@ -283,7 +282,7 @@ fn templates_show_scores_and_bad_weights_are_refused() {
     );
 }
 
-/// A damaged `learned.json` is a warning naming it; the run learns the statistics again and
+/// A damaged `.closest.lock` is a warning naming it; the run learns the statistics again and
 /// writes what a run from nothing writes.
 #[test]
 fn a_damaged_learned_file_is_learned_again_with_a_warning() {
@@ -293,12 +292,12 @@ fn a_damaged_learned_file_is_learned_again_with_a_warning() {
     });
     update(&root, &[]);
     let expected = snapshot(&root);
-    let learned_path = root.join(".closest/learned.json");
-    std::fs::write(&learned_path, b"{\"version\": 1, \"notes\": ").expect("damage");
+    let lock_path = root.join(".closest.lock");
+    std::fs::write(&lock_path, b"version = 1\n[learned]\nnotes = ").expect("damage");
     let output = closest(&["update", root.to_str().expect("utf-8")], None, None);
     assert!(output.status.success(), "{}", stderr(&output));
     assert!(
-        stderr(&output).contains("learned.json") && stderr(&output).contains("damaged"),
+        stderr(&output).contains(".closest.lock") && stderr(&output).contains("damaged"),
         "{}",
         stderr(&output)
     );

@@ -45,17 +45,11 @@ fn fresh_copy(scratch: &Scratch, root: &Path, name: &str) -> PathBuf {
         std::fs::create_dir_all(target.parent().expect("parent")).expect("mkdir");
         std::fs::write(target, bytes).expect("write");
     }
-    for config in [".closest.toml"] {
-        if root.join(config).is_file() {
-            std::fs::copy(root.join(config), copy.join(config)).expect("config");
+    // Every file of the folder but the state folder: the settings and the lock file too.
+    for file in [".closest.toml", ".closest.lock"] {
+        if root.join(file).is_file() {
+            std::fs::copy(root.join(file), copy.join(file)).expect("copy");
         }
-    }
-    // The folder's learned statistics are kept on purpose (a few new notes must not move
-    // them), so a from-scratch run is given the same ones: everything else is rebuilt.
-    let learned = root.join(".closest/learned.json");
-    if learned.is_file() {
-        std::fs::create_dir_all(copy.join(".closest")).expect("mkdir");
-        std::fs::copy(&learned, copy.join(".closest/learned.json")).expect("learned");
     }
     copy
 }

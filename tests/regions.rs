@@ -113,7 +113,7 @@ fn every_sequence_of_setting_changes_ends_with_one_current_list() {
 }
 
 #[test]
-fn dry_run_and_check_report_moves_and_an_edited_list_stays_with_a_warning() {
+fn dry_run_and_check_report_moves_and_typed_lines_stay_with_a_warning() {
     let scratch = Scratch::new();
     let root = folder(&scratch, "notes");
     ok(run(&root, &[]));
@@ -121,7 +121,7 @@ fn dry_run_and_check_report_moves_and_an_edited_list_stays_with_a_warning() {
     let text = std::fs::read_to_string(&edited).expect("read");
     std::fs::write(
         &edited,
-        text.replacen("\n* [", "\n* [my own link](x)\n* [", 1),
+        text.replacen("\n* [", "\n* my own line among the links\n* [", 1),
     )
     .expect("edit");
 
@@ -150,12 +150,16 @@ fn dry_run_and_check_report_moves_and_an_edited_list_stays_with_a_warning() {
         warnings.contains("sourdough.md") && warnings.contains("line"),
         "{warnings}"
     );
+    // The old list's links go; its heading stays over the line typed under it.
     let kept = std::fs::read_to_string(&edited).expect("read");
     assert!(
-        kept.contains("## Closest") && kept.contains("## Related"),
+        kept.contains("## Closest\n\n* my own line among the links\n")
+            && kept.contains("## Related"),
         "{kept}"
     );
-    assert!(kept.contains("[my own link](x)"), "{kept}");
+    let old =
+        &kept[kept.find("## Closest").expect("old heading")..kept.find("## Related").expect("new")];
+    assert!(!old.contains("* ["), "{kept}");
 }
 
 /// Another tool's section is taken over only when asked.

@@ -287,7 +287,9 @@ fn the_state_folder_stays_out_of_git_and_backups_and_can_live_elsewhere() {
     let ignore = std::fs::read_to_string(state.join(".gitignore")).expect("ignore");
     assert!(ignore.lines().any(|line| line.trim() == "*"), "{ignore}");
     let status = git(&notes, &["status", "--porcelain", "--untracked-files=all"]);
-    assert!(!status.contains(".closest"), "{status}");
+    assert!(!status.contains(".closest/"), "{status}");
+    // The lock file is the folder's, to commit with the notes.
+    assert!(status.contains(".closest.lock"), "{status}");
     assert!(status.contains("git-bisect.md"), "{status}");
     std::fs::remove_dir_all(&state).expect("clear");
 
@@ -471,7 +473,7 @@ fn the_pre_commit_hooks_check_and_fix_a_notes_repository() {
     let changed = git(&repo, &["status", "--porcelain", "--untracked-files=all"]);
     assert!(changed.contains("rye-bread.md"), "{changed}");
     assert!(
-        !changed.contains(".closest"),
+        !changed.contains(".closest/"),
         "the state folder shows in git: {changed}"
     );
 }

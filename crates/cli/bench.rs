@@ -128,7 +128,7 @@ pub fn index(args: &BenchIndexArgs, model: &ModelOptions, ui: &Ui) -> Result<Exi
         let mut rows = Vec::new();
         let mut dim = 0;
         for dir in &args.notes {
-            let settings = folder_settings(Some(dir), &FolderOptions::default(), model)?;
+            let settings = folder_settings(Some(dir), &FolderOptions::default(), model, ui)?;
             let engine = Engine::open(settings, ui.shows_progress(), ui)?;
             for (_, vector) in engine.stored_vectors()? {
                 dim = vector.len();

@@ -64,7 +64,7 @@ pub fn update(args: &BenchUpdateArgs, model: &ModelOptions, ui: &Ui) -> Result<E
 
     if args.synthetic_vectors {
         let started = Instant::now();
-        let settings = folder_settings(Some(&root), &FolderOptions::default(), model)?;
+        let settings = folder_settings(Some(&root), &FolderOptions::default(), model, ui)?;
         let engine = Engine::open(settings, ui.shows_progress(), ui)?;
         let dim = engine.model().dim();
         let filled = engine.prefill_vectors(&|text: &str| synthetic_vector(text, dim), ui)?;

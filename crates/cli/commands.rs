@@ -18,7 +18,7 @@ use crate::ui::Ui;
 
 /// `closest update`.
 pub fn update(args: &UpdateArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
-    let settings = folder_settings(args.dir.as_deref(), &args.folder, model)?;
+    let settings = folder_settings(args.dir.as_deref(), &args.folder, model, ui)?;
     let engine = Engine::open(settings, ui.shows_progress(), ui)?;
     let mode = if args.check {
         Mode::Check
@@ -84,7 +84,7 @@ fn print_update(report: &UpdateReport, mode: Mode, format: Format, ui: &Ui) -> R
 
 /// `closest similar`.
 pub fn similar(args: &SimilarArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
-    let settings = folder_settings(args.notes.as_deref(), &args.folder, model)?;
+    let settings = folder_settings(args.notes.as_deref(), &args.folder, model, ui)?;
     let k = settings.k;
     let engine = Engine::open(settings, ui.shows_progress(), ui)?;
     let stdin_text;
@@ -120,7 +120,7 @@ pub fn similar(args: &SimilarArgs, model: &ModelOptions, ui: &Ui) -> Result<Exit
 
 /// `closest explain A B`.
 pub fn explain(args: &ExplainArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
-    let settings = folder_settings(args.notes.as_deref(), &args.folder, model)?;
+    let settings = folder_settings(args.notes.as_deref(), &args.folder, model, ui)?;
     let engine = Engine::open(settings, ui.shows_progress(), ui)?;
     let why = engine.explain(&args.a, &args.b, ui)?;
     let mut out = ui.out();
@@ -167,7 +167,7 @@ pub fn explain(args: &ExplainArgs, model: &ModelOptions, ui: &Ui) -> Result<Exit
 
 /// `closest status`.
 pub fn status(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
-    let settings = folder_settings(args.dir.as_deref(), &args.folder, model)?;
+    let settings = folder_settings(args.dir.as_deref(), &args.folder, model, ui)?;
     let engine = Engine::open(settings, ui.shows_progress(), ui)?;
     let plan = engine.plan(ui)?;
     let mut out = ui.out();
@@ -223,7 +223,7 @@ pub fn status(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCo
 
 /// `closest check-links`.
 pub fn check_links(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
-    let settings = folder_settings(args.dir.as_deref(), &args.folder, model)?;
+    let settings = folder_settings(args.dir.as_deref(), &args.folder, model, ui)?;
     let engine = Engine::open(settings, ui.shows_progress(), ui)?;
     let check = engine.check_links()?;
     for warning in &check.warnings {

@@ -29,7 +29,7 @@ const X86_FEATURES: [&str; 8] = [
 ];
 
 pub fn doctor(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
-    let settings = folder_settings(args.dir.as_deref(), &args.folder, model)?;
+    let settings = folder_settings(args.dir.as_deref(), &args.folder, model, ui)?;
     let mut report = vec![
         ("closest", json!(build())),
         ("cpu", json!(cpu())),

@@ -24,7 +24,7 @@ pub fn dupes(args: &DupesArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode
             args.threshold
         );
     }
-    let settings = folder_settings(args.dir.as_deref(), &args.folder, model)?;
+    let settings = folder_settings(args.dir.as_deref(), &args.folder, model, ui)?;
     let engine = Engine::open(settings, ui.shows_progress(), ui)?;
     let pairs = engine.dupes(args.threshold)?;
     let mut out = ui.out();

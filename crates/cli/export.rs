@@ -28,7 +28,7 @@ struct Entry<'a> {
 }
 
 pub fn export(args: &ExportArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
-    let settings = folder_settings(args.dir.as_deref(), &args.folder, model)?;
+    let settings = folder_settings(args.dir.as_deref(), &args.folder, model, ui)?;
     let engine = Engine::open(settings, ui.shows_progress(), ui)?;
     let lists = engine.lists()?;
     let text = render(&lists, args.format)?;

@@ -32,7 +32,7 @@ const METHOD_NOT_FOUND: i64 = -32601;
 const INVALID_PARAMS: i64 = -32602;
 
 pub fn mcp(args: &McpArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
-    let settings = folder_settings(args.dir.as_deref(), &args.folder, model)?;
+    let settings = folder_settings(args.dir.as_deref(), &args.folder, model, ui)?;
     run(settings, ui)
 }
 

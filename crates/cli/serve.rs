@@ -61,7 +61,7 @@ struct App {
 type Shared = Arc<App>;
 
 pub fn serve(args: &ServeArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
-    let settings = folder_settings(args.dir.as_deref(), &args.folder, model)?;
+    let settings = folder_settings(args.dir.as_deref(), &args.folder, model, ui)?;
     if args.mcp {
         return crate::mcp::run(settings, ui);
     }

@@ -13,6 +13,9 @@ use closest_notes::{SectionSpec, Template};
 use serde::Deserialize;
 
 use crate::args::{FolderOptions, ModelOptions};
+use crate::ui::Ui;
+use closest_engine::lockfile::LOCK_FILE;
+use closest_engine::Reporter;
 
 /// The per-folder settings file, in the notes root.
 pub const CONFIG_FILE: &str = ".closest.toml";
@@ -83,19 +86,57 @@ impl ModelOptions {
     }
 }
 
+/// What marks a notes root, as `.git` marks a repository's: its settings, its lock file, or
+/// its state folder.
+const ROOT_MARKERS: [&str; 3] = [
+    CONFIG_FILE,
+    LOCK_FILE,
+    closest_engine::state_dir::DEFAULT_NAME,
+];
+
+/// The notes root for a folder named on the command line (or the current folder): the nearest
+/// folder from it upward that a marker names as one, else the folder itself. A subfolder of a
+/// managed folder is never taken for a folder of its own (a second state folder, a second
+/// section in each of its notes).
+pub fn notes_root(named: Option<&Path>, ui: &Ui) -> Result<PathBuf> {
+    let named = named.map_or_else(|| PathBuf::from("."), Path::to_owned);
+    if !named.is_dir() {
+        bail!(
+            "notes folder `{}` does not exist or is not a folder",
+            named.display()
+        );
+    }
+    let absolute = fs_err::canonicalize(&named)?;
+    for folder in absolute.ancestors() {
+        let Some(marker) = ROOT_MARKERS
+            .iter()
+            .find(|marker| folder.join(marker).exists())
+        else {
+            continue;
+        };
+        if folder == absolute {
+            return Ok(named);
+        }
+        ui.note(&format!(
+            "working on the notes root `{}` (it holds `{marker}`), of which `{}` is a part",
+            folder.display(),
+            named.display()
+        ));
+        return Ok(folder.to_path_buf());
+    }
+    Ok(named)
+}
+
 /// Reads `<root>/.closest.toml` (if any), puts the flags over it, and validates the result.
+/// `root` is the folder named, or the current folder; the notes root is found from it
+/// ([`notes_root`]).
 pub fn folder_settings(
     root: Option<&Path>,
     flags: &FolderOptions,
     model_flags: &ModelOptions,
+    ui: &Ui,
 ) -> Result<FolderSettings> {
-    let root = root.map_or_else(|| PathBuf::from("."), Path::to_owned);
-    if !root.is_dir() {
-        bail!(
-            "notes folder `{}` does not exist or is not a folder",
-            root.display()
-        );
-    }
+    let root = notes_root(root, ui)?;
     let file = read_config(&root.join(CONFIG_FILE))?;
     // A relative `state-dir` in the file is relative to the notes root; on the command line,
     // to the current folder.
@@ -123,6 +164,11 @@ pub fn folder_settings(
             key: section.heading.to_lowercase(),
         },
         Some(template) => Output::Section(template.parse::<Template>()?),
+    };
+    // A custom line's filled lines are closest's own in the section, as the built-in ones are.
+    let section = match &output {
+        Output::Section(template) => section.with_custom_lines(template.custom_lines()),
+        Output::FrontMatter { .. } => section,
     };
     let min_score = options.min_score.unwrap_or(defaults.min_score);
     if min_score.is_nan() {

@@ -46,7 +46,7 @@ pub fn watch(args: &WatchArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode
     if !(args.hold.is_finite() && args.hold >= 0.0) {
         bail!("--hold {} is not a number of seconds", args.hold);
     }
-    let settings = folder_settings(args.dir.as_deref(), &args.folder, model)?;
+    let settings = folder_settings(args.dir.as_deref(), &args.folder, model, ui)?;
     let root = fs_err::canonicalize(&settings.root)?;
     let state_dir = settings.state_dir.clone();
     let engine = Engine::open(settings, ui.shows_progress(), ui)?;

@@ -120,12 +120,15 @@ pub fn prefill(
         section: &settings.section,
         region: &region,
         migrate_from: None,
+        old_regions: &[],
         learned: None,
     };
     let (mut prepared, _) = crate::prepare::prepare_all(&files, placement, reporter);
     // Learned here as the first update would, and kept, so that update finds these texts.
     let learned = crate::prepare::learn_from(&mut prepared);
-    learned.save(&settings.state_dir)?;
+    crate::lockfile::Folder::open(settings, &mut Vec::new())
+        .after(&learned)
+        .save(&settings.root)?;
     let mut texts: Vec<(TextHash, &str)> = prepared
         .iter()
         .flatten()

@@ -129,10 +129,28 @@ pub enum Warning {
     Store(String),
 
     #[error(
-        "`{}`: the list closest wrote before (line {line}) was edited, so it stays beside the new one; delete it if you no longer need it",
+        "`{}`: took the old list out, but kept its heading (line {line}) over the lines you typed under it",
         path.display()
     )]
-    RegionEdited { path: PathBuf, line: usize },
+    OldRegionTyped { path: PathBuf, line: usize },
+
+    #[error(
+        "`{}`: the old list's heading is there twice (line {line}), so both stay; delete the one you no longer need",
+        path.display()
+    )]
+    OldRegionLeft { path: PathBuf, line: usize },
+
+    #[error(
+        "`{}`: kept the lines you typed in the section (from line {line}); closest changes only its own link lines",
+        path.display()
+    )]
+    Typed { path: PathBuf, line: usize },
+
+    #[error(
+        "`{}`: no place for the list that leaves what you typed in the section reading as it does; left the note as it is (move your lines out of the list, or below a blank line)",
+        path.display()
+    )]
+    Unplaced { path: PathBuf },
 
     #[error("rebuilding the HNSW index: {reason}")]
     IndexRebuilt { reason: String },

@@ -1,130 +1,50 @@
-//! What a run learns from the whole folder and keeps: the boilerplate lines left out of every
-//! note's text, and each word's document frequency for the lexical score.
+//! What a run learns from the whole folder: the boilerplate lines left out of every note's
+//! text, and each word's document frequency for the lexical score.
 //!
-//! Both are learned on the first run, when every note is read anyway, and kept in
-//! `<state>/learned.json`, so that a note added later is prepared and weighed by the statistics
-//! the others were: a few new notes never shift the boilerplate set or the word weights and so
-//! never re-embed or re-rank the folder. They are learned again by `update --full`, when the
-//! file is missing or unreadable, and once the notes added, edited or deleted since learning
-//! reach [`DRIFT_SHARE`] of the notes learned from (counted by the store). A run that learns
-//! again reads every note.
-//!
-//! The file is part of what the lists depend on, like the settings: the same folder with the
-//! same `learned.json` gives the same bytes, whether the store is warm or rebuilt from nothing.
-
-use std::path::{Path, PathBuf};
+//! Both are learned when every note is read anyway and kept in the folder's lock file
+//! (`lockfile.rs`), beside the notes, so that a note added later is prepared and weighed by the
+//! statistics the others were (a few new notes never shift the boilerplate set or the word
+//! weights, so they never re-embed or re-rank the folder), and so that a clone of the notes
+//! prepares them exactly as their author's machine did. They are learned again by
+//! `update --full`, when the lock file has none, and once the folder has drifted from the notes
+//! they were learned from: [`Sketch`] keeps the smallest hashes of the texts learned from, and
+//! the drift is one minus the Jaccard similarity it estimates between those texts and today's.
+//! The drift is a function of the folder and the lock file alone, so every machine relearns at
+//! the same edit.
 
 use closest_notes::{term_counts, Boilerplate, Idf};
-use serde::{Deserialize, Serialize};
 use xxhash_rust::xxh3::xxh3_64;
 
-use crate::error::{Error, Result};
+use crate::hash::TextHash;
 
-pub const LEARNED_FILE: &str = "learned.json";
-
-/// Notes changed since learning, as a share of the notes learned from, past which the next
-/// run learns again.
+/// The drift (one minus the Jaccard similarity of the texts learned from and today's texts)
+/// from which on a run learns again: about a seventh of the notes edited, or a third added.
 pub const DRIFT_SHARE: f64 = 0.25;
 
-const VERSION: u32 = 1;
+/// Hashes a sketch keeps: the estimate's standard error is below 0.03 around the threshold.
+pub const SKETCH_SIZE: usize = 256;
 
-/// The folder's learned statistics and the id of the file they are (or will be) kept in.
+/// The folder's learned statistics.
 #[derive(Debug, Clone)]
 pub struct Learned {
     pub boilerplate: Boilerplate,
     pub idf: Idf,
-    /// A hash of the file's bytes: what the store's texts and lexical vectors were made with.
+    /// The texts learned from, in brief.
+    pub sketch: Sketch,
+    /// A hash of the statistics: what the store's texts and lexical vectors were made with.
     pub id: String,
 }
 
-#[derive(Serialize, Deserialize)]
-struct File {
-    version: u32,
-    notes: u32,
-    boilerplate: Vec<String>,
-    /// Word ids, sorted, and how many notes have each.
-    terms: Vec<u32>,
-    df: Vec<u32>,
-}
-
 impl Learned {
-    /// Statistics just learned (`prepare::learn_from`), with the id of the file they will be
-    /// kept in.
-    pub fn new(boilerplate: Boilerplate, idf: Idf) -> Learned {
-        let mut learned = Learned {
+    /// Statistics learned (`prepare::learn_from`) from texts with these hashes.
+    pub fn new(boilerplate: Boilerplate, idf: Idf, sketch: Sketch) -> Learned {
+        let id = id_of(&boilerplate, &idf);
+        Learned {
             boilerplate,
             idf,
-            id: String::new(),
-        };
-        learned.id = id_of(&learned.to_bytes());
-        learned
-    }
-
-    pub fn path(state_dir: &Path) -> PathBuf {
-        state_dir.join(LEARNED_FILE)
-    }
-
-    /// The kept statistics: `Ok(None)` when there are none; an error says why a file present
-    /// cannot be used (the caller learns again and warns).
-    pub fn load(state_dir: &Path) -> std::result::Result<Option<Learned>, String> {
-        let path = Learned::path(state_dir);
-        let bytes = match std::fs::read(&path) {
-            Ok(bytes) => bytes,
-            Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(err) => return Err(format!("cannot read `{}`: {err}", path.display())),
-        };
-        let file: File = serde_json::from_slice(&bytes)
-            .map_err(|err| format!("`{}` is damaged: {err}", path.display()))?;
-        if file.version != VERSION {
-            return Ok(None);
+            sketch,
+            id,
         }
-        if file.terms.len() != file.df.len() {
-            return Err(format!(
-                "`{}` is damaged: terms and df differ in length",
-                path.display()
-            ));
-        }
-        Ok(Some(Learned {
-            boilerplate: Boilerplate::from_lines(file.boilerplate),
-            idf: Idf::from_parts(file.notes, file.terms.into_iter().zip(file.df)),
-            id: id_of(&bytes),
-        }))
-    }
-
-    /// Keeps the statistics in `<state>/learned.json` (atomically).
-    pub fn save(&self, state_dir: &Path) -> Result<()> {
-        let path = Learned::path(state_dir);
-        let bytes = self.to_bytes();
-        let io = |source: std::io::Error| Error::Io {
-            action: "write the learned statistics to",
-            path: path.clone(),
-            source,
-        };
-        let mut temp = tempfile::NamedTempFile::new_in(state_dir).map_err(io)?;
-        std::io::Write::write_all(&mut temp, &bytes).map_err(io)?;
-        // Readable like the store beside it (a temporary file starts private).
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            temp.as_file()
-                .set_permissions(std::fs::Permissions::from_mode(0o644))
-                .map_err(io)?;
-        }
-        temp.as_file().sync_all().map_err(io)?;
-        temp.persist(&path).map_err(|err| io(err.error))?;
-        Ok(())
-    }
-
-    fn to_bytes(&self) -> Vec<u8> {
-        let parts = self.idf.parts();
-        let file = File {
-            version: VERSION,
-            notes: self.idf.notes(),
-            boilerplate: self.boilerplate.lines().map(str::to_owned).collect(),
-            terms: parts.iter().map(|&(term, _)| term).collect(),
-            df: parts.iter().map(|&(_, df)| df).collect(),
-        };
-        serde_json::to_vec(&file).expect("plain data serialises")
     }
 
     /// The text to embed from `embed_text`'s, and its lexical vector.
@@ -135,6 +55,87 @@ impl Learned {
     }
 }
 
-fn id_of(bytes: &[u8]) -> String {
-    format!("{:016x}", xxh3_64(bytes))
+/// The id of a set of statistics: what changes the texts to embed and the word weights.
+fn id_of(boilerplate: &Boilerplate, idf: &Idf) -> String {
+    let mut bytes = Vec::new();
+    bytes.extend(idf.notes().to_le_bytes());
+    for line in boilerplate.lines() {
+        bytes.extend((line.len() as u64).to_le_bytes());
+        bytes.extend(line.as_bytes());
+    }
+    for (term, df) in idf.parts() {
+        bytes.extend(term.to_le_bytes());
+        bytes.extend(df.to_le_bytes());
+    }
+    format!("{:016x}", xxh3_64(&bytes))
+}
+
+/// The [`SKETCH_SIZE`] smallest distinct text hashes of a set of notes (a bottom-k sketch).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sketch {
+    smallest: Vec<TextHash>,
+}
+
+impl Sketch {
+    pub fn of(hashes: impl IntoIterator<Item = TextHash>) -> Sketch {
+        let mut smallest: Vec<TextHash> = hashes.into_iter().collect();
+        smallest.sort_unstable();
+        smallest.dedup();
+        smallest.truncate(SKETCH_SIZE);
+        Sketch { smallest }
+    }
+
+    pub fn from_hashes(mut smallest: Vec<TextHash>) -> Sketch {
+        smallest.sort_unstable();
+        smallest.dedup();
+        Sketch { smallest }
+    }
+
+    pub fn hashes(&self) -> &[TextHash] {
+        &self.smallest
+    }
+
+    /// One minus the estimated Jaccard similarity of the set this sketches and `now`'s: 0 for
+    /// the same texts, 1 for none shared.
+    pub fn drift(&self, now: &Sketch) -> f64 {
+        let union = Sketch::of(self.smallest.iter().chain(&now.smallest).copied());
+        if union.smallest.is_empty() {
+            return 0.0;
+        }
+        // A hash among the union's smallest is in a set exactly when that set's sketch has
+        // it: it is among that set's smallest too.
+        let shared = union
+            .smallest
+            .iter()
+            .filter(|hash| {
+                self.smallest.binary_search(hash).is_ok()
+                    && now.smallest.binary_search(hash).is_ok()
+            })
+            .count();
+        1.0 - shared as f64 / union.smallest.len() as f64
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::text_hash;
+
+    fn texts(range: std::ops::Range<usize>) -> Vec<TextHash> {
+        range.map(|i| text_hash(&format!("note {i}"))).collect()
+    }
+
+    #[test]
+    fn drift_follows_the_share_of_texts_changed() {
+        let learned = Sketch::of(texts(0..1000));
+        assert_eq!(learned.drift(&Sketch::of(texts(0..1000))), 0.0);
+        // 100 of 1,000 edited: a Jaccard similarity of 900 / 1,100.
+        let edited = Sketch::of(texts(100..1100));
+        let drift = learned.drift(&edited);
+        assert!((drift - (1.0 - 900.0 / 1100.0)).abs() < 0.06, "{drift}");
+        assert_eq!(learned.drift(&Sketch::of(texts(5000..6000))), 1.0);
+        // A small folder is sketched whole, so its drift is exact.
+        let small = Sketch::of(texts(0..10));
+        assert!((small.drift(&Sketch::of(texts(0..12))) - 2.0 / 12.0).abs() < 1e-9);
+    }
 }

@@ -24,6 +24,7 @@ mod health;
 mod hold;
 mod learned;
 mod lock;
+pub mod lockfile;
 mod migrate;
 mod model;
 mod neighbours;

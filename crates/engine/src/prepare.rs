@@ -9,8 +9,9 @@
 //! person edited stays, and the write step says so.
 
 use closest_notes::{
-    embed_text, parse, read_note, remove_region, term_counts, Boilerplate, Idf, LinkEvidence, Note,
-    NoteError, NoteFile, Parsed, Region, RemoveOutcome, SectionSpec, WrittenRegion,
+    embed_text, parse, read_note, remove_region, take_out_section, term_counts, Boilerplate, Idf,
+    LinkEvidence, Note, NoteError, NoteFile, Parsed, Region, RemoveOutcome, SectionSpec,
+    WrittenRegion,
 };
 use rayon::prelude::*;
 
@@ -26,6 +27,9 @@ pub struct Placement<'a> {
     pub region: &'a Region,
     /// Another tool's heading to take over once (`--migrate-from-heading`).
     pub migrate_from: Option<&'a SectionSpec>,
+    /// Regions the folder's lists were written in before the settings moved them (from the
+    /// folder's lock file), taken out wherever they are found.
+    pub old_regions: &'a [Region],
     /// The folder's learned statistics; `None` while they are being learned (the text is
     /// then `embed_text`'s, to learn from, and [`learn_from`] completes it).
     pub learned: Option<&'a Learned>,
@@ -36,10 +40,13 @@ pub struct Placement<'a> {
 pub enum Moved {
     /// Nothing to move.
     No,
-    /// The old region was taken out (its bytes were what the last run wrote).
+    /// The old region was taken out.
     Removed,
-    /// The old region was edited since it was written, so it stays; it starts on this line.
-    Edited { line: usize },
+    /// The old region's links were taken out, but a person typed under its heading, so the
+    /// heading and their lines stay; it starts on this line.
+    Typed { line: usize },
+    /// The old region is there twice, so it stays; the first starts on this line.
+    Left { line: usize },
 }
 
 /// A note read and parsed: what the write step splices the new region into.
@@ -132,7 +139,8 @@ pub fn learn_from(prepared: &mut [Option<ReadNote>]) -> Learned {
     for (p, counts) in prepared.iter_mut().flatten().zip(&counts) {
         p.terms = idf.weigh(counts);
     }
-    Learned::new(boilerplate, idf)
+    let sketch = crate::learned::Sketch::of(prepared.iter().flatten().map(|p| p.hash));
+    Learned::new(boilerplate, idf, sketch)
 }
 
 fn take_out_old_region(
@@ -140,29 +148,42 @@ fn take_out_old_region(
     placement: Placement<'_>,
     previous: Option<&WrittenRegion>,
 ) -> (String, Moved) {
-    if let Some(previous) = previous.filter(|previous| &previous.region != placement.region) {
-        return match remove_region(text, previous) {
-            RemoveOutcome::Removed(text) => (text, Moved::Removed),
-            RemoveOutcome::Edited { line } => (text.to_owned(), Moved::Edited { line }),
-            RemoveOutcome::Absent => (text.to_owned(), Moved::No),
-        };
+    let mut old: Vec<&Region> = previous
+        .map(|previous| &previous.region)
+        .into_iter()
+        .collect();
+    old.extend(placement.old_regions);
+    old.retain(|region| *region != placement.region);
+    old.dedup();
+    let mut text = text.to_owned();
+    let mut moved = Moved::No;
+    for region in old {
+        match remove_region(&text, region, &placement.section.custom_lines) {
+            RemoveOutcome::Removed(rest) => {
+                text = rest;
+                moved = Moved::Removed;
+            }
+            RemoveOutcome::Typed { text: rest, line } => {
+                text = rest;
+                moved = Moved::Typed { line };
+            }
+            RemoveOutcome::Left { line } => moved = Moved::Left { line },
+            RemoveOutcome::Absent => {}
+        }
+    }
+    if moved != Moved::No {
+        return (text, moved);
     }
     if let Some(from) = placement
         .migrate_from
-        .filter(|from| *from != placement.section)
+        .filter(|from| from.heading != placement.section.heading)
     {
-        // Taken over on purpose: the other tool's section goes whatever its bytes.
-        if let Ok(Some(section)) = parse(text, from).map(|parsed| parsed.section().cloned()) {
-            let region = WrittenRegion {
-                region: Region::from(from),
-                hash: closest_notes::content_hash(text[section.range()].as_bytes()),
-            };
-            if let RemoveOutcome::Removed(text) = remove_region(text, &region) {
-                return (text, Moved::Removed);
-            }
+        // Taken over on purpose: the other tool's section goes whatever its lines.
+        if let Some(rest) = take_out_section(&text, from) {
+            return (rest, Moved::Removed);
         }
     }
-    (text.to_owned(), Moved::No)
+    (text, Moved::No)
 }
 
 fn with_path(err: NoteError, file: &NoteFile) -> NoteError {

@@ -81,6 +81,7 @@ impl Run<'_> {
         let n = self.notes.len();
         if self.options.mode != Mode::Write {
             self.report.unchanged = n - self.report.stale.len();
+            self.report.lock_file = self.folder.change(&self.learned);
             return Ok(());
         }
         self.report.unchanged = n - self.report.written - left.len();
@@ -121,8 +122,19 @@ impl Run<'_> {
         pruned.sort_unstable();
         self.report.pruned = pruned.len();
         commit.pruned = pruned;
-        if self.relearned {
-            self.learned.save(&settings.state_dir)?;
+        if let Some(reason) = self.folder.change(&self.learned) {
+            let mut lock = self.folder.after(&self.learned);
+            if self.report.failed > 0 || self.report.warnings.iter().any(|w| w.is_write_failure()) {
+                // Notes not written may still hold lists where the old settings put them.
+                lock.placed = self
+                    .folder
+                    .lock
+                    .as_ref()
+                    .and_then(|lock| lock.placed.clone())
+                    .or(lock.placed);
+            }
+            lock.save(&settings.root)?;
+            self.report.lock_file = Some(reason);
         }
         commit.meta = vec![
             ("text", settings.text_fingerprint()),
@@ -131,7 +143,6 @@ impl Run<'_> {
                 crate::update::ranking_fingerprint(settings, &self.learned),
             ),
             ("learned", self.learned.id.clone()),
-            ("learned_changes", self.learned_changes.to_string()),
             ("render", settings.render_fingerprint(self.form)),
             ("next_row", self.next_row.to_string()),
         ];

@@ -130,11 +130,12 @@ impl FolderSettings {
             Output::FrontMatter { .. } => "front-matter",
         };
         format!(
-            "text-v{}|boilerplate-v1|terms-v{}|{}|{}|{output}",
+            "text-v{}|boilerplate-v1|terms-v{}|{}|{}|{output}|{:?}",
             closest_notes::EMBED_TEXT_VERSION,
             closest_notes::TERMS_VERSION,
             self.section.level,
-            self.section.heading.trim()
+            self.section.heading.trim(),
+            self.section.custom_lines,
         )
     }
 

@@ -72,9 +72,7 @@ impl Snapshot {
             }
             None => None,
         };
-        let learned = crate::learned::Learned::load(&settings.state_dir)
-            .ok()
-            .flatten();
+        let learned = crate::lockfile::Folder::open(settings, &mut Vec::new()).learned;
         Ok(Snapshot {
             records,
             vectors,

@@ -53,15 +53,14 @@ pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
     let (vectors, reset) = VectorFile::open(&settings.state_dir, meta, &key, model.dim());
     let text_changed = store.meta("text")?.as_deref() != Some(settings.text_fingerprint().as_str());
     // What the next run prepares with; without kept statistics it learns them and reads all.
-    let learned = crate::learned::Learned::load(&settings.state_dir)
-        .ok()
-        .flatten();
+    let folder = crate::lockfile::Folder::open(settings, &mut Vec::new());
+    let learned = folder.learned.clone();
     let learned_moved =
         store.meta("learned")?.as_deref() != learned.as_ref().map(|l| l.id.as_str());
     let mut scanned = scan(
         settings,
         || store.notes_without_details(),
-        reset.is_some() || text_changed || learned_moved,
+        reset.is_some() || text_changed || learned_moved || !folder.old_regions.is_empty(),
     )?;
     let read: Vec<usize> = (0..scanned.entries.len())
         .filter(|&position| scanned.entries[position].read)
@@ -80,9 +79,10 @@ pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
     let region = settings.region();
     let migrate_from = settings.migrate_from();
     let placement = Placement {
-        section: &settings.section,
+        section: &folder.section,
         region: &region,
         migrate_from: migrate_from.as_ref(),
+        old_regions: &folder.old_regions,
         learned: learned.as_ref(),
     };
     let (prepared, _) = prepare_all(&to_read, placement, reporter);

@@ -84,6 +84,10 @@ pub struct UpdateReport {
     /// When the last of the held notes, if left alone, may be written.
     #[serde(skip)]
     pub held_until: Option<std::time::SystemTime>,
+    /// Why the folder's lock file (`.closest.lock`) was (or, with `--check` and `--dry-run`,
+    /// would be) written: `missing`, `the folder was learned again`, `the settings moved the
+    /// lists`; `None` when it is current.
+    pub lock_file: Option<&'static str>,
     /// Seconds per step.
     pub timings: Timings,
     #[serde(skip)]
@@ -169,10 +173,8 @@ pub(crate) struct Run<'a> {
     pub form: closest_notes::LinkForm,
     /// The folder's learned statistics (boilerplate, word frequencies) this run prepares with.
     pub learned: Learned,
-    /// Whether they were learned this run (and are kept when it writes).
-    pub relearned: bool,
-    /// Notes changed since they were learned, this run's included (`learned.rs`).
-    pub learned_changes: f64,
+    /// The folder's lock file as the run found it, and where old lists may be.
+    pub folder: crate::lockfile::Folder,
 }
 
 /// The region a record says the last run wrote.
@@ -287,19 +289,13 @@ impl<'a> Run<'a> {
             store.meta("text")?.as_deref() != Some(settings.text_fingerprint().as_str());
         let region = settings.region();
         let migrate_from = settings.migrate_from();
-        let kept = match Learned::load(&settings.state_dir) {
-            Ok(kept) => kept,
-            Err(reason) => {
-                let warning = Warning::Store(format!("{reason}; learning it again"));
-                reporter.warn(&warning);
-                report.warnings.push(warning);
-                None
-            }
-        };
-        let changes: f64 = store
-            .meta("learned_changes")?
-            .and_then(|value| value.parse().ok())
-            .unwrap_or(0.0);
+        let mut lock_warnings = Vec::new();
+        let folder = crate::lockfile::Folder::open(settings, &mut lock_warnings);
+        for warning in lock_warnings {
+            reporter.warn(&warning);
+            report.warnings.push(warning);
+        }
+        let kept = folder.learned.clone();
         let mut relearn = options.full || kept.is_none();
         let learned_moved = relearn
             || store.meta("learned")?.as_deref() != kept.as_ref().map(|kept| kept.id.as_str());
@@ -307,6 +303,7 @@ impl<'a> Run<'a> {
             || reset.is_some()
             || text_changed
             || migrate_from.is_some()
+            || !folder.old_regions.is_empty()
             || learned_moved;
         let mut scanned = scan(settings, || store.notes_without_details(), read_all)?;
         // The records' titles, links and regions: of the notes read (their last region), or
@@ -337,33 +334,29 @@ impl<'a> Run<'a> {
                 })
                 .collect();
             let placement = Placement {
-                section: &settings.section,
+                section: &folder.section,
                 region: &region,
                 migrate_from: migrate_from.as_ref(),
+                old_regions: &folder.old_regions,
                 learned,
             };
             prepare_all(&to_read, placement, reporter)
         };
         let (mut prepared, mut read_warnings) =
             read(&scanned, if relearn { None } else { kept.as_ref() });
-        // Notes whose text changed, added or deleted since the statistics were learned, this
-        // run's included: past a share of the notes learned from, this run learns them again
-        // and so reads every note. (A store made with other statistics, or none, measures no
-        // drift: this run prepares every note with the kept ones and starts counting.)
-        let changed_now = (0..scanned.entries.len())
-            .filter(|&position| scanned.entries[position].read)
-            .zip(&prepared)
-            .filter(
-                |&(position, prepared)| match (scanned.records.get(position), prepared) {
-                    (Some(record), Some(prepared)) => record.text_hash != prepared.hash,
-                    _ => true,
-                },
-            )
-            .count()
-            + scanned.departed.len();
-        let changes = changes + changed_now as f64;
-        if let Some(kept) = kept.as_ref().filter(|_| !learned_moved && !relearn) {
-            if changes > 0.0 && changes >= DRIFT_SHARE * f64::from(kept.idf.notes().max(1)) {
+        // The folder's drift from the notes the statistics were learned from (`learned.rs`):
+        // past a share, this run learns them again and so reads every note.
+        if let Some(kept) = kept.as_ref().filter(|_| !relearn) {
+            let now = crate::learned::Sketch::of(
+                (0..scanned.entries.len())
+                    .filter_map(|position| match scanned.entries[position].read {
+                        true => None,
+                        false => scanned.records.get(position).map(|record| record.text_hash),
+                    })
+                    .chain(prepared.iter().flatten().map(|read| read.hash)),
+            );
+            let adopting = kept.sketch.hashes().is_empty();
+            if !adopting && kept.sketch.drift(&now) >= DRIFT_SHARE {
                 relearn = true;
                 for entry in &mut scanned.entries {
                     entry.read = true;
@@ -372,14 +365,22 @@ impl<'a> Run<'a> {
                 (prepared, read_warnings) = read(&scanned, None);
             }
         }
-        let learned_changes = if relearn || learned_moved {
-            0.0
-        } else {
-            changes
-        };
         report.read = scanned.entries.iter().filter(|entry| entry.read).count();
         let learned = match kept {
-            Some(kept) if !relearn => kept,
+            Some(mut kept) if !relearn => {
+                if kept.sketch.hashes().is_empty() {
+                    // Statistics an earlier version kept in the state folder, adopted with a
+                    // sketch of the notes as they are.
+                    kept.sketch = crate::learned::Sketch::of(
+                        (0..scanned.entries.len())
+                            .filter(|&position| !scanned.entries[position].read)
+                            .filter_map(|position| scanned.records.get(position))
+                            .map(|record| record.text_hash)
+                            .chain(prepared.iter().flatten().map(|read| read.hash)),
+                    );
+                }
+                kept
+            }
             _ => {
                 // Every note was read: learn from all of them, then prepare each through it.
                 crate::prepare::learn_from(&mut prepared)
@@ -472,16 +473,16 @@ impl<'a> Run<'a> {
             migrate_from,
             form,
             learned,
-            relearned: relearn,
-            learned_changes,
+            folder,
         })
     }
 
     pub(crate) fn placement(&self) -> Placement<'_> {
         Placement {
-            section: &self.engine.settings().section,
+            section: &self.folder.section,
             region: &self.region,
             migrate_from: self.migrate_from.as_ref(),
+            old_regions: &self.folder.old_regions,
             learned: Some(&self.learned),
         }
     }

@@ -232,21 +232,15 @@ fn write_one(
         };
         return left(job.position, warning);
     }
-    let previous = job
-        .previous
-        .as_ref()
-        .filter(|previous| &previous.region == rendering.region);
-    let Some((new_text, region)) = write_region(
-        &prepared.base,
-        &prepared.parsed,
-        rendering.region,
-        &lines,
-        previous,
-    ) else {
-        // No placement of the region would be found again; the note stays as it is.
+    let Some(new_text) = write_region(&prepared.base, &prepared.parsed, rendering.region, &lines)
+    else {
+        // No placement of the list would read back as written (or would leave what a person
+        // typed in the section reading otherwise); the note stays as it is.
         let outcome = Outcome {
             position: job.position,
-            done: Done::Current,
+            done: Done::Left(Box::new(Warning::Unplaced {
+                path: job.file.path.clone(),
+            })),
             region: job.previous.clone(),
             evidence: Some(prepared.parsed.link_style_evidence()),
             moved: false,
@@ -255,21 +249,36 @@ fn write_one(
         };
         return (outcome, None);
     };
-    let moved = prepared.moved == Moved::Removed;
-    let warning = match prepared.moved {
-        Moved::Edited { line } => Some(Box::new(Warning::RegionEdited {
-            path: job.file.path.clone(),
-            line,
-        })),
+    let moved = matches!(prepared.moved, Moved::Removed | Moved::Typed { .. });
+    let path = job.file.path.clone();
+    let mut warning = match prepared.moved {
+        Moved::Typed { line } => Some(Box::new(Warning::OldRegionTyped { path, line })),
+        Moved::Left { line } => Some(Box::new(Warning::OldRegionLeft { path, line })),
         _ => None,
     };
-    let evidence = if new_text == prepared.note.text() {
-        prepared.parsed.link_style_evidence()
+    let reparsed = if new_text == prepared.base {
+        None
     } else {
-        closest_notes::parse(&new_text, placement.section)
-            .map(|parsed| parsed.link_style_evidence())
-            .unwrap_or_default()
+        closest_notes::parse(&new_text, placement.section).ok()
     };
+    let parsed = reparsed.as_ref().unwrap_or(&prepared.parsed);
+    let evidence = parsed.link_style_evidence();
+    let typed_at = parsed
+        .section()
+        .filter(|section| section.has_typed_lines())
+        .map(|section| closest_notes::line_of(&new_text, section.range().start));
+    let region = WrittenRegion {
+        region: rendering.region.clone(),
+        typed: typed_at.is_some(),
+    };
+    let typed_before = job.previous.as_ref().is_some_and(|previous| previous.typed);
+    if let (Some(line), false, None) = (typed_at, typed_before, &warning) {
+        // Said once: the record keeps that it was.
+        warning = Some(Box::new(Warning::Typed {
+            path: job.file.path.clone(),
+            line,
+        }));
+    }
     let mut folder = None;
     let done = if new_text == prepared.note.text() {
         Done::Current
@@ -328,6 +337,7 @@ mod tests {
             section: &settings.section,
             region: &region,
             migrate_from: None,
+            old_regions: &[],
             learned: None,
         };
         let file = |id: &str| NoteFile {

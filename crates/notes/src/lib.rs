@@ -56,6 +56,7 @@ mod region;
 mod render;
 mod resolve;
 mod scan;
+mod shape;
 mod splice;
 mod templates;
 mod terms;
@@ -67,11 +68,13 @@ pub use boilerplate::{Boilerplate, BOILERPLATE_MIN_NOTES, BOILERPLATE_SHARE};
 pub use error::{Error, NoteError, Warning};
 pub use frontmatter::{splice_front_matter, FrontMatterFormat};
 pub use ids::{ids_for, note_id, IdScheme};
-pub use lines::LineEnding;
+pub use lines::{line_number as line_of, LineEnding};
 pub use links::{all_in_one_folder, linked_ids, LinkEvidence, LinkForm, LinkStyle};
 pub use note::{content_hash, read_note, Note};
 pub use parse::{parse, Parsed, Section, SectionSpec};
-pub use region::{remove_region, write_region, Region, RemoveOutcome, WrittenRegion};
+pub use region::{
+    remove_region, take_out_section, write_region, Region, RemoveOutcome, WrittenRegion,
+};
 pub use render::{render_links, render_links_with, LinkTarget, Template};
 pub use resolve::{managed_links, LinkKind, ManagedLink, Resolved, Resolver};
 pub use splice::{section_is_current, splice, try_splice};

@@ -111,7 +111,7 @@ pub(crate) fn ends_with_blank_line(text: &str) -> bool {
 }
 
 /// The 1-based number of the line that holds `offset`, counting every kind of line break.
-pub(crate) fn line_number(text: &str, offset: usize) -> usize {
+pub fn line_number(text: &str, offset: usize) -> usize {
     let bytes = &text.as_bytes()[..offset];
     let mut count = 1;
     let mut index = 0;

@@ -15,6 +15,7 @@ use crate::error::{Error, NoteError};
 use crate::frontmatter::{self, FrontMatterFormat};
 use crate::lines::{self, LineEnding};
 use crate::scan::{LinkRecord, Scan};
+use crate::shape::Layout;
 
 /// Which heading marks the managed section.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -23,6 +24,10 @@ pub struct SectionSpec {
     pub heading: String,
     /// The heading's level, 1 to 6.
     pub level: u8,
+    /// Custom link lines (templates with placeholders) whose filled lines are `closest`'s, as
+    /// well as the built-in templates' lines (`shape.rs`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_lines: Vec<String>,
 }
 
 impl Default for SectionSpec {
@@ -30,6 +35,7 @@ impl Default for SectionSpec {
         SectionSpec {
             heading: "Closest".to_string(),
             level: 2,
+            custom_lines: Vec::new(),
         }
     }
 }
@@ -41,6 +47,7 @@ impl SectionSpec {
         let spec = SectionSpec {
             heading: heading.into(),
             level,
+            custom_lines: Vec::new(),
         };
         let invalid = |reason: &str| Error::InvalidSection {
             heading: spec.heading.clone(),
@@ -63,6 +70,12 @@ impl SectionSpec {
         Ok(spec)
     }
 
+    /// The same section, whose link lines may also have these custom lines' shape.
+    pub fn with_custom_lines(mut self, lines: impl IntoIterator<Item = String>) -> SectionSpec {
+        self.custom_lines = lines.into_iter().collect();
+        self
+    }
+
     /// The ATX heading line written for a new section, without its line break: `## Closest`.
     pub fn heading_line(&self) -> String {
         format!(
@@ -78,6 +91,7 @@ impl SectionSpec {
 pub struct Section {
     heading: Range<usize>,
     end: usize,
+    layout: Layout,
 }
 
 impl Section {
@@ -94,6 +108,51 @@ impl Section {
     /// The whole section: heading and body.
     pub fn range(&self) -> Range<usize> {
         self.heading.start..self.end
+    }
+
+    /// Whether the body holds lines a person typed (anything but blank lines and the link
+    /// lines `closest` writes): they stay where they are.
+    pub fn has_typed_lines(&self) -> bool {
+        self.layout.typed
+    }
+
+    /// `closest`'s own lines in the body, each whole with its line break.
+    pub fn owned_lines(&self) -> &[Range<usize>] {
+        &self.layout.owned
+    }
+
+    /// The list: the first to the last of `closest`'s link lines, with the person's lines
+    /// between them.
+    pub fn block(&self) -> Option<Range<usize>> {
+        self.layout.block.clone()
+    }
+
+    /// What the text to embed leaves out of the section: all of it, or, when a person typed
+    /// in it, the heading, `closest`'s lines and the blank lines, so that the text is the same
+    /// whatever list is written around what they typed.
+    pub(crate) fn untyped(&self, source: &str) -> Vec<Range<usize>> {
+        if !self.layout.typed {
+            return vec![self.range()];
+        }
+        let body = self.body_range();
+        let blank = lines::lines_with_breaks(&source[body.clone()])
+            .filter(|(_, line)| line.trim().is_empty())
+            .map(|(offset, line)| body.start + offset..body.start + offset + line.len());
+        std::iter::once(self.heading.clone())
+            .chain(self.layout.owned.iter().cloned())
+            .chain(blank)
+            .collect()
+    }
+
+    /// Whether `offset` lies in `closest`'s part of the section: the heading, and the whole
+    /// body unless a person typed in it, else its own lines.
+    pub(crate) fn owns(&self, offset: usize) -> bool {
+        if !self.range().contains(&offset) {
+            return false;
+        }
+        !self.layout.typed
+            || self.heading.contains(&offset)
+            || self.layout.owned.iter().any(|line| line.contains(&offset))
     }
 }
 
@@ -153,15 +212,17 @@ impl Parsed {
         self.front_matter_format
     }
 
-    /// The non-blank lines of the managed section's body, without line breaks: its links.
+    /// The link lines `closest` wrote in the managed section, without line breaks.
     pub fn section_lines(&self) -> Vec<&str> {
         let Some(section) = &self.section else {
             return Vec::new();
         };
-        let body = &self.source[section.body_range()];
-        lines::lines_with_breaks(body)
-            .map(|(_, line)| lines::strip_break(line))
-            .filter(|line| !line.trim().is_empty())
+        section
+            .layout
+            .owned
+            .iter()
+            .map(|range| lines::strip_break(&self.source[range.clone()]))
+            .filter(|line| *line != crate::shape::LIST_END_GUARD)
             .collect()
     }
 
@@ -190,10 +251,12 @@ impl Parsed {
             .collect()
     }
 
+    /// Whether `offset` lies in `closest`'s part of the managed section (a line a person
+    /// typed in the section is theirs, links included).
     pub(crate) fn in_section(&self, offset: usize) -> bool {
         self.section
             .as_ref()
-            .is_some_and(|section| section.range().contains(&offset))
+            .is_some_and(|section| section.owns(offset))
     }
 
     /// The links outside the managed section.
@@ -243,15 +306,19 @@ pub fn parse(source: &str, spec: &SectionSpec) -> Result<Parsed, NoteError> {
         scan.link_syntax.push(span.clone());
         definitions.push(span);
     }
-    let section = scan.section_heading.clone().map(|heading| Section {
-        end: scan.section_end(source, heading.end),
-        heading,
+    let section = scan.section_heading.clone().map(|heading| {
+        let end = scan.section_end(source, heading.end);
+        let layout =
+            crate::shape::layout(source, heading.end..end, &scan.verbatim, &spec.custom_lines);
+        Section {
+            end,
+            heading,
+            layout,
+        }
     });
-    let section_defines_references = section.as_ref().is_some_and(|section| {
-        definitions
-            .iter()
-            .any(|span| section.range().contains(&span.start))
-    });
+    let section_defines_references = section
+        .as_ref()
+        .is_some_and(|section| definitions.iter().any(|span| section.owns(span.start)));
     let mut parsed = Parsed {
         source: source.to_string(),
         spec: spec.clone(),

@@ -97,6 +97,17 @@ impl Template {
     }
 }
 
+impl Template {
+    /// The custom line this template writes, as [`crate::SectionSpec::with_custom_lines`]
+    /// takes it (none for the built-in templates, whose shapes are always known).
+    pub fn custom_lines(&self) -> Vec<String> {
+        match self {
+            Template::Custom(line) => vec![line.clone()],
+            _ => Vec::new(),
+        }
+    }
+}
+
 impl FromStr for Template {
     type Err = Error;
 

@@ -48,6 +48,7 @@ pub fn managed_links(parsed: &Parsed, region: &Region) -> Vec<ManagedLink> {
             let Some(spec) = region.section_spec() else {
                 return Vec::new();
             };
+            let spec = spec.with_custom_lines(parsed.spec().custom_lines.clone());
             let reparsed;
             let parsed = if parsed.spec() == &spec {
                 parsed

@@ -58,6 +58,8 @@ pub(crate) struct Scan {
     pub(crate) link_syntax: Vec<Range<usize>>,
     pub(crate) links: Vec<LinkRecord>,
     pub(crate) tail_closer: Option<String>,
+    /// Code blocks and HTML blocks, wherever they are: a line in one is never a link line.
+    pub(crate) verbatim: Vec<Range<usize>>,
 }
 
 impl Scan {
@@ -105,6 +107,9 @@ impl Scan {
                 if self.depth == 0 {
                     self.tail_closer = splice::closer_for(&tag, &source[range.clone()]);
                     self.previous_block_end = self.last_block_end;
+                }
+                if matches!(tag, Tag::CodeBlock(_) | Tag::HtmlBlock) {
+                    self.verbatim.push(range.clone());
                 }
                 match tag {
                     Tag::Heading { level, .. } => {

@@ -13,11 +13,11 @@ use std::ops::Range;
 
 use pulldown_cmark::{CodeBlockKind, Tag};
 
-use crate::lines::{self, ends_with_blank_line, ends_with_break, strip_break};
-use crate::parse::{parse, Parsed, SectionSpec};
+use crate::lines::{self, ends_with_break, strip_break};
+use crate::parse::{parse, Parsed, Section, SectionSpec};
 
-/// Ends a list between the links and an indented heading that would otherwise join the list.
-const LIST_END_GUARD: &str = "<!-- end of closest links -->";
+use crate::shape::LIST_END_GUARD;
+use crate::text::embed_text;
 
 /// Returns the note's text (after any BOM) with its managed section holding exactly `links`,
 /// one per line.
@@ -49,11 +49,6 @@ pub fn try_splice(
 /// A splice's result and where its section lies in it.
 pub(crate) struct Placed {
     pub(crate) text: String,
-    /// The section as the next parse finds it.
-    pub(crate) section: Range<usize>,
-    /// Where the bytes added in front of the heading start (separator, closing line): the
-    /// end of the old text for an appended section, the heading itself otherwise.
-    pub(crate) lead_start: usize,
     /// The closing line written before an appended section, if one was needed.
     pub(crate) closer: Option<String>,
 }
@@ -76,6 +71,9 @@ pub(crate) fn place(
     let Some(section) = parsed.section() else {
         return append(source, parsed, spec, links);
     };
+    if section.has_typed_lines() {
+        return around_typed(source, parsed, spec, links);
+    }
     let before = &source[..section.range().start];
     let heading = strip_break(&source[section.heading_range()]);
     let rest = &source[section.range().end..];
@@ -100,18 +98,135 @@ pub(crate) fn place(
     [false, true].into_iter().find_map(|guard| {
         let text = build(guard);
         let range = before.len()..text.len() - rest.len();
-        section_lands(&text, spec, &range).then_some(Placed {
-            text,
-            section: range,
-            lead_start: before.len(),
-            closer: None,
-        })
+        section_lands(&text, spec, &range).then_some(Placed { text, closer: None })
     })
+}
+
+/// A section a person typed in: only `closest`'s link lines are replaced, each new link taking
+/// the place of an old one, so that their lines keep their places among the links; links
+/// beyond the old ones follow the last, and a list that is new goes right under the heading.
+/// `None` when the result would not read back the same way (the note is then left as it is).
+fn around_typed(
+    source: &str,
+    parsed: &Parsed,
+    spec: &SectionSpec,
+    links: &[String],
+) -> Option<Placed> {
+    let section = parsed.section()?;
+    let line_break = parsed.line_ending().as_str();
+    // A new list can pull an indented line after it into its last item; the guard ends it.
+    [false, true].into_iter().find_map(|guard| {
+        if guard && section.block().is_some() {
+            return None;
+        }
+        let text = relist(source, section, links, line_break, guard);
+        let reparsed = parse(&text, spec).ok()?;
+        let landed = reparsed.section()?.range();
+        // Read back, the section starts where it did and holds these links, and a second
+        // run changes nothing.
+        let again = reparsed
+            .section()
+            .filter(|again| again.has_typed_lines())
+            .map(|again| relist(&text, again, links, line_break, false));
+        // What the person typed reads as it did (a definition stays a definition).
+        let stable = landed.start == section.range().start
+            && reparsed.section_lines() == links
+            && again.as_deref() == Some(text.as_str())
+            && embed_text(&reparsed) == embed_text(parsed);
+        stable.then_some(Placed { text, closer: None })
+    })
+}
+
+/// The source with the section's link lines replaced by `links` (see [`around_typed`]).
+/// With `guard`, a new list is followed by the line that ends it.
+pub(crate) fn relist(
+    source: &str,
+    section: &Section,
+    links: &[String],
+    line_break: &str,
+    guard: bool,
+) -> String {
+    let mut out = String::with_capacity(source.len() + links.len() * 48);
+    let Some(block) = section.block() else {
+        if links.is_empty() {
+            return source.to_owned();
+        }
+        // A new list right under the heading, a blank line on either side.
+        let heading_end = section.heading_range().end;
+        let body = &source[heading_end..];
+        out.push_str(&source[..heading_end]);
+        out.push_str(line_break);
+        for link in links {
+            out.push_str(link);
+            out.push_str(line_break);
+        }
+        if guard {
+            out.push_str(line_break);
+            out.push_str(LIST_END_GUARD);
+            out.push_str(line_break);
+        }
+        let starts_blank = lines::lines_with_breaks(body)
+            .next()
+            .is_some_and(|(_, line)| line.trim().is_empty());
+        if !starts_blank {
+            out.push_str(line_break);
+        }
+        out.push_str(body);
+        return out;
+    };
+    let owned = section.owned_lines();
+    // The block's lines as they will be: a person's line with its own line break, a link
+    // with the note's.
+    let mut pieces: Vec<String> = Vec::new();
+    let mut new = links.iter();
+    let mut after_last_slot = 0;
+    for (offset, line) in lines::lines_with_breaks(&source[block.clone()]) {
+        if owned
+            .iter()
+            .any(|range| range.start == block.start + offset)
+        {
+            if let Some(link) = new.next() {
+                pieces.push(format!("{link}{line_break}"));
+                after_last_slot = pieces.len();
+            }
+        } else {
+            pieces.push(line.to_owned());
+        }
+    }
+    let rest: Vec<String> = new.map(|link| format!("{link}{line_break}")).collect();
+    pieces.splice(after_last_slot..after_last_slot, rest);
+    let (mut start, mut end) = (block.start, block.end);
+    if pieces.is_empty() {
+        // The list goes, and a blank line beside it with it, so that none is left doubled.
+        let heading_end = section.heading_range().end;
+        let previous = strip_break(&source[..start]);
+        let line_before = lines::line_start(previous, previous.len());
+        let line_after = lines::line_end(source, end.min(source.len().saturating_sub(1)));
+        if start > heading_end && source[line_before..start].trim().is_empty() {
+            start = line_before;
+        } else if end < source.len() && source[end..line_after].trim().is_empty() {
+            end = line_after;
+        }
+    }
+    let mut middle = pieces.concat();
+    if !ends_with_break(&source[block]) {
+        // The note ended on its last link without a line break, and still does.
+        middle.truncate(strip_break(&middle).len());
+    }
+    out.push_str(&source[..start]);
+    out.push_str(&middle);
+    out.push_str(&source[end..]);
+    out
 }
 
 /// A section appended to a note without one: after a blank line, or after a line that closes
 /// the block the note ends in when that block would swallow the section otherwise.
-fn append(source: &str, parsed: &Parsed, spec: &SectionSpec, links: &[String]) -> Option<Placed> {
+pub(crate) fn append(
+    source: &str,
+    parsed: &Parsed,
+    spec: &SectionSpec,
+    links: &[String],
+) -> Option<Placed> {
     let line_break = parsed.line_ending().as_str();
     let build = |closer: Option<&str>| {
         let mut out = String::with_capacity(source.len() + 16 + links.len() * 48);
@@ -123,10 +238,10 @@ fn append(source: &str, parsed: &Parsed, spec: &SectionSpec, links: &[String]) -
             if let Some(closer) = closer {
                 out.push_str(closer);
                 out.push_str(line_break);
-                out.push_str(line_break);
-            } else if !ends_with_blank_line(&out) {
-                out.push_str(line_break);
             }
+            // Always one blank line of its own, even after a blank line the note ends with,
+            // so that taking the section out again (`region.rs`) knows where the note ended.
+            out.push_str(line_break);
         }
         let heading_start = out.len();
         out.push_str(&spec.heading_line());
@@ -137,8 +252,6 @@ fn append(source: &str, parsed: &Parsed, spec: &SectionSpec, links: &[String]) -
         let section = heading_start..out.len();
         section_lands(&out, spec, &section).then_some(Placed {
             text: out,
-            section,
-            lead_start: source.len(),
             closer: closer.map(str::to_string),
         })
     };

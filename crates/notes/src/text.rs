@@ -25,10 +25,8 @@ use crate::splice::appended_closer;
 /// Bumped whenever [`embed_text`] returns different text for the same note, so that stores
 /// keyed by a text-preparation fingerprint re-embed exactly when they must.
 ///
-/// Version 3: the closing line a section splice adds to a note ending in an open block is
-/// part of the text of the note without a section too; TOML (`+++`) and JSON front matter are
-/// left out like YAML.
-pub const EMBED_TEXT_VERSION: u32 = 3;
+/// Version 4: lines a person typed in the managed section are part of the text.
+pub const EMBED_TEXT_VERSION: u32 = 4;
 
 /// The note's text without front matter and managed section, each link, image and reference
 /// link replaced by its text, reference definitions dropped, trimmed; for a note without a
@@ -38,7 +36,9 @@ pub fn embed_text(parsed: &Parsed) -> String {
     let source = parsed.source();
     let mut cuts: Vec<Range<usize>> = parsed.link_syntax.clone();
     cuts.extend(parsed.front_matter.clone());
-    cuts.extend(parsed.section().map(|section| section.range()));
+    if let Some(section) = parsed.section() {
+        cuts.extend(section.untyped(source));
+    }
     cuts.sort_by_key(|range| (range.start, range.end));
 
     let mut text = String::with_capacity(source.len());
@@ -101,9 +101,11 @@ mod tests {
             prepared("[![badge](b.svg)](https://ci)"),
             "badge https://ci"
         );
+        assert_eq!(prepared("# T\n\n## Closest\n\n* [x](x)\n"), "# T");
+        // A web link in the section is a line a person typed: theirs, and part of the text.
         assert_eq!(
-            prepared("# T\n\n## Closest\n\n* [x](https://in.section)\n"),
-            "# T"
+            prepared("# T\n\n## Closest\n\n* [x](x)\n* [x](https://in.section)\n"),
+            "# T\n\n* x https://in.section"
         );
         assert_eq!(prepared("an [](empty) link"), "an  link");
         assert_eq!(prepared("<https://auto.link>"), "https://auto.link");

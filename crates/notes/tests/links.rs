@@ -209,6 +209,7 @@ pub fn every_link_reaches_its_note(root: &tempfile::TempDir, at_least: usize) {
                 vec![(Template::Bullet, LinkForm::WithExtension)]
             };
             for (template, form) in combos {
+                let spec = spec.clone().with_custom_lines(template.custom_lines());
                 let links = render_links_with(&template, from, &targets, form);
                 let written = splice(note.text(), &parsed, &spec, &links);
                 let again = parse(&written, &spec).expect("parses");

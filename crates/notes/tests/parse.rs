@@ -73,6 +73,7 @@ fn other_levels_and_texts_are_not_the_section() {
     let spec = SectionSpec {
         heading: "Related".to_string(),
         level: 3,
+        custom_lines: Vec::new(),
     };
     let parsed = parse("## Closest\n\n### Related\n\n* x\n\n### Next\n", &spec).expect("parses");
     assert_eq!(parsed.section().map(|s| s.range()), Some(12..30));

@@ -72,6 +72,7 @@ fn a_section_rendered_with_scores_splices_once() {
         .collect();
     for line in ["* [{id}]({link}) ({score})", "- {score}: [{title}]({path})"] {
         let template = Template::custom(line).expect("valid");
+        let spec = spec.clone().with_custom_lines(template.custom_lines());
         let links = render_links(&template, &from, &targets);
         assert_eq!(links, render_links(&template, &from, &targets));
         let source = "# X

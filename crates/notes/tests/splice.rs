@@ -25,9 +25,10 @@ fn section_is_appended_after_a_blank_line() {
         spliced("# A\n\nBody.\n", &["b", "c"]),
         "# A\n\nBody.\n\n## Closest\n\n* [b](b)\n* [c](c)\n"
     );
+    // A note ending in a blank line gets one more, so that removal knows where it ended.
     assert_eq!(
         spliced("# A\n\nBody.\n\n", &["b"]),
-        "# A\n\nBody.\n\n## Closest\n\n* [b](b)\n"
+        "# A\n\nBody.\n\n\n## Closest\n\n* [b](b)\n"
     );
 }
 
@@ -60,8 +61,14 @@ fn existing_section_at_the_end_is_replaced() {
 fn section_in_the_middle_keeps_what_follows_byte_for_byte() {
     let source = "# A\n\n## Closest\n* [x](x)\n### Sub\nold\n## After  \n\ntext\n\n## Closest2\n";
     let result = spliced(source, &["b"]);
+    // The sub-heading and the line under it were typed in the section: they stay.
     assert_eq!(
         result,
+        "# A\n\n## Closest\n* [b](b)\n### Sub\nold\n## After  \n\ntext\n\n## Closest2\n"
+    );
+    let untyped = "# A\n\n## Closest\n* [x](x)\n\n## After  \n\ntext\n\n## Closest2\n";
+    assert_eq!(
+        spliced(untyped, &["b"]),
         "# A\n\n## Closest\n\n* [b](b)\n\n## After  \n\ntext\n\n## Closest2\n"
     );
 }
@@ -163,5 +170,5 @@ fn large_note_is_spliced() {
         source.push_str(paragraph);
     }
     let result = spliced(&source, &["b"]);
-    assert_eq!(&result[source.len()..], "## Closest\n\n* [b](b)\n");
+    assert_eq!(&result[source.len()..], "\n## Closest\n\n* [b](b)\n");
 }

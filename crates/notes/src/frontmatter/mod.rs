@@ -57,32 +57,52 @@ pub(crate) fn detect(source: &str) -> Option<Block> {
 /// its syntax, creating the key when missing and a YAML block only when the note has no front
 /// matter; every other byte stays as it was. Idempotent, like [`crate::splice`].
 pub fn splice_front_matter(source: &str, key: &str, ids: &[String]) -> String {
-    set_list(source, key, ids).text
+    set_list(source, key, ids)
 }
 
-/// The result of setting a list: the new text, and whether the block was created for it.
-pub(crate) struct ListEdit {
-    pub(crate) text: String,
-    pub(crate) created_block: bool,
-}
-
-pub(crate) fn set_list(source: &str, key: &str, ids: &[String]) -> ListEdit {
+pub(crate) fn set_list(source: &str, key: &str, ids: &[String]) -> String {
     let line_break = LineEnding::detect(source).as_str();
     let Some(block) = detect(source) else {
-        return ListEdit {
-            text: yaml::new_block(source, key, ids, line_break),
-            created_block: true,
-        };
+        return yaml::new_block(source, key, ids, line_break);
     };
-    let text = match block.format {
+    // Comment lines a person typed among the items stay, after the list.
+    let typed = key_range(source, &block, key)
+        .map(|range| typed_lines(source, &block, &range))
+        .unwrap_or_default();
+    let mut text = match block.format {
         FrontMatterFormat::Yaml => yaml::set(source, &block.range, key, ids, line_break),
         FrontMatterFormat::Toml => toml::set(source, &block.range, key, ids, line_break),
         FrontMatterFormat::Json => json::set(source, &block.range, key, ids, line_break),
     };
-    ListEdit {
-        text,
-        created_block: false,
+    if !typed.is_empty() {
+        if let Some(range) = detect(&text).and_then(|block| key_range(&text, &block, key)) {
+            text.insert_str(range.end, &typed);
+        }
     }
+    text
+}
+
+/// The lines after the key's first line, in its value's range, that are comments (YAML and
+/// TOML `#` lines): a person's, not the list's. Whole lines, in order.
+pub(crate) fn typed_lines(source: &str, block: &Block, key_range: &Range<usize>) -> String {
+    if block.format == FrontMatterFormat::Json {
+        return String::new();
+    }
+    crate::lines::lines_with_breaks(&source[key_range.clone()])
+        .skip(1)
+        .filter(|(_, line)| line.trim_start().starts_with('#'))
+        .map(|(_, line)| line)
+        .collect()
+}
+
+/// Whether a YAML block holds nothing but the key, as a block made for the list does.
+pub(crate) fn only_key(source: &str, block: &Block, key_range: &Range<usize>) -> bool {
+    if block.format != FrontMatterFormat::Yaml {
+        return false;
+    }
+    let inner_start = crate::lines::line_end(source, block.range.start);
+    let closing = crate::lines::line_start(source, block.range.end.saturating_sub(1));
+    key_range.start == inner_start && key_range.end == closing
 }
 
 /// The bytes of `key` in the block: its lines for YAML and TOML; for JSON the member with the

@@ -8,6 +8,7 @@ mod fixture;
 
 mod embed;
 mod export;
+mod folder;
 mod hostile;
 mod hybrid;
 mod incremental;

@@ -173,3 +173,42 @@ fn watch_leaves_a_note_alone_while_it_is_being_written() {
     assert_eq!(closest_links(&written).len(), 10);
     assert_eq!(watch.interrupt(Duration::from_secs(30)).code(), Some(0));
 }
+
+/// Lines typed below and inside a list while `watch` runs stay where they were typed, through
+/// the runs that rewrite the list around them.
+#[test]
+fn watch_keeps_lines_typed_in_a_section() {
+    let scratch = Scratch::new();
+    let root = osx_notes(&scratch, "typed");
+    let mut watch = start_watch(&root, "0.2");
+    let gyes = root.join("gyes.md");
+    let text = std::fs::read_to_string(&gyes).expect("read");
+    let typed = text.replacen("\n* [", "\n* a bullet I typed\n* [", 1)
+        + "\nA paragraph I typed below the list.\n";
+    std::fs::write(&gyes, &typed).expect("type");
+    // A near-copy of gyes enters its list, so the list is rewritten around the typed lines.
+    let copy = text
+        .split("\n## Closest")
+        .next()
+        .expect("text")
+        .replace("gyes", "gyes-twin");
+    std::fs::write(root.join("gyes-twin.md"), copy).expect("write");
+    report_until(&mut watch, Duration::from_secs(60), |report| {
+        report["held"].as_array().is_some_and(Vec::is_empty)
+            && links(&root, "gyes").contains(&"gyes-twin".to_owned())
+    });
+    let now = std::fs::read_to_string(&gyes).expect("read");
+    assert!(now.contains("\n* a bullet I typed\n"), "{now}");
+    assert!(
+        now.ends_with("\nA paragraph I typed below the list.\n"),
+        "{now}"
+    );
+    let status = watch.interrupt(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0));
+    let check = closest(
+        &["update", root.to_str().expect("path"), "--check"],
+        None,
+        None,
+    );
+    assert_eq!(check.status.code(), Some(0), "{}", stdout(&check));
+}

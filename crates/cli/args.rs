@@ -150,6 +150,9 @@ pub enum Format {
 pub enum Command {
     /// Bring every note's Closest section up to date.
     Update(UpdateArgs),
+    /// Take every Closest section (and front-matter list) out again, then the lock file and the
+    /// state folder: notes nobody edited get back the bytes they had before.
+    Clean(CleanArgs),
     /// Show the notes nearest to a note, a text, or standard input.
     Similar(SimilarArgs),
     /// Why note B is (or is not) in note A's list: scores, shared words, rank, sentences.
@@ -207,6 +210,19 @@ pub struct UpdateArgs {
     /// Read every note and recompute every list, whatever the store says.
     #[arg(long)]
     pub full: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct CleanArgs {
+    /// Notes root (default: the current folder).
+    pub dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub folder: FolderOptions,
+    /// Change nothing; list the notes that would change.
+    #[arg(long)]
+    pub dry_run: bool,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

@@ -10,7 +10,8 @@ use closest_engine::{Engine, Mode, Model, Query, UpdateOptions, UpdateReport};
 use serde_json::json;
 
 use crate::args::{
-    EmbedArgs, ExplainArgs, Format, ModelCommand, ModelOptions, SimilarArgs, StatusArgs, UpdateArgs,
+    CleanArgs, EmbedArgs, ExplainArgs, Format, ModelCommand, ModelOptions, SimilarArgs, StatusArgs,
+    UpdateArgs,
 };
 use crate::embed_lines::{embed_lines, parse_line, EmbedLine};
 use crate::settings::folder_settings;
@@ -38,11 +39,75 @@ pub fn update(args: &UpdateArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCo
     print_update(&report, mode, args.format, ui)?;
     Ok(if report.failed > 0 {
         ExitCode::from(2)
-    } else if mode == Mode::Check && !report.stale.is_empty() {
+    } else if mode == Mode::Check && is_stale(&report) {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// `closest clean`.
+pub fn clean(args: &CleanArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+    let settings = folder_settings(args.dir.as_deref(), &args.folder, model, ui)?;
+    let mode = if args.dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Write
+    };
+    let report = closest_engine::clean::clean(&settings, mode, ui)?;
+    let mut out = ui.out();
+    match args.format {
+        Format::Json => writeln!(out, "{}", serde_json::to_string(&report)?)?,
+        Format::Text => {
+            let verb = if args.dry_run {
+                "would clean"
+            } else {
+                "cleaned"
+            };
+            for path in &report.cleaned {
+                writeln!(out, "{verb}: {path}")?;
+            }
+            drop(out);
+            if !report.typed.is_empty() {
+                ui.say(&format!(
+                    "{} note(s) keep their section heading over lines you typed under it: {}",
+                    report.typed.len(),
+                    report.typed.join(", ")
+                ));
+            }
+            let removed: Vec<&str> = [
+                (
+                    report.lock_file_removed,
+                    closest_engine::lockfile::LOCK_FILE,
+                ),
+                (report.state_removed, "the state folder"),
+            ]
+            .into_iter()
+            .filter_map(|(removed, what)| removed.then_some(what))
+            .collect();
+            let mut summary = format!("{} notes: {} {verb}", report.notes, report.cleaned.len());
+            if !removed.is_empty() {
+                let verb = if args.dry_run {
+                    "would remove"
+                } else {
+                    "removed"
+                };
+                summary.push_str(&format!("; {verb} {}", removed.join(" and ")));
+            }
+            ui.say(&summary);
+        }
+    }
+    Ok(if report.failed > 0 {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Whether `--check` found anything `update` would change: a note, a note leaving the managed
+/// set, or the lock file.
+fn is_stale(report: &UpdateReport) -> bool {
+    !report.stale.is_empty() || !report.released.is_empty() || report.lock_file.is_some()
 }
 
 fn print_update(report: &UpdateReport, mode: Mode, format: Format, ui: &Ui) -> Result<()> {
@@ -59,16 +124,39 @@ fn print_update(report: &UpdateReport, mode: Mode, format: Format, ui: &Ui) -> R
                 for id in &report.stale {
                     writeln!(out, "{verb}: {id}")?;
                 }
+                for path in &report.released {
+                    writeln!(out, "{verb}: {path} (no longer managed: its list goes)")?;
+                }
+                if let Some(why) = report.lock_file {
+                    writeln!(
+                        out,
+                        "{verb}: {} ({why})",
+                        closest_engine::lockfile::LOCK_FILE
+                    )?;
+                }
             }
             out.flush()?;
             ui.say(format_args!(
                 "{} notes: {} embedded, {} unchanged, {} written, {} skipped, {} pruned ({} index, {}) in {:.2} s",
                 report.notes, report.embedded, report.unchanged, report.written, report.skipped, report.pruned, report.index, report.model, report.seconds
             ));
-            if mode == Mode::Check && !report.stale.is_empty() {
+            if mode == Mode::Write && !report.released.is_empty() {
+                ui.say(format_args!(
+                    "took the lists out of {} note(s) the settings no longer manage",
+                    report.released.len()
+                ));
+            }
+            if mode == Mode::Write && report.lock_file.is_some() {
+                ui.say(format_args!(
+                    "wrote `{}` ({}); commit it with the notes",
+                    closest_engine::lockfile::LOCK_FILE,
+                    report.lock_file.unwrap_or_default()
+                ));
+            }
+            if mode == Mode::Check && is_stale(report) {
                 ui.say(format_args!(
                     "hint: run `closest update` to bring {} stale note(s) up to date",
-                    report.stale.len()
+                    report.stale.len() + report.released.len()
                 ));
             }
             if report.failed > 0 {

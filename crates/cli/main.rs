@@ -60,6 +60,7 @@ fn run(cli: &Cli, ui: &Ui) -> Result<ExitCode> {
     let model = &cli.global.model;
     match &cli.command {
         Command::Update(args) => commands::update(args, model, ui),
+        Command::Clean(args) => commands::clean(args, model, ui),
         Command::Similar(args) => commands::similar(args, model, ui),
         Command::Explain(args) => commands::explain(args, model, ui),
         Command::Embed(args) => commands::embed(args, model, ui),

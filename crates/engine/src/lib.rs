@@ -14,6 +14,7 @@
 
 mod changes;
 pub mod check_links;
+pub mod clean;
 mod compact;
 mod dupes;
 pub mod embedding;

@@ -79,6 +79,9 @@ pub struct UpdateReport {
     pub moved: Vec<String>,
     /// Note-template folders left out (Obsidian's, Templater's).
     pub template_folders: Vec<String>,
+    /// Notes the settings no longer manage (an `exclude` added, an `include` narrowed) whose
+    /// lists were (or, with `--check` and `--dry-run`, would be) taken out, by path.
+    pub released: Vec<String>,
     /// Notes whose section waits because they changed within `hold_recent`, by id.
     pub held: Vec<String>,
     /// When the last of the held notes, if left alone, may be written.
@@ -212,6 +215,17 @@ pub(crate) fn update(
     run.report.timings.rank = rank_started.elapsed().as_secs_f64();
     let write_started = Instant::now();
     let (jobs_rendered, outcomes) = run.write(&mut lists)?;
+    // Notes the settings no longer manage lose their lists.
+    let (released, warnings) =
+        crate::clean::release_leavers(run.engine.settings(), &run.folder, options.mode)?;
+    run.report.released = released;
+    for warning in warnings {
+        if matches!(warning, Warning::NotWritten(_) | Warning::ReadOnly { .. }) {
+            run.report.failed += 1;
+        }
+        reporter.warn(&warning);
+        run.report.warnings.push(warning);
+    }
     run.report.timings.write = write_started.elapsed().as_secs_f64();
     let record_started = Instant::now();
     run.record(lists, jobs_rendered, outcomes)?;

@@ -69,7 +69,7 @@ pub fn clean(args: &CleanArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode
             }
             drop(out);
             if !report.typed.is_empty() {
-                ui.say(&format!(
+                ui.say(format!(
                     "{} note(s) keep their section heading over lines you typed under it: {}",
                     report.typed.len(),
                     report.typed.join(", ")
@@ -94,7 +94,7 @@ pub fn clean(args: &CleanArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode
                 };
                 summary.push_str(&format!("; {verb} {}", removed.join(" and ")));
             }
-            ui.say(&summary);
+            ui.say(summary);
         }
     }
     Ok(if report.failed > 0 {

@@ -196,7 +196,7 @@ fn git(repo: &Path, args: &[&str]) -> String {
 #[test]
 fn a_clone_agrees_with_its_author() {
     let scratch = Scratch::new();
-    let held = |path: &Path| path.to_string_lossy().len() % 8 == 0;
+    let held = |path: &Path| path.to_string_lossy().len().is_multiple_of(8);
     let repo = scratch.copy_notes(&test_data().join("til/notes"), "repo", |path| !held(path));
     git(&repo, &["init", "-q"]);
     update(&repo, &[]);

@@ -20,3 +20,15 @@ fn every_written_link_resolves_in_nested_folders_of_the_shared_til_notes() {
         path.to_string_lossy().len() % 5 == 0 || path.ends_with("github-pages.md")
     });
 }
+
+/// 10,000 notes of the shared corpora written on a CPU of one kernel family are current for a
+/// clone on a CPU of another: no list flips for float noise (the count of lists that differ
+/// between the two families written from scratch is printed, for BENCHMARKS.md).
+#[test]
+#[ignore = "shared suite: needs ../shared; cargo test --release --workspace -- --ignored shared_corpus::"]
+fn ten_thousand_notes_on_another_cpu_family_flip_no_list() {
+    let scratch = crate::fixture::Scratch::new();
+    let shared = shared_data();
+    let folder = crate::kernels::ten_thousand_notes(&shared, scratch.path());
+    crate::kernels::clone_on_another_cpu_writes_nothing(&folder);
+}

@@ -12,6 +12,7 @@ mod folder;
 mod hostile;
 mod hybrid;
 mod incremental;
+mod kernels;
 mod links;
 mod live_bench;
 mod model;

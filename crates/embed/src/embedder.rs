@@ -75,6 +75,7 @@ impl Embedder {
         dtype: DType,
         engine: Engine,
     ) -> Result<Self> {
+        crate::cpu::Vectors::forced().map_err(Error::Kernel)?;
         let config = ModelConfig::load(&resolved.dir, &resolved.name)?;
         let tokenizer =
             load_tokenizer(&resolved.dir.join("tokenizer.json"), config.max_seq_length)?;
@@ -148,12 +149,9 @@ impl Embedder {
         match &self.encoder {
             Encoder::Cpu(_) if self.dtype == DType::BF16 => format!(
                 "closest's CPU kernels, bf16 products (AVX512_BF16), the rest f32 ({})",
-                crate::cpu::Vectors::detect().name()
+                kernels()
             ),
-            Encoder::Cpu(_) => format!(
-                "closest's CPU kernels, f32 ({})",
-                crate::cpu::Vectors::detect().name()
-            ),
+            Encoder::Cpu(_) => format!("closest's CPU kernels, f32 ({})", kernels()),
             Encoder::Candle(_) => format!(
                 "candle tensor ops, {} on {}",
                 dtype_name(self.dtype),
@@ -327,4 +325,17 @@ pub fn model_fingerprint(resolved: &ResolvedModel, dtype: DType) -> Result<(Stri
     );
     let fingerprint = format!("{:x}", hasher.finalize())[..16].to_owned();
     Ok((fingerprint, config))
+}
+
+/// The kernel family the CPU pass runs, and whether `CLOSEST_KERNEL` forced it.
+fn kernels() -> String {
+    let family = crate::cpu::Vectors::in_use();
+    match crate::cpu::Vectors::forced() {
+        Ok(Some(_)) => format!(
+            "{}, forced by {}",
+            family.name(),
+            crate::cpu::KERNEL_VARIABLE
+        ),
+        _ => family.name().to_owned(),
+    }
 }

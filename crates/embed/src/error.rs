@@ -67,6 +67,10 @@ pub enum Error {
         expected: &'static str,
     },
 
+    /// `CLOSEST_KERNEL` names a family this CPU cannot run, or none.
+    #[error("{0}")]
+    Kernel(String),
+
     #[error("tokenizer failed: {0}")]
     Tokenizer(String),
 

@@ -23,6 +23,7 @@ mod explain;
 mod hash;
 mod health;
 mod hold;
+mod keep;
 mod learned;
 mod lock;
 pub mod lockfile;

@@ -29,9 +29,20 @@ pub(crate) fn shown<'l>(
     settings: &FolderSettings,
     is_linked: impl Fn(u64) -> bool,
 ) -> Vec<&'l Neighbour> {
+    let mut shown = showable(list, settings, is_linked);
+    shown.truncate(settings.k);
+    shown
+}
+
+/// The entries a note may show, best first (see [`shown`]), before the first k are taken: what
+/// the writing checks a written order against (`keep.rs`).
+pub(crate) fn showable<'l>(
+    list: &'l [Neighbour],
+    settings: &FolderSettings,
+    is_linked: impl Fn(u64) -> bool,
+) -> Vec<&'l Neighbour> {
     list.iter()
         .filter(|neighbour| neighbour.score >= settings.min_score && !is_linked(neighbour.id))
-        .take(settings.k)
         .collect()
 }
 

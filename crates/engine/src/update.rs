@@ -22,7 +22,7 @@ use crate::error::{Result, Warning};
 use crate::hash::TextHash;
 use crate::learned::{Learned, DRIFT_SHARE};
 use crate::lock::FolderLock;
-use crate::neighbours::shown;
+use crate::neighbours::showable;
 use crate::prepare::{prepare_all, Placement, ReadNote};
 use crate::progress::Reporter;
 use crate::rank::{rank, LexicalSide, Matrix, Method, RankInput, SavedIndex, MARGIN};
@@ -939,13 +939,14 @@ impl<'a> Run<'a> {
                     resolver.linked_ids_of(note.links(self.record_of(position)), &note.file)
                 })
                 .unwrap_or_default();
-            let chosen: Vec<LinkTarget> = shown(&list, settings, |other| {
+            let candidates: Vec<LinkTarget> = showable(&list, settings, |other| {
                 linked.contains(&self.notes[other as usize].file.id)
             })
             .into_iter()
             .map(|neighbour| self.target(neighbour.id as usize, neighbour.score))
             .collect();
-            let (_, rendered) = render(rendering, &note.file, &chosen);
+            let shown = candidates.len().min(settings.k);
+            let (_, rendered) = render(rendering, &note.file, &candidates[..shown]);
             rendered_now[position] = Some(rendered);
             let record = self.record_of(position);
             let unchanged_since_written = note.read.is_none()
@@ -968,7 +969,8 @@ impl<'a> Run<'a> {
                     (None, None) => unreachable!("a note without a record is always read"),
                 },
                 previous: previous_region(record),
-                targets: chosen,
+                candidates,
+                shown,
             });
             if jobs.len() == WRITE_BLOCK {
                 writer.write(std::mem::take(&mut jobs));

@@ -10,12 +10,12 @@
 //! at a time. Writes run on their own pool of threads, because each waits on an fsync rather
 //! than the CPU; each touched folder is synced once at the end.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use closest_notes::{
     render_links_with, sync_folder, write_atomic_deferred, write_region, LinkEvidence, LinkForm,
-    LinkTarget, NoteFile, Region, WriteOutcome, WrittenRegion,
+    LinkTarget, NoteFile, Parsed, Region, WriteOutcome, WrittenRegion,
 };
 use rayon::prelude::*;
 
@@ -45,7 +45,10 @@ pub struct Job<'a> {
     pub expect: Expect,
     /// The region the last run wrote into the note.
     pub previous: Option<WrittenRegion>,
-    pub targets: Vec<LinkTarget>,
+    /// The notes it may list, best first, and how many the exact ranking shows: the order
+    /// written already is kept while the scores allow it (`keep.rs`).
+    pub candidates: Vec<LinkTarget>,
+    pub shown: usize,
 }
 
 /// What a note read to be written must still be; otherwise it changed since the run looked at
@@ -197,6 +200,46 @@ impl<'a> Writer<'a> {
     }
 }
 
+/// The lines to write: the note's own, in its own order, when the scores allow that order
+/// (`keep.rs`), else the exact ranking's first lines.
+fn lines_to_write(rendering: Rendering<'_>, job: &Job<'_>, parsed: &Parsed) -> Vec<String> {
+    let (mut all, _) = render(rendering, job.file, &job.candidates);
+    let written: Vec<String> = managed_links_or_lines(parsed, rendering.region);
+    let index_of: HashMap<&str, usize> = all
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(index, line)| (line.as_str(), index))
+        .collect();
+    let written: Vec<Option<usize>> = written
+        .iter()
+        .map(|line| index_of.get(line.as_str()).copied())
+        .collect();
+    let scores: Vec<f32> = job.candidates.iter().map(|target| target.score).collect();
+    match crate::keep::kept_order(&written, &scores, job.shown) {
+        Some(order) => order.into_iter().map(|index| all[index].clone()).collect(),
+        None => {
+            all.truncate(job.shown);
+            all
+        }
+    }
+}
+
+/// What the note's region lists now: its link lines, or its front-matter ids.
+fn managed_links_or_lines(parsed: &Parsed, region: &Region) -> Vec<String> {
+    match region {
+        Region::Section { .. } => parsed
+            .section_lines()
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        Region::FrontMatter { .. } => closest_notes::managed_links(parsed, region)
+            .into_iter()
+            .map(|link| link.target)
+            .collect(),
+    }
+}
+
 fn write_one(
     job: Job<'_>,
     rendering: Rendering<'_>,
@@ -215,11 +258,11 @@ fn write_one(
         };
         (outcome, None)
     };
-    let (lines, _) = render(rendering, job.file, &job.targets);
     let prepared = match prepare(job.file, placement, job.previous.as_ref()) {
         Ok(prepared) => prepared,
         Err(err) => return left(job.position, Warning::Skipped(err)),
     };
+    let lines = lines_to_write(rendering, &job, &prepared.parsed);
     let still = match job.expect {
         Expect::Bytes(content_hash) => {
             crate::hash::from_hex(prepared.note.content_hash()) == Some(content_hash)
@@ -361,7 +404,8 @@ mod tests {
             file: &a,
             expect,
             previous: None,
-            targets: vec![target.clone()],
+            candidates: vec![target.clone()],
+            shown: 1,
         };
 
         // Edited after the read step: left alone, said, read next run.

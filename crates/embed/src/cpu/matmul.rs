@@ -7,7 +7,9 @@
 //! `unsafe` call. It passes gemm exactly what its callers describe, so the arithmetic is gemm's
 //! own: no copies, no reordering.
 
-use super::Linear;
+use gemm_common::simd::MixedSimd;
+
+use super::{Linear, Vectors};
 
 /// Where a matrix's elements lie in its slice: element (i, j) is at `i * row + j * col`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,28 +87,120 @@ impl MatMul {
         // strides inside its slice, and the strides fit in isize. `dst` is borrowed mutably, so
         // it overlaps neither operand; the operands are only read.
         unsafe {
-            gemm::gemm(
+            gemm_of_family(
+                Vectors::in_use(),
                 self.rows,
                 self.cols,
                 self.depth,
                 dst.as_mut_ptr(),
-                self.dst.col as isize,
-                self.dst.row as isize,
+                [self.dst.col as isize, self.dst.row as isize],
                 self.accumulate,
                 lhs.as_ptr(),
-                self.lhs.col as isize,
-                self.lhs.row as isize,
+                [self.lhs.col as isize, self.lhs.row as isize],
                 rhs.as_ptr(),
-                self.rhs.col as isize,
-                self.rhs.row as isize,
+                [self.rhs.col as isize, self.rhs.row as isize],
                 alpha,
                 self.scale,
-                false,
-                false,
-                false,
-                gemm::Parallelism::None,
             );
         }
+    }
+}
+
+/// `gemm::gemm` for f32 with the kernel family chosen by the caller instead of the widest this
+/// CPU has (`kernel.rs`): the same steps (the destination made row-oriented by transposing the
+/// product, then gemm's blocked product with that family's microkernels). Strides are
+/// `[column, row]` and never negative here.
+///
+/// # Safety
+/// As `gemm::gemm`: every element the strides reach lies in its buffer, `dst` overlaps neither
+/// operand, and `family` runs on this CPU.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+unsafe fn gemm_of_family(
+    family: Vectors,
+    m: usize,
+    n: usize,
+    k: usize,
+    dst: *mut f32,
+    [dst_cs, dst_rs]: [isize; 2],
+    read_dst: bool,
+    lhs: *const f32,
+    [lhs_cs, lhs_rs]: [isize; 2],
+    rhs: *const f32,
+    [rhs_cs, rhs_rs]: [isize; 2],
+    alpha: f32,
+    beta: f32,
+) {
+    // gemm's microkernels prefer a column-major destination: transpose the product otherwise.
+    let (m, n, dst_cs, dst_rs, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs) =
+        if dst_cs.abs() < dst_rs.abs() {
+            (
+                n, m, dst_rs, dst_cs, rhs, rhs_rs, rhs_cs, lhs, lhs_rs, lhs_cs,
+            )
+        } else {
+            (
+                m, n, dst_cs, dst_rs, lhs, lhs_cs, lhs_rs, rhs, rhs_cs, rhs_rs,
+            )
+        };
+    // Each family's lanes of f32, as gemm's own dispatch instantiates it.
+    macro_rules! with {
+        ($simd:ty, $kernels:path, $lanes:literal) => {{
+            use $kernels as kernels;
+            // SAFETY: the caller's contract, and `family` runs here (so `try_new` succeeds).
+            unsafe {
+                gemm_common::gemm::gemm_basic_generic::<
+                    _,
+                    f32,
+                    $lanes,
+                    { kernels::MR_DIV_N * $lanes },
+                    { kernels::NR },
+                    { kernels::MR_DIV_N },
+                    { kernels::H_M },
+                    { kernels::H_N },
+                >(
+                    <$simd as MixedSimd<f32, f32, f32, f32>>::try_new()
+                        .expect("the kernel family runs on this CPU"),
+                    m,
+                    n,
+                    k,
+                    dst,
+                    dst_cs,
+                    dst_rs,
+                    read_dst,
+                    lhs,
+                    lhs_cs,
+                    lhs_rs,
+                    rhs,
+                    rhs_cs,
+                    rhs_rs,
+                    alpha,
+                    beta,
+                    false,
+                    false,
+                    false,
+                    |a, b, c| a * b + c,
+                    &kernels::UKR,
+                    &kernels::H_UKR,
+                    false,
+                    gemm_common::Parallelism::None,
+                )
+            }
+        }};
+    }
+    match family {
+        #[cfg(target_arch = "x86_64")]
+        Vectors::Avx512 => with!(
+            gemm_common::simd::V4,
+            gemm_f32::microkernel::avx512f::f32,
+            16
+        ),
+        #[cfg(target_arch = "x86_64")]
+        Vectors::Avx2 => with!(gemm_common::simd::V3, gemm_f32::microkernel::fma::f32, 8),
+        _ => with!(
+            gemm_common::simd::Scalar,
+            gemm_f32::microkernel::scalar::f32,
+            1
+        ),
     }
 }
 

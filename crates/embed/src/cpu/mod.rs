@@ -22,6 +22,7 @@
 //! reference this pass is tested against (beside sentence-transformers' vectors).
 
 mod attention;
+mod kernel;
 mod load;
 mod matmul;
 mod rows;
@@ -32,6 +33,7 @@ use rayon::prelude::*;
 
 use crate::bf16::PackedBf16;
 use crate::config::BertConfig;
+pub use kernel::{Vectors, KERNEL_VARIABLE};
 use matmul::linear;
 use rows::{activate, layer_norm};
 
@@ -106,37 +108,6 @@ pub struct CpuBert {
     activation: CpuActivation,
 }
 
-/// The widest vectors the pass is compiled for that this CPU has, checked at run time.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Vectors {
-    Avx512,
-    Avx2,
-    Generic,
-}
-
-impl Vectors {
-    pub fn detect() -> Self {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if std::arch::is_x86_feature_detected!("avx512f") {
-                return Self::Avx512;
-            }
-            if std::arch::is_x86_feature_detected!("avx2") {
-                return Self::Avx2;
-            }
-        }
-        Self::Generic
-    }
-
-    pub fn name(self) -> &'static str {
-        match self {
-            Self::Avx512 => "AVX-512F",
-            Self::Avx2 => "AVX2",
-            Self::Generic => "portable code, no wide vectors",
-        }
-    }
-}
-
 /// Why a batch could not run: token ids or lengths the weights do not cover.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutOfRange(pub String);
@@ -201,11 +172,11 @@ impl CpuBert {
     }
 
     fn forward_chunk(&self, ids: &[u32], lengths: &[usize], out: &mut [f32]) {
-        match Vectors::detect() {
-            // SAFETY: `detect` found AVX-512F on this CPU.
+        match Vectors::in_use() {
+            // SAFETY: `in_use` found AVX-512F on this CPU.
             #[cfg(target_arch = "x86_64")]
             Vectors::Avx512 => unsafe { self.forward_chunk_avx512(ids, lengths, out) },
-            // SAFETY: `detect` found AVX2 on this CPU.
+            // SAFETY: `in_use` found AVX2 and FMA on this CPU.
             #[cfg(target_arch = "x86_64")]
             Vectors::Avx2 => unsafe { self.forward_chunk_avx2(ids, lengths, out) },
             _ => self.forward_chunk_generic(ids, lengths, out),

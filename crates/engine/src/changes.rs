@@ -17,7 +17,9 @@ use crate::Engine;
 /// recorded.
 pub(crate) fn unrecorded(engine: &Engine, rel_paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let root = &engine.settings().root;
-    let (store, _) = Store::open(&engine.settings().state_dir)?;
+    let Some(store) = Store::open_reader(&engine.settings().state_dir)? else {
+        return Ok(rel_paths.to_vec());
+    };
     let mut news = Vec::new();
     for rel_path in rel_paths {
         let record = store.note_at(&rel_text(rel_path))?;

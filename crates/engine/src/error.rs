@@ -30,7 +30,11 @@ pub enum Error {
         source: Box<closest_embed::Error>,
     },
 
-    #[error("the store `{}` failed: {source}; if this persists, delete the folder and run again", path.display())]
+    #[error(
+        "the store `{}` failed; if this persists, delete the state folder `{}` and run `closest update`",
+        path.display(),
+        path.parent().unwrap_or(path).display()
+    )]
     Store {
         path: PathBuf,
         #[source]
@@ -50,6 +54,12 @@ pub enum Error {
         path.display()
     )]
     Locked { path: PathBuf, seconds: u64 },
+
+    #[error(
+        "the store `{}` was made by another version of closest; run `closest update` to bring it up to date",
+        path.display()
+    )]
+    StoreOutdated { path: PathBuf },
 
     #[error("notes folder `{}` does not exist or is not a folder", path.display())]
     NoFolder { path: PathBuf },

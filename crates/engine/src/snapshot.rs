@@ -189,7 +189,7 @@ impl Cache {
 
 impl Kept {
     fn load(engine: &Engine, store_path: &std::path::Path) -> Result<Self> {
-        let (store, _) = Store::open(&engine.settings().state_dir)?;
+        let store = open_reader(engine)?;
         // Read before loading: a commit in between makes the next call load again, never
         // keep a snapshot older than its version says.
         let version = store.data_version()?;
@@ -217,6 +217,14 @@ pub(crate) struct KeptView<'a> {
 /// A snapshot and every stored candidate list, from one commit (for `export` and `dupes`,
 /// which read every list once).
 pub(crate) fn with_lists(engine: &Engine) -> Result<(Snapshot, HashMap<i64, StoredList>)> {
-    let (store, _) = Store::open(&engine.settings().state_dir)?;
+    let store = open_reader(engine)?;
     store.read(|store| Ok((Snapshot::load(engine, store)?, store.lists()?)))
+}
+
+/// The folder's store, read only; none yet is "run update first".
+fn open_reader(engine: &Engine) -> Result<Store> {
+    let settings = engine.settings();
+    Store::open_reader(&settings.state_dir)?.ok_or_else(|| crate::Error::NothingStored {
+        root: settings.root.display().to_string(),
+    })
 }

@@ -47,7 +47,11 @@ pub struct Plan {
 pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
     let settings = engine.settings();
     let model = engine.model();
-    let (store, _) = Store::open(&settings.state_dir)?;
+    // Read only: before the first update, a plan against a store of nothing.
+    let store = match Store::open_reader(&settings.state_dir)? {
+        Some(store) => store,
+        None => Store::empty()?,
+    };
     let key = model.vector_key(settings.long);
     let meta = VectorMeta::from_entries(|name| store.meta(name).ok().flatten());
     let (vectors, reset) = VectorFile::open(&settings.state_dir, meta, &key, model.dim());

@@ -140,6 +140,65 @@ impl Store {
         }
     }
 
+    /// Opens the store only to read it, as every command but the engine's update steps does:
+    /// it never creates, migrates, rebuilds or removes a store, so readers beside a first
+    /// `update` cannot destroy the store it is filling. `Ok(None)` when there is none yet (or
+    /// its first run has not committed); a store of another schema is an error that says to
+    /// run `closest update`.
+    pub fn open_reader(state_dir: &Path) -> Result<Option<Self>> {
+        let path = state_dir.join(STORE_FILE);
+        if !path.is_file() {
+            return Ok(None);
+        }
+        let failed = |source| Error::Store {
+            path: path.clone(),
+            source,
+        };
+        let conn = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(failed)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))
+            .map_err(failed)?;
+        let version: Option<String> = match conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |row| row.get(0),
+            )
+            .optional()
+        {
+            Ok(version) => version,
+            // No tables yet: a first run is creating the store.
+            Err(rusqlite::Error::SqliteFailure(_, Some(message)))
+                if message.starts_with("no such table") =>
+            {
+                return Ok(None)
+            }
+            Err(source) => return Err(failed(source)),
+        };
+        if version.as_deref().and_then(|v| v.parse::<i64>().ok()) != Some(SCHEMA_VERSION) {
+            return Err(Error::StoreOutdated { path });
+        }
+        Ok(Some(Self { conn, path }))
+    }
+
+    /// A store of nothing, in memory: what a reader plans with before the first update.
+    pub fn empty() -> Result<Self> {
+        let path = PathBuf::from(":memory:");
+        let failed = |source| Error::Store {
+            path: path.clone(),
+            source,
+        };
+        let mut store = Self {
+            conn: Connection::open_in_memory().map_err(failed)?,
+            path: path.clone(),
+        };
+        store.create().map_err(failed)?;
+        Ok(store)
+    }
+
     fn try_open(path: &Path, check: bool) -> std::result::Result<Self, String> {
         let text = |err: rusqlite::Error| err.to_string();
         let conn = Connection::open(path).map_err(text)?;

@@ -134,6 +134,8 @@ fn lines(stream: impl Read + Send + 'static) -> Receiver<String> {
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
+    /// The status line and headers.
+    pub head: String,
     pub body: String,
 }
 
@@ -144,14 +146,31 @@ impl Answer {
     }
 }
 
-/// One HTTP/1.1 request to 127.0.0.1:`port` on a fresh connection.
+/// One HTTP/1.1 request to 127.0.0.1:`port` on a fresh connection, as a client on this
+/// machine sends it (`Host: 127.0.0.1:port`).
 pub fn http(port: u16, method: &str, target: &str, body: Option<(&str, &[u8])>) -> Answer {
+    let host = format!("Host: 127.0.0.1:{port}");
+    http_with(port, method, target, &[&host], body)
+}
+
+/// [`http`] with the given header lines (`Name: value`) instead of the `Host` line.
+pub fn http_with(
+    port: u16,
+    method: &str,
+    target: &str,
+    headers: &[&str],
+    body: Option<(&str, &[u8])>,
+) -> Answer {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("connect");
     stream
         .set_read_timeout(Some(Duration::from_secs(60)))
         .expect("timeout");
-    let mut request =
-        format!("{method} {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+    let mut request = format!("{method} {target} HTTP/1.1\r\n");
+    for header in headers {
+        request.push_str(header);
+        request.push_str("\r\n");
+    }
+    request.push_str("Connection: close\r\n");
     if let Some((content_type, bytes)) = body {
         request.push_str(&format!(
             "Content-Type: {content_type}\r\nContent-Length: {}\r\n",
@@ -177,6 +196,7 @@ pub fn http(port: u16, method: &str, target: &str, body: Option<(&str, &[u8])>) 
         .unwrap_or_else(|| panic!("no status in {head:?}"));
     Answer {
         status,
+        head: head.to_owned(),
         body: body.to_owned(),
     }
 }

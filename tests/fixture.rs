@@ -70,8 +70,9 @@ fn copy_tree(from: &Path, to: &Path, filter: &dyn Fn(&Path) -> bool) {
     entries.sort();
     for path in entries {
         let name = path.file_name().expect("name");
-        // Hidden entries (a `.closest` store) belong to the original, not to the copy.
-        if name.to_string_lossy().starts_with('.') {
+        // Hidden entries (a `.closest` store) belong to the original, not to the copy; the
+        // folder's lock file is part of the notes.
+        if name.to_string_lossy().starts_with('.') && name != ".closest.lock" {
             continue;
         }
         let target = to.join(name);

@@ -9,6 +9,11 @@
 //! tool result with `isError: true` and the message, as the protocol asks, so the agent can
 //! read it and try again; malformed requests are JSON-RPC errors. The session ends at the end
 //! of stdin.
+//!
+//! What a client sends is bounded: a message (a line) over [`MAX_LINE_BYTES`] is never held
+//! whole; it is skipped to its end and answered with an Invalid Request error. Until
+//! `initialize`, only `initialize` and `ping` are answered (others get
+//! [`NOT_INITIALIZED`]); an empty batch is an Invalid Request.
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -26,6 +31,12 @@ use crate::ui::Ui;
 const VERSIONS: [&str; 3] = ["2025-06-18", "2025-03-26", "2024-11-05"];
 const MAX_K: u64 = 100;
 
+/// The longest message (one line) read: longer ones are skipped and refused.
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+
+/// A request before `initialize` (JSON-RPC's server-error range).
+const NOT_INITIALIZED: i64 = -32002;
+
 const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
 const METHOD_NOT_FOUND: i64 = -32601;
@@ -41,25 +52,23 @@ pub fn run(settings: FolderSettings, ui: &Ui) -> Result<ExitCode> {
     // pip's progress would go to stdout, which is the protocol's: never draw any.
     let engine = Engine::open(settings, false, ui)?;
     let mut out = ui.out();
-    for line in std::io::stdin().lock().lines() {
-        let line = line?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let reply = match serde_json::from_str::<Value>(&line) {
-            Err(err) => Some(failure(
+    let mut session = Session {
+        engine: &engine,
+        ui,
+        initialized: false,
+    };
+    let mut input = std::io::stdin().lock();
+    while let Some(line) = next_line(&mut input)? {
+        let reply = match line {
+            Line::TooLong(bytes) => Some(failure(
                 Value::Null,
-                PARSE_ERROR,
-                &format!("not JSON: {err}"),
+                INVALID_REQUEST,
+                &format!(
+                    "a message of {bytes} bytes or more is over the limit of {MAX_LINE_BYTES} bytes; send smaller messages"
+                ),
             )),
-            Ok(Value::Array(batch)) => {
-                let replies: Vec<Value> = batch
-                    .iter()
-                    .filter_map(|message| answer(&engine, message, ui))
-                    .collect();
-                (!replies.is_empty()).then_some(Value::Array(replies))
-            }
-            Ok(message) => answer(&engine, &message, ui),
+            Line::Text(line) if line.trim().is_empty() => continue,
+            Line::Text(line) => session.reply(&line),
         };
         if let Some(reply) = reply {
             writeln!(out, "{reply}")?;
@@ -67,6 +76,102 @@ pub fn run(settings: FolderSettings, ui: &Ui) -> Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line of input: its text, or how much of it was skipped for being too long.
+enum Line {
+    Text(String),
+    TooLong(usize),
+}
+
+/// The next line of `input` (without its line break), holding at most [`MAX_LINE_BYTES`] of
+/// it; `None` at the end of input.
+fn next_line(input: &mut impl BufRead) -> std::io::Result<Option<Line>> {
+    let mut line = Vec::new();
+    let mut skipped = 0;
+    loop {
+        let buffer = input.fill_buf()?;
+        if buffer.is_empty() {
+            return Ok(match (line.is_empty(), skipped) {
+                (true, 0) => None,
+                (_, 0) => Some(Line::Text(String::from_utf8_lossy(&line).into_owned())),
+                _ => Some(Line::TooLong(skipped)),
+            });
+        }
+        let (part, ended) = match buffer.iter().position(|&byte| byte == b'\n') {
+            Some(at) => (&buffer[..at], Some(at + 1)),
+            None => (buffer, None),
+        };
+        if skipped > 0 || line.len() + part.len() > MAX_LINE_BYTES {
+            skipped += line.len() + part.len();
+            line.clear();
+        } else {
+            line.extend_from_slice(part);
+        }
+        let used = ended.unwrap_or(buffer.len());
+        input.consume(used);
+        if ended.is_some() {
+            return Ok(Some(if skipped > 0 {
+                Line::TooLong(skipped)
+            } else {
+                Line::Text(String::from_utf8_lossy(&line).into_owned())
+            }));
+        }
+    }
+}
+
+/// One client's session: the engine, and whether it has said `initialize`.
+struct Session<'a> {
+    engine: &'a Engine,
+    ui: &'a Ui,
+    initialized: bool,
+}
+
+impl Session<'_> {
+    /// The reply to one line: a message or a batch.
+    fn reply(&mut self, line: &str) -> Option<Value> {
+        match serde_json::from_str::<Value>(line) {
+            Err(err) => Some(failure(
+                Value::Null,
+                PARSE_ERROR,
+                &format!("not JSON: {err}"),
+            )),
+            Ok(Value::Array(batch)) if batch.is_empty() => Some(failure(
+                Value::Null,
+                INVALID_REQUEST,
+                "an empty batch; send at least one message",
+            )),
+            Ok(Value::Array(batch)) => {
+                let replies: Vec<Value> = batch
+                    .iter()
+                    .filter_map(|message| self.answer(message))
+                    .collect();
+                (!replies.is_empty()).then_some(Value::Array(replies))
+            }
+            Ok(message) => self.answer(&message),
+        }
+    }
+
+    fn answer(&mut self, message: &Value) -> Option<Value> {
+        let method = message.get("method").and_then(Value::as_str);
+        if !self.initialized && !matches!(method, Some("initialize" | "ping") | None) {
+            if method.is_some_and(|method| method.starts_with("notifications/")) {
+                return None;
+            }
+            let id = message.get("id").cloned()?;
+            return Some(failure(
+                id,
+                NOT_INITIALIZED,
+                "the session is not initialized; send `initialize` first",
+            ));
+        }
+        let reply = answer(self.engine, message, self.ui);
+        if method == Some("initialize") && reply.as_ref().is_some_and(|r| r.get("result").is_some())
+        {
+            self.initialized = true;
+        }
+        reply
+    }
 }
 
 /// The answer to one message; `None` for notifications and for the client's own responses.

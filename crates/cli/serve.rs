@@ -9,8 +9,18 @@
 //! The engine keeps the store's snapshot and reloads it when an `update` or `watch` commits
 //! (`closest_engine` `snapshot.rs`), so new notes are answered without a restart. Every error
 //! is a JSON object `{"error": "...", "status": N}` with the HTTP status: 400 for a bad request,
-//! 404 for an unknown note or path, 405, 413 for a body over the limit, 503 when nothing is
-//! stored yet or the embedding queue is full.
+//! 403 for a request from another site, 404 for an unknown note or path, 405, 413 for a body
+//! over the limit, 414 and 431 for a target or headers over their limits, 415 for a body that
+//! is not JSON, 421 for a `Host` that is not this server, 422 for JSON of the wrong shape, 500
+//! for a failure of the server's own, 503 when nothing is stored yet or the queue is full.
+//!
+//! Every request is taken to come from any web page the user has open: the server listens on
+//! 127.0.0.1 only, answers only a `Host` of 127.0.0.1, localhost or [::1] with its port (a
+//! DNS-rebinding page names its own host), refuses requests a browser marks as coming from
+//! another site (`Origin`, `Sec-Fetch-Site`), sends no CORS headers, and takes bodies only as
+//! JSON, which a page cannot send to another origin without a preflight this server never
+//! grants. Connections are bounded ([`MAX_CONNECTIONS`] at once) and closed when their headers
+//! do not arrive within [`HEADER_TIMEOUT`], idle ones included.
 //!
 //! Endpoints: `GET /similar?note=ID&k=N`, `POST /similar {"text": ..., "k": N}` (or
 //! `{"note": ...}`), `GET /explain?a=ID&b=ID`, `POST /embed` (JSON Lines or a JSON array of
@@ -43,6 +53,13 @@ use crate::ui::Ui;
 
 /// Requests that may wait for an embedding slot before the server answers 503.
 const EMBED_QUEUE: usize = 256;
+/// Connections served at once; more wait in the system's backlog.
+pub const MAX_CONNECTIONS: usize = 128;
+/// How long a connection may take to send a request's headers, or stay idle between requests.
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// The longest request target, and all the headers of a request together, in bytes.
+const MAX_TARGET_BYTES: usize = 8 << 10;
+const MAX_HEADER_BYTES: usize = 16 << 10;
 /// The most neighbours one request may ask for.
 const MAX_K: usize = 1000;
 
@@ -98,18 +115,49 @@ pub fn serve(args: &ServeArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode
             "serving `{}` on http://{bound} (Ctrl-C stops)",
             app.engine.settings().root.display()
         ));
-        axum::serve(listener, router(app, args.max_body))
-            .with_graceful_shutdown(async {
-                let _ = tokio::signal::ctrl_c().await;
-            })
-            .await
-            .context("the server stopped")
+        accept(listener, router(app, args.max_body, bound.port())).await
     })?;
     ui.say("stopped serving");
     Ok(ExitCode::SUCCESS)
 }
 
-fn router(app: Shared, max_body: usize) -> Router {
+/// Serves connections until Ctrl-C: at most [`MAX_CONNECTIONS`] at once, each closed when a
+/// request's headers take longer than [`HEADER_TIMEOUT`] (waiting for the next one included).
+async fn accept(listener: tokio::net::TcpListener, router: Router) -> Result<()> {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .keep_alive(true);
+    let stop = tokio::signal::ctrl_c();
+    tokio::pin!(stop);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.context("the connection slots closed")?,
+            _ = &mut stop => return Ok(()),
+        };
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                // Out of file descriptors or a connection reset before it was taken: the next
+                // accept may succeed.
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => return Ok(()),
+        };
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = http.serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(slot);
+        });
+    }
+}
+
+fn router(app: Shared, max_body: usize, port: u16) -> Router {
     Router::new()
         .route("/similar", get(similar_by_id).post(similar_by_body))
         .route("/explain", get(explain))
@@ -129,7 +177,80 @@ fn router(app: Shared, max_body: usize) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(port, only_this_host))
         .with_state(app)
+}
+
+/// Answers only requests for this server from no other site, within the size limits (see the
+/// module's documentation); every refusal is a JSON error.
+async fn only_this_host(
+    State(port): State<u16>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let target = request.uri().to_string().len();
+    if target > MAX_TARGET_BYTES {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            format!("the request target is over {MAX_TARGET_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    let headers = request.headers();
+    let header_bytes: usize = headers
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len() + 4)
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            format!("the request's headers are over {MAX_HEADER_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or("");
+    if !is_this_server(host, port, false) {
+        return ApiError::new(
+            StatusCode::MISDIRECTED_REQUEST,
+            format!("this server answers only http://127.0.0.1:{port}, http://localhost:{port} and http://[::1]:{port}, not `{host}`"),
+        )
+        .into_response();
+    }
+    let origin = headers
+        .get(header::ORIGIN)
+        .and_then(|origin| origin.to_str().ok());
+    let fetch_site = headers
+        .get("sec-fetch-site")
+        .and_then(|site| site.to_str().ok());
+    let from_another_site = origin.is_some_and(|origin| !is_this_server(origin, port, true))
+        || matches!(fetch_site, Some("cross-site" | "same-site"));
+    if from_another_site {
+        return ApiError::new(
+            StatusCode::FORBIDDEN,
+            "requests from web pages of other sites are refused",
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// Whether `host` (a `Host` header, or with `scheme` an `Origin`) names this server: 127.0.0.1,
+/// localhost or [::1] with its port (a port of 80 may be left out).
+fn is_this_server(host: &str, port: u16, scheme: bool) -> bool {
+    let host = host.to_ascii_lowercase();
+    let host = match scheme {
+        true => match host.strip_prefix("http://") {
+            Some(rest) => rest.to_owned(),
+            None => return false,
+        },
+        false => host,
+    };
+    ["127.0.0.1", "localhost", "[::1]"]
+        .iter()
+        .any(|name| host == format!("{name}:{port}") || (port == 80 && host == *name))
 }
 
 /// An error answer: `{"error": message, "status": code}`.
@@ -162,8 +283,10 @@ impl From<EngineError> for ApiError {
     fn from(err: EngineError) -> Self {
         let status = match &err {
             EngineError::UnknownNote { .. } => StatusCode::NOT_FOUND,
-            EngineError::NothingStored { .. } => StatusCode::SERVICE_UNAVAILABLE,
-            EngineError::Invalid(_) => StatusCode::BAD_REQUEST,
+            EngineError::NothingStored { .. } | EngineError::StoreOutdated { .. } => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            EngineError::Setting(_) => StatusCode::BAD_REQUEST,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, message_of(&err))
@@ -325,7 +448,8 @@ async fn explain(
             "name two notes: `GET /explain?a=ID&b=ID`",
         ));
     };
-    app.call(move |app| {
+    // Explaining embeds both notes' sentences: it waits in the embedding queue.
+    app.call_embedding(move |app| {
         let explanation = app.engine.explain(&a, &b, &Silent)?;
         Ok(Json(serde_json::to_value(explanation).map_err(internal)?))
     })
@@ -341,9 +465,25 @@ struct EmbedParams {
 async fn embed(
     State(app): State<Shared>,
     params: Result<Query<EmbedParams>, QueryRejection>,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let Query(params) = params?;
+    // JSON only: a web page can send text/plain anywhere without asking, but not JSON.
+    let media = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .map(|media| media.trim().to_ascii_lowercase());
+    if !matches!(
+        media.as_deref(),
+        Some("application/json" | "application/x-ndjson" | "application/jsonl")
+    ) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send `Content-Type: application/json` (an array) or `application/x-ndjson` (JSON Lines)",
+        ));
+    }
     let body = body?;
     let text = std::str::from_utf8(&body)
         .map_err(|_| ApiError::bad_request("the body is not UTF-8 text"))?;

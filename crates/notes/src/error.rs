@@ -98,12 +98,39 @@ pub enum NoteError {
         second_line: usize,
     },
 
-    #[error("cannot write note `{}`; check that you may write to it and to its folder", path.display())]
+    #[error("{}", write_failure(path, source))]
     Write {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
+
+    #[error(
+        "`{}` changed while closest replaced it and could not be put back; your version is `{}`",
+        path.display(),
+        kept.display()
+    )]
+    EditKeptAside {
+        path: PathBuf,
+        kept: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// What a failed write says: a full disk is a full disk, a permission a permission.
+fn write_failure(path: &std::path::Path, source: &io::Error) -> String {
+    match source.kind() {
+        io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded => format!(
+            "cannot write note `{}`: the disk is full; free some space and run again",
+            path.display()
+        ),
+        io::ErrorKind::PermissionDenied | io::ErrorKind::ReadOnlyFilesystem => format!(
+            "cannot write note `{}`; check that you may write to it and to its folder",
+            path.display()
+        ),
+        _ => format!("cannot write note `{}`", path.display()),
+    }
 }
 
 impl NoteError {
@@ -113,7 +140,8 @@ impl NoteError {
             NoteError::Read { path, .. }
             | NoteError::Binary { path, .. }
             | NoteError::InvalidUtf8 { path, .. }
-            | NoteError::Write { path, .. } => Some(path),
+            | NoteError::Write { path, .. }
+            | NoteError::EditKeptAside { path, .. } => Some(path),
             NoteError::TwoSections { path, .. } => path.as_deref(),
         }
     }

@@ -59,6 +59,16 @@ pub fn write_atomic_deferred(
     note: &Note,
     new_text: &str,
 ) -> Result<(WriteOutcome, Option<Written>), NoteError> {
+    replace(note, new_text, &|| {})
+}
+
+/// [`write_atomic_deferred`], calling `just_before` between the last check of the note and
+/// its replacement (where a test makes the concurrent edit the exchange must not lose).
+fn replace(
+    note: &Note,
+    new_text: &str,
+    just_before: &dyn Fn(),
+) -> Result<(WriteOutcome, Option<Written>), NoteError> {
     let path = note.path();
     let write_error = |source| NoteError::Write {
         path: path.to_path_buf(),
@@ -102,16 +112,73 @@ pub fn write_atomic_deferred(
         .map_err(write_error)?;
     temp.as_file().sync_all().map_err(write_error)?;
     let written = temp.as_file().metadata().map_err(write_error)?;
+    let done = Written {
+        metadata: written,
+        folder,
+    };
     // On failure the temporary file is removed when the error drops it; the note is untouched.
-    temp.persist(&target)
-        .map_err(|error| write_error(error.error))?;
-    Ok((
-        WriteOutcome::Written,
-        Some(Written {
-            metadata: written,
-            folder,
-        }),
-    ))
+    let temp = temp.into_temp_path();
+    just_before();
+    match exchange(&temp, &target) {
+        Ok(()) => {}
+        Err(error) if exchange_unsupported(&error) => {
+            temp.persist(&target)
+                .map_err(|error| write_error(error.error))?;
+            return Ok((WriteOutcome::Written, Some(done)));
+        }
+        Err(error) => return Err(write_error(error)),
+    }
+    // The note that was replaced is at the temporary path now. If someone changed it between
+    // the check above and the exchange (an edit in place, an editor's write-then-rename), it
+    // goes back, and the new text is dropped: their edit is never lost.
+    if current_hash(&temp).ok().flatten().as_deref() == Some(note.content_hash()) {
+        drop(temp);
+        return Ok((WriteOutcome::Written, Some(done)));
+    }
+    match exchange(&temp, &target) {
+        Ok(()) => Ok((WriteOutcome::ChangedDuringRun, None)),
+        Err(error) => {
+            // Their version stays beside the note, under a name the next run's sweep of
+            // temporary files leaves alone, rather than be lost.
+            let mut kept = target.clone().into_os_string();
+            kept.push(".closest-conflict");
+            let kept = PathBuf::from(kept);
+            temp.persist(&kept)
+                .map_err(|error| write_error(error.error))?;
+            Err(NoteError::EditKeptAside {
+                path: path.to_path_buf(),
+                kept,
+                source: error,
+            })
+        }
+    }
+}
+
+/// Swaps two paths' files atomically (Linux `renameat2` with `RENAME_EXCHANGE`).
+#[cfg(target_os = "linux")]
+fn exchange(a: &Path, b: &Path) -> io::Result<()> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    renameat_with(CWD, a, CWD, b, RenameFlags::EXCHANGE).map_err(io::Error::from)
+}
+
+#[cfg(not(target_os = "linux"))]
+fn exchange(_: &Path, _: &Path) -> io::Result<()> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// A file system (or kernel) that cannot exchange two files: the note is replaced by a plain
+/// rename, which a concurrent edit can still race.
+fn exchange_unsupported(error: &io::Error) -> bool {
+    error.kind() == io::ErrorKind::Unsupported
+        || matches!(error.raw_os_error(), Some(code) if code == libc_einval() || code == libc_enosys())
+}
+
+fn libc_einval() -> i32 {
+    rustix::io::Errno::INVAL.raw_os_error()
+}
+
+fn libc_enosys() -> i32 {
+    rustix::io::Errno::NOSYS.raw_os_error()
 }
 
 /// The file to replace: a note reached through a symlink (followed on request) is written
@@ -159,4 +226,56 @@ pub fn sync_folder(folder: &Path) {
     }
     #[cfg(not(unix))]
     let _ = folder;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::walk::NoteFile;
+
+    /// An edit that lands after the last check and before the replacement (in place, or by an
+    /// editor's write-then-rename) is what the note holds afterwards; closest's text is not.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn an_edit_racing_the_replacement_is_kept() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("a.md");
+        let file = NoteFile {
+            id: "a".into(),
+            path: path.clone(),
+            rel_path: "a.md".into(),
+        };
+        for by_rename in [false, true] {
+            fs::write(&path, "# A\n").expect("write");
+            let note = crate::note::read_note(&file).expect("read");
+            let edit = || {
+                if by_rename {
+                    let temp = dir.path().join("a.md.swp");
+                    fs::write(&temp, "# A, edited\n").expect("editor's copy");
+                    fs::rename(&temp, &path).expect("rename over");
+                } else {
+                    fs::write(&path, "# A, edited\n").expect("edit in place");
+                }
+            };
+            let (outcome, written) =
+                replace(&note, "# A\n\n## Closest\n\n* [b](b)\n", &edit).expect("replace");
+            assert_eq!(outcome, WriteOutcome::ChangedDuringRun);
+            assert!(written.is_none());
+            assert_eq!(fs::read_to_string(&path).expect("read"), "# A, edited\n");
+            let left: Vec<_> = fs::read_dir(dir.path())
+                .expect("dir")
+                .map(|entry| entry.expect("entry").file_name())
+                .collect();
+            assert_eq!(left, ["a.md"], "no temporary file is left");
+        }
+        // Without an edit, the note is replaced.
+        fs::write(&path, "# A\n").expect("write");
+        let note = crate::note::read_note(&file).expect("read");
+        let (outcome, _) = replace(&note, "# A\n\n## Closest\n", &|| {}).expect("replace");
+        assert_eq!(outcome, WriteOutcome::Written);
+        assert_eq!(
+            fs::read_to_string(&path).expect("read"),
+            "# A\n\n## Closest\n"
+        );
+    }
 }

@@ -447,7 +447,13 @@ fn serve_refuses_what_a_web_page_could_send() {
     let long_target = format!("/similar?note={}", "a".repeat(10_000));
     let big_header = format!("X-Filler: {}", "b".repeat(20_000));
     // Headers, method, target, body (content type and bytes), the status expected.
-    type Case<'a> = (Vec<String>, &'a str, &'a str, Option<(&'a str, &'a [u8])>, u16);
+    type Case<'a> = (
+        Vec<String>,
+        &'a str,
+        &'a str,
+        Option<(&'a str, &'a [u8])>,
+        u16,
+    );
     let cases: Vec<Case<'_>> = vec![
         (
             vec!["Host: evil.example".into()],

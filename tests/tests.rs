@@ -18,6 +18,7 @@ mod live_bench;
 mod model;
 mod regions;
 mod reliability;
+mod safety;
 mod serve;
 mod shared_corpus;
 mod tool;

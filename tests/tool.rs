@@ -333,13 +333,28 @@ fn the_state_folder_stays_out_of_git_and_backups_and_can_live_elsewhere() {
         (Some(0), Some(0))
     );
 
-    // The file: relative to the notes root, whatever the current folder.
+    // The file may not put it outside the notes folder (a cloned folder's file could make
+    // closest write anywhere)...
     std::fs::write(
         notes.join(".closest.toml"),
         "state-dir = \"../state-from-file\"\n",
     )
     .expect("config");
-    let from_file = scratch.path().join("state-from-file");
+    let refused = closest(&["update", ".", "--format", "json"], Some(&notes), None);
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("outside the notes folder"),
+        "{}",
+        stderr(&refused)
+    );
+    assert!(!scratch.path().join("state-from-file").exists());
+    // ...and inside it, it is relative to the notes root, whatever the current folder.
+    std::fs::write(
+        notes.join(".closest.toml"),
+        "state-dir = \"cache/closest\"\n",
+    )
+    .expect("config");
+    let from_file = notes.join("cache/closest");
     let first = json(closest(
         &["update", ".", "--format", "json"],
         Some(&notes),

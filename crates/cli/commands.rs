@@ -270,7 +270,7 @@ pub fn status(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCo
             writeln!(out, "embedded:  {}", plan.embedded)?;
             writeln!(
                 out,
-                "stale:     {} (changed or new since the last update)",
+                "stale:     {} (changed or new since the last update, or not written by it)",
                 plan.stale
             )?;
             writeln!(

@@ -139,10 +139,21 @@ pub fn folder_settings(
     let root = notes_root(root, ui)?;
     let file = read_config(&root.join(CONFIG_FILE))?;
     // A relative `state-dir` in the file is relative to the notes root; on the command line,
-    // to the current folder.
+    // to the current folder. A folder's own file may not put it outside the folder: a cloned
+    // folder could otherwise have closest write wherever it names.
     let state_dir = match (&flags.state_dir, &file.folder.state_dir) {
         (Some(flag), _) => Some(flag.clone()),
-        (None, Some(from_file)) => Some(root.join(from_file)),
+        (None, Some(from_file)) => {
+            let dir = root.join(from_file);
+            if !lies_inside(&root, &dir) {
+                bail!(
+                    "`{}` puts the state folder at `{}`, outside the notes folder; a folder's own settings cannot do that (give `--state-dir` on the command line instead)",
+                    root.join(CONFIG_FILE).display(),
+                    from_file.display()
+                );
+            }
+            Some(dir)
+        }
         (None, None) => None,
     };
     let options = flags.clone().or(file.folder);
@@ -201,6 +212,36 @@ pub fn folder_settings(
         model,
         ..defaults
     })
+}
+
+/// Whether `path` lies inside `root`, by its real path as far as it exists (so that neither
+/// `..` nor a symlink leads out).
+fn lies_inside(root: &Path, path: &Path) -> bool {
+    let Ok(real_root) = fs_err::canonicalize(root) else {
+        return false;
+    };
+    // The longest existing ancestor, resolved, then the rest without `..`.
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    while !existing.exists() {
+        let Some(name) = existing.file_name() else {
+            return false;
+        };
+        rest.push(name.to_owned());
+        if !existing.pop() {
+            return false;
+        }
+    }
+    let Ok(mut real) = fs_err::canonicalize(&existing) else {
+        return false;
+    };
+    for name in rest.into_iter().rev() {
+        if name == ".." {
+            return false;
+        }
+        real.push(name);
+    }
+    real.starts_with(&real_root)
 }
 
 /// The file's options; a key that is no option is an error naming it.

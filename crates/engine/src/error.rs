@@ -16,6 +16,10 @@ pub enum Error {
     #[error(transparent)]
     Notes(#[from] closest_notes::Error),
 
+    /// One note that cannot be read (a query's or an explanation's).
+    #[error(transparent)]
+    Note(#[from] NoteError),
+
     #[error(transparent)]
     Embed(Box<closest_embed::Error>),
 
@@ -56,6 +60,16 @@ pub enum Error {
     Locked { path: PathBuf, seconds: u64 },
 
     #[error(
+        "the disk holding `{}` is full; free some space and run again",
+        path.display()
+    )]
+    DiskFull {
+        path: PathBuf,
+        #[source]
+        source: rusqlite::Error,
+    },
+
+    #[error(
         "the store `{}` was made by another version of closest; run `closest update` to bring it up to date",
         path.display()
     )]
@@ -79,6 +93,13 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// Whether the file system holding `path` has (next to) no room left.
+fn disk_is_full(path: &std::path::Path) -> bool {
+    let folder = path.parent().unwrap_or(path);
+    rustix::fs::statvfs(folder)
+        .is_ok_and(|stats| stats.f_bavail.saturating_mul(stats.f_frsize) < 256 * 1024)
+}
+
 impl From<closest_embed::Error> for Error {
     fn from(err: closest_embed::Error) -> Self {
         Error::Embed(Box::new(err))
@@ -92,6 +113,22 @@ impl From<closest_index::Error> for Error {
 }
 
 impl Error {
+    /// A failure of the store at `path`: a full disk says so.
+    pub(crate) fn from_store(path: PathBuf, source: rusqlite::Error) -> Self {
+        // SQLite reports some writes that found no room as I/O errors (growing its shared
+        // memory file on a full tmpfs): the disk's free space tells them apart.
+        let full = match source.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => true,
+            Some(rusqlite::ErrorCode::SystemIoFailure) => disk_is_full(&path),
+            _ => false,
+        };
+        if full {
+            Error::DiskFull { path, source }
+        } else {
+            Error::Store { path, source }
+        }
+    }
+
     pub(crate) fn io(
         action: &'static str,
         path: impl Into<PathBuf>,

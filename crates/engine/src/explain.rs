@@ -173,8 +173,14 @@ fn prepared_text(
     learned: Option<&crate::learned::Learned>,
     rel_path: &str,
 ) -> Option<String> {
-    let source = std::fs::read_to_string(settings.root.join(rel_path)).ok()?;
-    let parsed = parse(&source, &settings.section).ok()?;
+    // Read as every note is: never through a link that leads out of the notes folder.
+    let file = closest_notes::NoteFile {
+        id: String::new(),
+        path: settings.root.join(rel_path),
+        rel_path: std::path::PathBuf::from(rel_path),
+    };
+    let note = closest_notes::read_note(&file).ok()?;
+    let parsed = parse(note.text(), &settings.section).ok()?;
     let raw = embed_text(&parsed);
     Some(match learned {
         Some(learned) => learned.prepare(&raw).0,

@@ -12,7 +12,7 @@ use closest_index::{
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::progress::Reporter;
 use crate::update::content_key;
 use crate::Engine;
@@ -152,7 +152,12 @@ pub(crate) fn similar(
 pub(crate) fn note(engine: &Engine, id: &str) -> Result<NoteText> {
     let stored = engine.snapshot()?;
     let note = stored.note(stored.position(id)?);
-    let path = engine.settings().root.join(&note.path);
-    let text = std::fs::read_to_string(&path).map_err(|source| Error::io("read", &path, source))?;
+    // Read as every note is: never through a link that leads out of the notes folder.
+    let file = closest_notes::NoteFile {
+        id: note.id.clone(),
+        path: engine.settings().root.join(&note.path),
+        rel_path: std::path::PathBuf::from(&note.path),
+    };
+    let text = closest_notes::read_note(&file)?.text().to_owned();
     Ok(NoteText { note, text })
 }

@@ -25,7 +25,8 @@ pub struct Plan {
     pub unreadable: usize,
     /// Notes whose current text has a stored vector.
     pub embedded: usize,
-    /// Notes new or changed since the last update (their text to embed differs).
+    /// Notes new or changed since the last update (their text to embed differs), and notes
+    /// whose last write failed or was held.
     pub stale: usize,
     /// Stored vectors no note uses.
     pub orphaned_rows: usize,
@@ -133,8 +134,12 @@ pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
         live.insert(hash);
         let changed =
             record.is_none_or(|record| record.text_hash != hash || record.id != entry.file.id);
-        if changed {
+        // A note whose last write failed (or was held) is stale too, as `--check` says.
+        let unwritten = record.is_some_and(|record| record.stale);
+        if changed || unwritten {
             plan.stale += 1;
+        }
+        if changed {
             if let Some(record) = record {
                 changed_rows.insert(record.row);
             }

@@ -99,6 +99,27 @@ pub struct Store {
     path: PathBuf,
 }
 
+/// Why a store could not be opened: damaged (rebuilt by an update), or a failure that says
+/// nothing about the store (a full disk, a permission, a lock), which leaves it as it is.
+enum Unusable {
+    Damaged(String),
+    Failed(rusqlite::Error),
+}
+
+impl Unusable {
+    fn of(err: rusqlite::Error) -> Unusable {
+        let damaged = matches!(
+            err.sqlite_error_code(),
+            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+        );
+        if damaged {
+            Unusable::Damaged(err.to_string())
+        } else {
+            Unusable::Failed(err)
+        }
+    }
+}
+
 /// Stores up to this size are checked (`PRAGMA quick_check`) every time they are opened;
 /// larger ones (about 100,000 notes and up, where the check reads for a second or more) when
 /// asked: `update --full` and `doctor`. A damaged page of a large store otherwise fails the
@@ -120,7 +141,9 @@ impl Store {
             || std::fs::metadata(&path).map_or(true, |meta| meta.len() <= CHECK_ALWAYS_BYTES);
         match Self::try_open(&path, check) {
             Ok(store) => Ok((store, None)),
-            Err(reason) => {
+            // A full disk, a permission, a lock: the store is not damaged, and stays.
+            Err(Unusable::Failed(source)) => Err(Error::from_store(path, source)),
+            Err(Unusable::Damaged(reason)) => {
                 for suffix in ["", "-wal", "-shm", "-journal"] {
                     let file = PathBuf::from(format!("{}{suffix}", path.display()));
                     match std::fs::remove_file(&file) {
@@ -129,11 +152,12 @@ impl Store {
                         Err(err) => return Err(Error::io("remove", file, err)),
                     }
                 }
-                let store = Self::try_open(&path, true).map_err(|reason| {
-                    Error::Invalid(format!(
+                let store = Self::try_open(&path, true).map_err(|unusable| match unusable {
+                    Unusable::Failed(source) => Error::from_store(path.clone(), source),
+                    Unusable::Damaged(reason) => Error::Invalid(format!(
                         "cannot create the store `{}`: {reason}",
                         path.display()
-                    ))
+                    )),
                 })?;
                 Ok((store, Some(reason)))
             }
@@ -150,10 +174,7 @@ impl Store {
         if !path.is_file() {
             return Ok(None);
         }
-        let failed = |source| Error::Store {
-            path: path.clone(),
-            source,
-        };
+        let failed = |source| Error::from_store(path.clone(), source);
         let conn = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -187,10 +208,7 @@ impl Store {
     /// A store of nothing, in memory: what a reader plans with before the first update.
     pub fn empty() -> Result<Self> {
         let path = PathBuf::from(":memory:");
-        let failed = |source| Error::Store {
-            path: path.clone(),
-            source,
-        };
+        let failed = |source| Error::from_store(path.clone(), source);
         let mut store = Self {
             conn: Connection::open_in_memory().map_err(failed)?,
             path: path.clone(),
@@ -199,8 +217,8 @@ impl Store {
         Ok(store)
     }
 
-    fn try_open(path: &Path, check: bool) -> std::result::Result<Self, String> {
-        let text = |err: rusqlite::Error| err.to_string();
+    fn try_open(path: &Path, check: bool) -> std::result::Result<Self, Unusable> {
+        let text = Unusable::of;
         let conn = Connection::open(path).map_err(text)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))
             .map_err(text)?;
@@ -216,7 +234,9 @@ impl Store {
                 .query_row("PRAGMA quick_check", [], |row| row.get(0))
                 .map_err(text)?;
             if check != "ok" {
-                return Err(format!("integrity check failed: {check}"));
+                return Err(Unusable::Damaged(format!(
+                    "integrity check failed: {check}"
+                )));
             }
         }
         let has_meta: bool = conn
@@ -254,10 +274,10 @@ impl Store {
                 crate::migrate::from_v1(&mut store.conn).map_err(text)?;
                 Ok(store)
             }
-            _ => Err(format!(
+            _ => Err(Unusable::Damaged(format!(
                 "schema version {} where {SCHEMA_VERSION} is expected",
                 version.unwrap_or_else(|| "none".to_owned())
-            )),
+            ))),
         }
     }
 
@@ -583,10 +603,7 @@ impl Store {
             set_meta(&tx, meta)?;
             tx.commit()
         };
-        run(&mut self.conn).map_err(|source| Error::Store {
-            path: self.path.clone(),
-            source,
-        })
+        run(&mut self.conn).map_err(|source| Error::from_store(self.path.clone(), source))
     }
 
     /// Replaces every vector mapping (after the vector file was compacted or reset).
@@ -609,10 +626,7 @@ impl Store {
             set_meta(&tx, meta)?;
             tx.commit()
         };
-        run(&mut self.conn).map_err(|source| Error::Store {
-            path: self.path.clone(),
-            source,
-        })
+        run(&mut self.conn).map_err(|source| Error::from_store(self.path.clone(), source))
     }
 
     /// Records a run in one transaction: `commit`, and the changed notes, lists and words that
@@ -647,10 +661,7 @@ impl Store {
             set_meta(&tx, &commit.meta)?;
             tx.commit()
         };
-        run(&mut self.conn).map_err(|source| Error::Store {
-            path: self.path.clone(),
-            source,
-        })
+        run(&mut self.conn).map_err(|source| Error::from_store(self.path.clone(), source))
     }
 
     /// The next free note row: one past the largest ever used, so a row is never reused
@@ -670,10 +681,7 @@ impl Store {
     }
 
     fn error(&self, source: rusqlite::Error) -> Error {
-        Error::Store {
-            path: self.path.clone(),
-            source,
-        }
+        Error::from_store(self.path.clone(), source)
     }
 }
 

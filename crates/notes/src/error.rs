@@ -192,6 +192,13 @@ pub enum Warning {
     #[error("skipped `{}`: {reason}; check that you may read it", path.display())]
     Unreadable { path: PathBuf, reason: String },
 
+    #[error(
+        "skipped `{}`: it is a link to `{}`, outside the notes folder; closest reads and writes only inside it",
+        path.display(),
+        real.display()
+    )]
+    LinkOutsideRoot { path: PathBuf, real: PathBuf },
+
     #[error("ignored a line of the ignore file `{}`: {reason}; fix the pattern", path.display())]
     IgnoreFile { path: PathBuf, reason: String },
 
@@ -213,6 +220,7 @@ impl Warning {
             Warning::SymlinkSkipped { path }
             | Warning::SymlinkLoop { path, .. }
             | Warning::Unreadable { path, .. }
+            | Warning::LinkOutsideRoot { path, .. }
             | Warning::IgnoreFile { path, .. }
             | Warning::NonUtf8Name { path }
             | Warning::TemplateSettings { path, .. } => path,

@@ -48,6 +48,7 @@ mod boilerplate;
 mod error;
 mod frontmatter;
 mod ids;
+mod inside;
 mod lines;
 mod links;
 mod note;

@@ -115,9 +115,11 @@ pub fn read_note(file: &NoteFile) -> Result<Note, NoteError> {
         path: file.path.clone(),
         source,
     };
+    // Only inside the notes root: a note that is (now) a link out of it is not read through.
+    let real = crate::inside::resolve_inside(&file.path, &file.rel_path).map_err(read_error)?;
     // Metadata and bytes come from one open file, so they describe the same file even if it
     // is replaced meanwhile.
-    let mut handle = File::open(&file.path).map_err(read_error)?;
+    let mut handle = File::open(real.as_deref().unwrap_or(&file.path)).map_err(read_error)?;
     let metadata = handle.metadata().map_err(read_error)?;
     let mut bytes = Vec::with_capacity(usize::try_from(metadata.len()).unwrap_or(0));
     handle.read_to_end(&mut bytes).map_err(read_error)?;

@@ -154,6 +154,9 @@ fn walk_inner(
     let prune_root = root.to_path_buf();
     let temp_files = Arc::new(Mutex::new(Vec::new()));
     let found_temp = Arc::clone(&temp_files);
+    let links_out = Arc::new(Mutex::new(Vec::new()));
+    let found_out = Arc::clone(&links_out);
+    let real_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf());
     builder.filter_entry(move |entry| {
         if entry.depth() == 0 {
             return true;
@@ -168,6 +171,19 @@ fn walk_inner(
         let is_dir = entry.file_type().is_some_and(|kind| kind.is_dir());
         if !is_dir {
             return true;
+        }
+        if entry.path_is_symlink() {
+            // A followed link to a folder outside the root is not walked at all.
+            match std::fs::canonicalize(entry.path()) {
+                Ok(real) if !real.starts_with(&real_root) => {
+                    lock(&found_out).push(Warning::LinkOutsideRoot {
+                        path: entry.path().to_path_buf(),
+                        real,
+                    });
+                    return false;
+                }
+                _ => {}
+            }
         }
         match relative_text(&prune_root, entry.path()) {
             Some(rel) => !prune.is_match(&rel) && !templates.contains(&rel),
@@ -216,6 +232,9 @@ fn walk_inner(
             .then_with(|| a.to_string().cmp(&b.to_string()))
     });
     walk.warnings.extend(more);
+    let mut out = std::mem::take(&mut *lock(&links_out));
+    out.sort_by(|a, b| a.path().cmp(b.path()));
+    walk.warnings.extend(out);
     let mut temp = std::mem::take(&mut *lock(&temp_files));
     temp.sort();
     walk.temp_files = temp;
@@ -412,6 +431,27 @@ fn visit(
     };
     if (!options.include.is_empty() && !include.is_match(&rel)) || exclude.is_match(&rel) {
         return nothing(warnings);
+    }
+    if options.follow_symlinks {
+        if let Err(error) = crate::inside::resolve_inside(entry.path(), Path::new(&rel)) {
+            let mut warnings = warnings;
+            warnings.push(
+                match error
+                    .get_ref()
+                    .and_then(|e| e.downcast_ref::<crate::inside::OutsideRoot>())
+                {
+                    Some(outside) => Warning::LinkOutsideRoot {
+                        path: entry.path().to_path_buf(),
+                        real: outside.real.clone(),
+                    },
+                    None => Warning::Unreadable {
+                        path: entry.path().to_path_buf(),
+                        reason: error.to_string(),
+                    },
+                },
+            );
+            return Visit::Warnings(warnings);
+        }
     }
     let note = NoteFile {
         id: String::new(),

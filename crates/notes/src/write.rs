@@ -89,7 +89,9 @@ fn replace(
         return Ok((WriteOutcome::Unchanged, None));
     }
 
-    let target = write_target(path).map_err(write_error)?;
+    let target = crate::inside::resolve_inside(path, &note.file().rel_path)
+        .map_err(write_error)?
+        .unwrap_or_else(|| path.to_path_buf());
     let metadata = fs::metadata(&target).map_err(read_error)?;
     if metadata.permissions().readonly() || !can_open_for_writing(&target) {
         return Ok((WriteOutcome::ReadOnly, None));
@@ -179,16 +181,6 @@ fn libc_einval() -> i32 {
 
 fn libc_enosys() -> i32 {
     rustix::io::Errno::NOSYS.raw_os_error()
-}
-
-/// The file to replace: a note reached through a symlink (followed on request) is written
-/// where the link points, so the link stays a link.
-fn write_target(path: &Path) -> io::Result<PathBuf> {
-    if fs::symlink_metadata(path)?.file_type().is_symlink() {
-        fs::canonicalize(path)
-    } else {
-        Ok(path.to_path_buf())
-    }
 }
 
 /// Whether this user may write the file. The rename would succeed on any file of a writable

@@ -156,9 +156,21 @@ fn symlinks_are_skipped_with_a_warning_unless_followed() {
         follow_symlinks: true,
         ..WalkOptions::default()
     };
+    // Followed, links stay inside the notes root: those that lead out are skipped and said.
+    std::os::unix::fs::symlink(root.path().join("n.md"), root.path().join("inside.md"))
+        .expect("symlink");
     let walk = walked(root.path(), &follow);
-    assert_eq!(ids(&walk), ["link", "n", "out"]);
-    assert!(walk.warnings.is_empty(), "{:?}", walk.warnings);
+    assert_eq!(ids(&walk), ["inside", "n"]);
+    let outside: Vec<&std::path::Path> = walk
+        .warnings
+        .iter()
+        .filter(|warning| matches!(warning, Warning::LinkOutsideRoot { .. }))
+        .map(Warning::path)
+        .collect();
+    assert_eq!(
+        outside,
+        [root.path().join("dir"), root.path().join("link.md")]
+    );
 }
 
 #[cfg(unix)]

@@ -161,7 +161,7 @@ fn symlinks_are_skipped_with_a_warning_unless_followed() {
         .expect("symlink");
     let walk = walked(root.path(), &follow);
     assert_eq!(ids(&walk), ["inside", "n"]);
-    let outside: Vec<&std::path::Path> = walk
+    let mut outside: Vec<&std::path::Path> = walk
         .warnings
         .iter()
         .filter(|warning| matches!(warning, Warning::LinkOutsideRoot { .. }))

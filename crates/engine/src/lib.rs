@@ -27,7 +27,6 @@ mod keep;
 mod learned;
 mod lock;
 pub mod lockfile;
-mod migrate;
 mod model;
 mod neighbours;
 pub mod prepare;

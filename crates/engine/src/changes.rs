@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::Result;
-use crate::scan::rel_text;
+use crate::run::scan::rel_text;
 use crate::store::Store;
 use crate::Engine;
 

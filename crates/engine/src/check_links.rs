@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::error::{Result, Warning};
-use crate::scan::rel_text;
+use crate::run::scan::rel_text;
 use crate::Engine;
 
 /// One managed link that leads nowhere (or to several notes).

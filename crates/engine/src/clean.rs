@@ -19,8 +19,8 @@ use serde::Serialize;
 use crate::error::{Error, Result, Warning};
 use crate::lockfile::{Folder, LockFile};
 use crate::progress::Reporter;
+use crate::run::write::Mode;
 use crate::settings::FolderSettings;
-use crate::write::Mode;
 
 /// What `clean` did (or, with `--dry-run`, would do).
 #[derive(Debug, Default, Serialize)]

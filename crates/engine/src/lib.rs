@@ -15,38 +15,27 @@
 mod changes;
 pub mod check_links;
 pub mod clean;
-mod compact;
 mod dupes;
-pub mod embedding;
 mod error;
 mod explain;
 mod hash;
 mod health;
-mod hold;
-mod keep;
 mod learned;
 mod lock;
 pub mod lockfile;
 mod model;
 mod neighbours;
-pub mod prepare;
 mod progress;
 pub mod query;
-pub mod rank;
-mod record;
 mod rerank;
-pub mod scan;
+mod run;
 mod settings;
 mod snapshot;
-mod stamp;
 pub mod state_dir;
 pub mod status;
 mod store;
-mod stored;
 mod trim;
-mod update;
 mod vectors;
-pub mod write;
 
 pub use changes::is_note_path;
 pub use check_links::{BrokenLink, LinkCheck};
@@ -59,11 +48,11 @@ pub use model::Model;
 pub use neighbours::NoteLists;
 pub use progress::{Bar, Reporter, Silent};
 pub use query::{Hit, NoteRef, NoteText, Query};
+pub use run::Mode;
+pub use run::{UpdateOptions, UpdateReport};
 pub use settings::{FolderSettings, ModelSettings, Output};
 pub use status::Plan;
 pub use store::{Stat, STORE_FILE};
-pub use update::{UpdateOptions, UpdateReport};
-pub use write::Mode;
 
 /// A notes folder with its settings and its model.
 pub struct Engine {
@@ -105,7 +94,7 @@ impl Engine {
     /// Brings every note's section up to date (or, in check and dry-run modes, says which are
     /// not).
     pub fn update(&self, options: UpdateOptions, reporter: &dyn Reporter) -> Result<UpdateReport> {
-        update::update(self, options, reporter)
+        run::update(self, options, reporter)
     }
 
     /// What the next `update` would do, without doing it.
@@ -131,7 +120,7 @@ impl Engine {
         vector_of: &(dyn Fn(&str) -> Vec<f32> + Sync),
         reporter: &dyn Reporter,
     ) -> Result<usize> {
-        embedding::prefill(self, vector_of, reporter)
+        run::embed::prefill(self, vector_of, reporter)
     }
 
     /// Why note `b` is (or is not) in note `a`'s list: their scores, the words they share,

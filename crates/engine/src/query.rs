@@ -14,7 +14,7 @@ use serde::Serialize;
 
 use crate::error::Result;
 use crate::progress::Reporter;
-use crate::update::content_key;
+use crate::run::content_key;
 use crate::Engine;
 
 /// What to search for.

@@ -9,11 +9,11 @@ use std::collections::HashSet;
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::prepare::{prepare_all, Placement};
 use crate::progress::Reporter;
-use crate::scan::scan;
+use crate::run::previous_region;
+use crate::run::read::{prepare_all, Placement};
+use crate::run::scan::scan;
 use crate::store::Store;
-use crate::update::previous_region;
 use crate::vectors::{VectorFile, VectorMeta};
 use crate::Engine;
 
@@ -172,7 +172,7 @@ pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
         .vector_count()?
         .saturating_sub(live.len().min(store.vector_count()?));
     let ranking = match &learned {
-        Some(learned) => crate::update::ranking_fingerprint(settings, learned),
+        Some(learned) => crate::run::ranking_fingerprint(settings, learned),
         None => String::new(),
     };
     plan.full_ranking =

@@ -31,9 +31,9 @@ use crate::hash::TextHash;
 
 pub use commit::Commit;
 pub use lists::StoredList;
-pub use records::NoteRecord;
 #[cfg(test)]
 pub use records::Details;
+pub use records::NoteRecord;
 
 /// Bumped whenever the tables change meaning; `migrate` knows every older version.
 pub const SCHEMA_VERSION: i64 = 2;

@@ -5,6 +5,9 @@
 //! the store chunk by chunk, so a stopped run keeps what it embedded (the kill test relies on
 //! it) and a text shared by many notes is embedded once.
 
+use std::time::Instant;
+
+use super::Run;
 use std::collections::HashMap;
 
 use closest_embed::LongPolicy;
@@ -116,16 +119,16 @@ pub fn prefill(
         Option<closest_notes::WrittenRegion>,
     )> = walked.notes.iter().map(|file| (file, None)).collect();
     let region = settings.region();
-    let placement = crate::prepare::Placement {
+    let placement = crate::run::read::Placement {
         section: &settings.section,
         region: &region,
         migrate_from: None,
         old_regions: &[],
         learned: None,
     };
-    let (mut prepared, _) = crate::prepare::prepare_all(&files, placement, reporter);
+    let (mut prepared, _) = crate::run::read::prepare_all(&files, placement, reporter);
     // Learned here as the first update would, and kept, so that update finds these texts.
-    let learned = crate::prepare::learn_from(&mut prepared);
+    let learned = crate::run::read::learn_from(&mut prepared);
     crate::lockfile::Folder::open(settings, &mut Vec::new())
         .after(&learned)
         .save(&settings.root)?;
@@ -156,4 +159,49 @@ pub fn prefill(
         store.add_vectors(&mapped, &vectors.meta().entries())?;
     }
     Ok(missing.len())
+}
+
+impl<'a> Run<'a> {
+    /// Gives every note a vector slot: stored, or embedded now.
+    pub(super) fn ensure_vectors(&mut self) -> Result<()> {
+        let started = Instant::now();
+        let rows = self.vectors.rows();
+        let needs_vector: Vec<(TextHash, &str)> = self
+            .notes
+            .iter()
+            .enumerate()
+            .filter(|&(position, note)| {
+                self.record_of(position).is_none_or(|record| {
+                    record.text_hash != note.hash || record.slot as usize >= rows
+                })
+            })
+            .map(|(_, note)| note)
+            .filter_map(|note| {
+                note.read
+                    .as_ref()
+                    .map(|read| (note.hash, read.text.as_str()))
+            })
+            .collect();
+        let settings = self.engine.settings();
+        let (slots, embedded) = ensure_vectors(
+            &needs_vector,
+            self.engine.model(),
+            settings.long,
+            &mut self.store,
+            &mut self.vectors,
+            self.reporter,
+        )?;
+        for note in &mut self.notes {
+            if let Some(&slot) = slots.get(&note.hash) {
+                note.slot = slot;
+            }
+            // Every text has its vector now; a million of them need not wait for the writes.
+            if let Some(read) = &mut note.read {
+                read.text = String::new();
+            }
+        }
+        self.report.embedded = embedded;
+        self.report.timings.embed = started.elapsed().as_secs_f64();
+        Ok(())
+    }
 }

@@ -7,11 +7,11 @@ use std::collections::{HashMap, HashSet};
 
 use crate::error::Result;
 use crate::hash::TextHash;
-use crate::scan::rel_text;
-use crate::stamp;
+use crate::run::scan::rel_text;
+use crate::run::stamp;
+use crate::run::write::{Done, Mode, Outcome};
+use crate::run::{Lists, Run};
 use crate::store::{Commit, NoteRecord, Stat};
-use crate::update::{Lists, Run};
-use crate::write::{Done, Mode, Outcome};
 
 impl Run<'_> {
     pub(crate) fn record(
@@ -140,7 +140,7 @@ impl Run<'_> {
             ("text", settings.text_fingerprint()),
             (
                 "ranking",
-                crate::update::ranking_fingerprint(settings, &self.learned),
+                crate::run::ranking_fingerprint(settings, &self.learned),
             ),
             ("learned", self.learned.id.clone()),
             ("render", settings.render_fingerprint(self.form)),
@@ -251,7 +251,7 @@ impl Run<'_> {
         // Garbage grows only when vectors are pruned: only then can it pass the threshold.
         if self.report.pruned > 0 {
             let slots: Vec<u32> = self.notes.iter().map(|note| note.slot).collect();
-            crate::compact::maybe_compact(&mut self.store, &mut self.vectors, &slots)?;
+            crate::run::compact::maybe_compact(&mut self.store, &mut self.vectors, &slots)?;
         }
         Ok(())
     }

@@ -128,12 +128,6 @@ pub struct Scan {
     pub warnings: Vec<Warning>,
 }
 
-impl Scan {
-    pub fn to_read(&self) -> usize {
-        self.entries.iter().filter(|entry| entry.read).count()
-    }
-}
-
 /// A fill of at least one record in this many reads every record's details in one pass.
 const FILL_ALL_FROM: usize = 16;
 

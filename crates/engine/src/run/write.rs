@@ -21,8 +21,8 @@ use rayon::prelude::*;
 
 use crate::error::Warning;
 use crate::hash::{hash_parts, TextHash};
-use crate::prepare::{prepare, Moved, Placement};
 use crate::progress::Reporter;
+use crate::run::read::{prepare, Moved, Placement};
 use crate::settings::{FolderSettings, Output};
 use crate::store::Stat;
 
@@ -216,7 +216,7 @@ fn lines_to_write(rendering: Rendering<'_>, job: &Job<'_>, parsed: &Parsed) -> V
         .map(|line| index_of.get(line.as_str()).copied())
         .collect();
     let scores: Vec<f32> = job.candidates.iter().map(|target| target.score).collect();
-    match crate::keep::kept_order(&written, &scores, job.shown) {
+    match crate::run::keep::kept_order(&written, &scores, job.shown) {
         Some(order) => order.into_iter().map(|index| all[index].clone()).collect(),
         None => {
             all.truncate(job.shown);

@@ -19,7 +19,7 @@ use closest_index::{
 
 use crate::error::{Result, Warning};
 use crate::progress::Reporter;
-use crate::stored::StoredLists;
+use crate::run::stored::StoredLists;
 
 /// Candidates kept beyond what a note shows, so that a few departures do not force a rescan.
 pub const MARGIN: usize = 8;
@@ -56,7 +56,6 @@ pub struct Ranked {
     /// Lists that differ from the stored ones (all of them after a full ranking).
     pub touched: Vec<bool>,
     pub method: Method,
-    pub rescanned: usize,
     /// Rows the saved HNSW index gained and lost (`None`: built afresh, or no HNSW).
     pub index_added: Option<usize>,
     pub index_removed: Option<usize>,
@@ -191,9 +190,7 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
                 shrunk[position] = true;
             }
         }
-        let PatchStats {
-            touched, rescanned, ..
-        } = patch_taking(
+        let PatchStats { touched, .. } = patch_taking(
             closest_index::Scorer {
                 rows: &input.rows,
                 lexical,
@@ -215,7 +212,6 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
             stored: Some(stored),
             touched,
             method: Method::Patched,
-            rescanned,
             index_added,
             index_removed,
             lexical: None,
@@ -276,7 +272,6 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
             stored: None,
             touched: vec![true; n],
             method: Method::Full(kind),
-            rescanned: 0,
             index_added,
             index_removed,
             lexical: None,

@@ -10,8 +10,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::update::Run;
-use crate::write::{Done, Mode, Outcome};
+use crate::run::write::{Done, Mode, Outcome};
+use crate::run::Run;
 
 impl Run<'_> {
     /// Whether the note at `position` changed, not by closest, within the hold window.

@@ -11,6 +11,10 @@ use closest_index::{IndexKind, Similarity};
 use closest_notes::{IdScheme, LinkStyle};
 use serde::Deserialize;
 
+/// The default threshold, chosen on the shared til + tldr notes (BENCHMARKS.md, "dupes"):
+/// above it are copies and pages that differ by a name; below it, notes on one topic.
+pub const DEFAULT_THRESHOLD: f32 = 0.95;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "closest",
@@ -351,7 +355,7 @@ pub struct DupesArgs {
     #[command(flatten)]
     pub folder: FolderOptions,
     /// Least cosine similarity of a pair.
-    #[arg(long, default_value_t = crate::dupes::DEFAULT_THRESHOLD)]
+    #[arg(long, default_value_t = DEFAULT_THRESHOLD)]
     pub threshold: f32,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,

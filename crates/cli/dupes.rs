@@ -13,10 +13,6 @@ use crate::args::{DupesArgs, Format, ModelOptions};
 use crate::settings::folder_settings;
 use crate::ui::Ui;
 
-/// The default threshold, chosen on the shared til + tldr notes (BENCHMARKS.md, "dupes"):
-/// above it are copies and pages that differ by a name; below it, notes on one topic.
-pub const DEFAULT_THRESHOLD: f32 = 0.95;
-
 pub fn dupes(args: &DupesArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     if !(-1.0..=1.0).contains(&args.threshold) {
         bail!(

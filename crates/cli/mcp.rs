@@ -23,8 +23,8 @@ use closest_engine::{Engine, FolderSettings, Query, Silent};
 use serde_json::{json, Value};
 
 use crate::args::{McpArgs, ModelOptions};
-use crate::serve::message_of;
 use crate::settings::folder_settings;
+use crate::ui::message_of;
 use crate::ui::Ui;
 
 /// Protocol versions this server speaks, newest first.

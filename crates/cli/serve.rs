@@ -49,7 +49,7 @@ use tokio::sync::Semaphore;
 use crate::args::{ModelOptions, ServeArgs};
 use crate::embed_lines::{embed_lines, parse_lines, EmbedShape};
 use crate::settings::folder_settings;
-use crate::ui::Ui;
+use crate::ui::{message_of, Ui};
 
 /// Requests that may wait for an embedding slot before the server answers 503.
 const EMBED_QUEUE: usize = 256;
@@ -309,18 +309,6 @@ impl From<BytesRejection> for ApiError {
     fn from(rejection: BytesRejection) -> Self {
         ApiError::new(rejection.status(), rejection.body_text())
     }
-}
-
-/// An error with its causes on one line, as people read them on the terminal.
-pub fn message_of(err: &dyn std::error::Error) -> String {
-    let mut message = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        message.push_str(": ");
-        message.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    message
 }
 
 impl App {

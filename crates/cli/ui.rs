@@ -122,3 +122,15 @@ impl Reporter for Ui {
         Box::new(IndicatifBar(bar))
     }
 }
+
+/// An error with its causes on one line, as people read them on the terminal.
+pub fn message_of(err: &dyn std::error::Error) -> String {
+    let mut message = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        message.push_str(": ");
+        message.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    message
+}

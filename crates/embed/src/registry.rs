@@ -111,6 +111,15 @@ pub fn verify_folder(model: &KnownModel, dir: &Path) -> Result<()> {
     Ok(())
 }
 
+/// The folder where fetched models are kept: `CLOSEST_CACHE_DIR`, else the platform cache dir.
+pub fn cache_dir() -> PathBuf {
+    std::env::var_os("CLOSEST_CACHE_DIR")
+        .map(PathBuf::from)
+        .or_else(|| dirs::cache_dir().map(|dir| dir.join("closest")))
+        .unwrap_or_else(|| std::env::temp_dir().join("closest-cache"))
+        .join("models")
+}
+
 /// Files whose pinned hash was checked, by their identity then (size, modification time,
 /// inode), kept in closest's cache so that every command does not hash 90 MB of weights again:
 /// a file whose identity is unchanged is the file that was checked (as git trusts its index).
@@ -123,9 +132,7 @@ struct VerifiedFiles {
 impl VerifiedFiles {
     fn load(dir: &Path) -> Self {
         let key = format!("{:x}", Sha256::digest(dir.to_string_lossy().as_bytes()));
-        let record = crate::resolve::cache_dir()
-            .join(".verified")
-            .join(&key[..16]);
+        let record = cache_dir().join(".verified").join(&key[..16]);
         let entries = std::fs::read_to_string(&record)
             .ok()
             .and_then(|text| serde_json::from_str(&text).ok())

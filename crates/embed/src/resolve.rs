@@ -13,6 +13,7 @@ use std::process::{Command, Stdio};
 
 use crate::config::REQUIRED_FILES;
 use crate::error::{io_error, Error, Result};
+pub use crate::registry::cache_dir;
 use crate::registry::{find_known, sha256_file, verify_folder, KnownModel, DEFAULT_MODEL};
 
 /// Where a resolved model's files came from, for `closest model list` and `info`.
@@ -55,15 +56,6 @@ pub struct FetchOptions {
     pub show_progress: bool,
     /// Only what is on disk already: no hub or PyPI download (`closest doctor`).
     pub no_download: bool,
-}
-
-/// The folder where fetched models are kept: `CLOSEST_CACHE_DIR`, else the platform cache dir.
-pub fn cache_dir() -> PathBuf {
-    std::env::var_os("CLOSEST_CACHE_DIR")
-        .map(PathBuf::from)
-        .or_else(|| dirs::cache_dir().map(|dir| dir.join("closest")))
-        .unwrap_or_else(|| std::env::temp_dir().join("closest-cache"))
-        .join("models")
 }
 
 fn hub_offline() -> bool {

@@ -19,9 +19,8 @@ use std::collections::HashMap;
 
 use rayon::prelude::*;
 
-use crate::lists::{candidate, into_list};
 use crate::rows::{fetched_or, Fetch};
-use crate::topk::{dot, TopK};
+use crate::topk::{candidate, dot, into_list, TopK};
 use crate::Neighbours;
 
 /// A row's sparse lexical vector: (term, weight), sorted by term, unit length (or empty).

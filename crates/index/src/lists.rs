@@ -20,7 +20,7 @@ use std::cmp::Ordering;
 use rayon::prelude::*;
 
 use crate::lexical::{Lexical, Matches, Scorer};
-use crate::topk::{dot, rank_order, Candidate, TopK};
+use crate::topk::{candidate, dot, into_list, rank_order, Candidate, TopK};
 use crate::{Neighbour, Neighbours};
 
 /// Rows handled per parallel task in a pass over all rows.
@@ -387,24 +387,6 @@ fn offer(list: &mut Neighbours, candidate: Candidate, keep: usize, complete: boo
     true
 }
 
-pub(crate) fn candidate(row: usize, score: f32) -> Candidate {
-    Candidate {
-        score,
-        id: row as u64,
-        row: 0,
-    }
-}
-
 fn as_candidate(neighbour: &Neighbour) -> Candidate {
     candidate(neighbour.id as usize, neighbour.score)
-}
-
-pub(crate) fn into_list(candidates: Vec<Candidate>) -> Neighbours {
-    candidates
-        .into_iter()
-        .map(|c| Neighbour {
-            id: c.id,
-            score: c.score,
-        })
-        .collect()
 }

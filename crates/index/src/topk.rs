@@ -230,3 +230,23 @@ pub(crate) fn into_neighbours(mut candidates: Vec<Candidate>, k: usize) -> Neigh
         })
         .collect()
 }
+
+/// A candidate for the row at `row` with this score.
+pub(crate) fn candidate(row: usize, score: f32) -> Candidate {
+    Candidate {
+        score,
+        id: row as u64,
+        row: 0,
+    }
+}
+
+/// Candidates as a list of neighbours, in their order.
+pub(crate) fn into_list(candidates: Vec<Candidate>) -> Neighbours {
+    candidates
+        .into_iter()
+        .map(|c| Neighbour {
+            id: c.id,
+            score: c.score,
+        })
+        .collect()
+}

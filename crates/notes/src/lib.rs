@@ -44,6 +44,8 @@
 //! # }
 //! ```
 
+mod append;
+mod blocks;
 mod boilerplate;
 mod error;
 mod frontmatter;
@@ -58,6 +60,7 @@ mod render;
 mod resolve;
 mod scan;
 mod shape;
+mod spec;
 mod splice;
 mod templates;
 mod terms;
@@ -71,7 +74,7 @@ pub use frontmatter::{splice_front_matter, FrontMatterFormat};
 pub use ids::{ids_for, note_id, IdScheme};
 pub use lines::{line_number as line_of, LineEnding};
 pub use links::{all_in_one_folder, linked_ids, LinkEvidence, LinkForm, LinkStyle};
-pub use note::{content_hash, read_note, Note};
+pub use note::{content_hash, read_note, Note, NoteFile};
 pub use parse::{parse, Parsed, Section, SectionSpec};
 pub use region::{
     remove_region, take_out_section, write_region, Region, RemoveOutcome, WrittenRegion,
@@ -82,9 +85,7 @@ pub use splice::{section_is_current, splice, try_splice};
 pub use templates::{template_folders, TemplateFolder, TemplateSource};
 pub use terms::{term_counts, term_id, words, Idf, MAX_DF_SHARE, TERMS_PER_NOTE, TERMS_VERSION};
 pub use text::{embed_text, EMBED_TEXT_VERSION};
-pub use walk::{
-    stat_path, walk, walk_with_stats, FileStat, NoteFile, Walk, WalkOptions, IGNORE_FILE_NAME,
-};
+pub use walk::{stat_path, walk, walk_with_stats, FileStat, Walk, WalkOptions, IGNORE_FILE_NAME};
 pub use write::{
     sync_folder, write_atomic, write_atomic_deferred, WriteOutcome, Written, TEMP_FILE_PREFIX,
 };

@@ -18,8 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Error;
 use crate::ids::{strip_md, IdScheme};
+use crate::note::NoteFile;
 use crate::parse::Parsed;
-use crate::walk::NoteFile;
 
 /// Whether links to notes end in `.md`: a setting, `auto` reading the folder's convention.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -8,15 +8,24 @@
 
 use std::fs::{self, File, Permissions};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
 use crate::error::NoteError;
 use crate::parse::{parse, Parsed, SectionSpec};
-use crate::walk::NoteFile;
 
 const BOM: &str = "\u{FEFF}";
+
+/// One note file found by the walk.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NoteFile {
+    pub id: String,
+    /// The root joined with `rel_path`: what to open.
+    pub path: PathBuf,
+    /// The path relative to the notes root.
+    pub rel_path: PathBuf,
+}
 
 /// A note's decoded text and what writing it back needs.
 #[derive(Debug, Clone)]

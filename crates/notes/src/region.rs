@@ -13,11 +13,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::append::append;
 use crate::error::NoteError;
 use crate::frontmatter;
 use crate::lines::{self, line_number};
 use crate::parse::{parse, Parsed, SectionSpec};
-use crate::splice::{append, place, relist};
+use crate::splice::{place, relist};
 
 /// Where the neighbour list lives in a note.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]

@@ -16,11 +16,11 @@ use std::str::FromStr;
 use pulldown_cmark::Parser;
 use serde::{Deserialize, Serialize};
 
+use crate::blocks::closer_for;
 use crate::error::Error;
 use crate::ids::strip_md;
 use crate::links::{names, LinkForm};
-use crate::splice::closer_for;
-use crate::walk::NoteFile;
+use crate::note::NoteFile;
 
 /// How one link line of the managed section is written.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]

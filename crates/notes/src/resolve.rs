@@ -15,9 +15,9 @@ use crate::frontmatter;
 use crate::ids::strip_md;
 use crate::lines::line_number;
 use crate::links::{has_url_scheme, names, percent_decode};
+use crate::note::NoteFile;
 use crate::parse::{parse, Parsed};
 use crate::region::Region;
-use crate::walk::NoteFile;
 
 /// What kind of link a managed link is, which decides how it resolves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

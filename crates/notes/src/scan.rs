@@ -13,8 +13,7 @@ use pulldown_cmark::{Event, LinkType, Tag, TagEnd};
 
 use crate::error::NoteError;
 use crate::lines;
-use crate::parse::SectionSpec;
-use crate::splice;
+use crate::spec::SectionSpec;
 
 /// One link or wikilink of the note, wherever it is (the managed section included).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -105,7 +104,7 @@ impl Scan {
         match event {
             Event::Start(tag) => {
                 if self.depth == 0 {
-                    self.tail_closer = splice::closer_for(&tag, &source[range.clone()]);
+                    self.tail_closer = crate::blocks::closer_for(&tag, &source[range.clone()]);
                     self.previous_block_end = self.last_block_end;
                 }
                 if matches!(tag, Tag::CodeBlock(_) | Tag::HtmlBlock) {

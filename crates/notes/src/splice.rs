@@ -9,16 +9,11 @@
 //! left open), the result is parsed again and, if needed, a line is added that ends the open
 //! block, so that the next run finds the section exactly where this one put it.
 
-use std::ops::Range;
-
-use pulldown_cmark::{CodeBlockKind, Tag};
-
+use crate::append::{append, push_links, section_lands, Placed};
 use crate::lines::{self, ends_with_break, strip_break};
 use crate::parse::{parse, Parsed, Section, SectionSpec};
-
 use crate::shape::LIST_END_GUARD;
 use crate::text::embed_text;
-
 /// Returns the note's text (after any BOM) with its managed section holding exactly `links`,
 /// one per line.
 ///
@@ -32,7 +27,6 @@ use crate::text::embed_text;
 pub fn splice(source: &str, parsed: &Parsed, spec: &SectionSpec, links: &[String]) -> String {
     try_splice(source, parsed, spec, links).unwrap_or_else(|| source.to_string())
 }
-
 /// Like [`splice`], but `None` when the result would not parse back with its section exactly
 /// where it was put, so that the caller can say so. This happens only where the markdown
 /// parser reads the note unlike CommonMark (lone `\r` line breaks after a fence) or where a
@@ -45,14 +39,6 @@ pub fn try_splice(
 ) -> Option<String> {
     place(source, parsed, spec, links).map(|placed| placed.text)
 }
-
-/// A splice's result and where its section lies in it.
-pub(crate) struct Placed {
-    pub(crate) text: String,
-    /// The closing line written before an appended section, if one was needed.
-    pub(crate) closer: Option<String>,
-}
-
 pub(crate) fn place(
     source: &str,
     parsed: &Parsed,
@@ -101,7 +87,6 @@ pub(crate) fn place(
         section_lands(&text, spec, &range).then_some(Placed { text, closer: None })
     })
 }
-
 /// A section a person typed in: only `closest`'s link lines are replaced, each new link taking
 /// the place of an old one, so that their lines keep their places among the links; links
 /// beyond the old ones follow the last, and a list that is new goes right under the heading.
@@ -136,7 +121,6 @@ fn around_typed(
         stable.then_some(Placed { text, closer: None })
     })
 }
-
 /// The source with the section's link lines replaced by `links` (see [`around_typed`]).
 /// With `guard`, a new list is followed by the line that ends it.
 pub(crate) fn relist(
@@ -218,58 +202,6 @@ pub(crate) fn relist(
     out.push_str(&source[end..]);
     out
 }
-
-/// A section appended to a note without one: after a blank line, or after a line that closes
-/// the block the note ends in when that block would swallow the section otherwise.
-pub(crate) fn append(
-    source: &str,
-    parsed: &Parsed,
-    spec: &SectionSpec,
-    links: &[String],
-) -> Option<Placed> {
-    let line_break = parsed.line_ending().as_str();
-    let build = |closer: Option<&str>| {
-        let mut out = String::with_capacity(source.len() + 16 + links.len() * 48);
-        out.push_str(source);
-        if !source.is_empty() {
-            if !ends_with_break(source) {
-                out.push_str(line_break);
-            }
-            if let Some(closer) = closer {
-                out.push_str(closer);
-                out.push_str(line_break);
-            }
-            // Always one blank line of its own, even after a blank line the note ends with,
-            // so that taking the section out again (`region.rs`) knows where the note ended.
-            out.push_str(line_break);
-        }
-        let heading_start = out.len();
-        out.push_str(&spec.heading_line());
-        push_links(&mut out, links, line_break);
-        if source.is_empty() || ends_with_break(source) {
-            out.push_str(line_break);
-        }
-        let section = heading_start..out.len();
-        section_lands(&out, spec, &section).then_some(Placed {
-            text: out,
-            closer: closer.map(str::to_string),
-        })
-    };
-    build(None).or_else(|| build(Some(parsed.tail_closer.as_deref()?)))
-}
-
-/// The line a section appended to this note would be preceded by, if it needs one: the text
-/// to embed counts it as part of the note, so that it is the same before and after the
-/// section is written. Whether a closer is needed does not depend on the links (they can only
-/// make a placement fail), so it is decided with none.
-pub(crate) fn appended_closer(parsed: &Parsed) -> Option<String> {
-    if parsed.has_section() {
-        return None;
-    }
-    parsed.tail_closer.as_ref()?;
-    append(parsed.source(), parsed, parsed.spec(), &[])?.closer
-}
-
 /// Whether splicing would leave the note as it is, so that it need not be written.
 pub fn section_is_current(
     source: &str,
@@ -278,64 +210,4 @@ pub fn section_is_current(
     links: &[String],
 ) -> bool {
     splice(source, parsed, spec, links) == source
-}
-
-fn push_links(out: &mut String, links: &[String], line_break: &str) {
-    if links.is_empty() {
-        return;
-    }
-    out.push_str(line_break);
-    for link in links {
-        out.push_str(line_break);
-        out.push_str(link);
-    }
-}
-
-/// Whether `text` parses with its managed section at exactly `range`.
-fn section_lands(text: &str, spec: &SectionSpec, range: &Range<usize>) -> bool {
-    parse(text, spec)
-        .ok()
-        .and_then(|parsed| parsed.section().map(|section| section.range()))
-        .as_ref()
-        == Some(range)
-}
-
-/// The line that ends a top-level block that would otherwise run to the end of the file and
-/// swallow an appended section: the fence of an unclosed code block, or the terminator of an
-/// HTML block of CommonMark's kinds 1 to 5. `block` is the block's source.
-pub(crate) fn closer_for(tag: &Tag<'_>, block: &str) -> Option<String> {
-    let first_line = strip_break(&block[..lines::line_end(block, 0)]);
-    let opener = first_line.trim_start_matches(' ');
-    match tag {
-        Tag::CodeBlock(CodeBlockKind::Fenced(_)) => {
-            let fence = opener.chars().next().filter(|c| *c == '`' || *c == '~')?;
-            let count = opener.chars().take_while(|c| *c == fence).count();
-            Some(fence.to_string().repeat(count))
-        }
-        Tag::HtmlBlock => html_closer(opener),
-        _ => None,
-    }
-}
-
-fn html_closer(opener: &str) -> Option<String> {
-    let lower = opener.to_ascii_lowercase();
-    for name in ["script", "pre", "style", "textarea"] {
-        if let Some(after) = lower.strip_prefix('<').and_then(|s| s.strip_prefix(name)) {
-            if after.is_empty() || after.starts_with([' ', '\t', '>']) {
-                return Some(format!("</{name}>"));
-            }
-        }
-    }
-    let closer = if lower.starts_with("<!--") {
-        "-->"
-    } else if lower.starts_with("<?") {
-        "?>"
-    } else if lower.starts_with("<![cdata[") {
-        "]]>"
-    } else if lower.starts_with("<!") && lower[2..].starts_with(|c: char| c.is_ascii_alphabetic()) {
-        ">"
-    } else {
-        return None;
-    };
-    Some(closer.to_string())
 }

@@ -18,9 +18,9 @@
 
 use std::ops::Range;
 
+use crate::append::appended_closer;
 use crate::lines::ends_with_break;
 use crate::parse::Parsed;
-use crate::splice::appended_closer;
 
 /// Bumped whenever [`embed_text`] returns different text for the same note, so that stores
 /// keyed by a text-preparation fingerprint re-embed exactly when they must.

@@ -18,6 +18,7 @@ use rayon::slice::ParallelSliceMut;
 
 use crate::error::{Error, Warning};
 use crate::ids::{ids_for, IdScheme};
+use crate::note::NoteFile;
 use crate::templates::{template_folders, TemplateFolder};
 use crate::write::TEMP_FILE_PREFIX;
 
@@ -53,16 +54,6 @@ impl Default for WalkOptions {
             exclude_template_folders: true,
         }
     }
-}
-
-/// One note file found by the walk.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct NoteFile {
-    pub id: String,
-    /// The root joined with `rel_path`: what to open.
-    pub path: PathBuf,
-    /// The path relative to the notes root.
-    pub rel_path: PathBuf,
 }
 
 /// The notes of a folder, sorted by id, and what the walk skipped.

@@ -223,7 +223,7 @@ pub fn sync_folder(folder: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::walk::NoteFile;
+    use crate::note::NoteFile;
 
     /// An edit that lands after the last check and before the replacement (in place, or by an
     /// editor's write-then-rename) is what the note holds afterwards; closest's text is not.

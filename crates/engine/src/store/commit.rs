@@ -4,8 +4,7 @@
 use rusqlite::{params, CachedStatement, Transaction};
 
 use super::lists::encode_list;
-use super::slots::insert_vectors;
-use super::{NoteRecord, Store, StoredList};
+use super::{insert_vectors, set_meta, NoteRecord, Store, StoredList};
 use crate::error::Result;
 use crate::hash::TextHash;
 
@@ -122,12 +121,4 @@ impl<'tx> Rows<'tx> {
         self.put_terms.execute(params![row, bytes])?;
         Ok(())
     }
-}
-
-pub(super) fn set_meta(tx: &Transaction<'_>, meta: &[(&str, String)]) -> rusqlite::Result<()> {
-    let mut put = tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?;
-    for (key, value) in meta {
-        put.execute(params![key, value])?;
-    }
-    Ok(())
 }

@@ -24,7 +24,7 @@ mod tests;
 
 use std::path::{Path, PathBuf};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 
 use crate::error::{Error, Result};
 use crate::hash::TextHash;
@@ -342,4 +342,24 @@ pub(super) fn blob_hash(blob: &[u8]) -> TextHash {
     let n = blob.len().min(16);
     hash[..n].copy_from_slice(&blob[..n]);
     hash
+}
+
+pub(super) fn insert_vectors(
+    tx: &Transaction<'_>,
+    vectors: &[(TextHash, u32)],
+) -> rusqlite::Result<()> {
+    let mut insert =
+        tx.prepare_cached("INSERT OR REPLACE INTO vectors (hash, slot) VALUES (?1, ?2)")?;
+    for (hash, slot) in vectors {
+        insert.execute(params![&hash[..], i64::from(*slot)])?;
+    }
+    Ok(())
+}
+
+pub(super) fn set_meta(tx: &Transaction<'_>, meta: &[(&str, String)]) -> rusqlite::Result<()> {
+    let mut put = tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?;
+    for (key, value) in meta {
+        put.execute(params![key, value])?;
+    }
+    Ok(())
 }

@@ -2,10 +2,9 @@
 
 use std::collections::HashMap;
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use rusqlite::OptionalExtension;
 
-use super::commit::set_meta;
-use super::{blob_hash, Store};
+use super::{blob_hash, insert_vectors, set_meta, Store};
 use crate::error::Result;
 use crate::hash::TextHash;
 
@@ -99,16 +98,4 @@ impl Store {
             set_meta(tx, meta)
         })
     }
-}
-
-pub(super) fn insert_vectors(
-    tx: &Transaction<'_>,
-    vectors: &[(TextHash, u32)],
-) -> rusqlite::Result<()> {
-    let mut insert =
-        tx.prepare_cached("INSERT OR REPLACE INTO vectors (hash, slot) VALUES (?1, ?2)")?;
-    for (hash, slot) in vectors {
-        insert.execute(params![&hash[..], i64::from(*slot)])?;
-    }
-    Ok(())
 }

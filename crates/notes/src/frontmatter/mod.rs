@@ -55,7 +55,7 @@ pub(crate) fn detect(source: &str) -> Option<Block> {
 
 /// Sets the front matter list `key` of the note to `ids`, inside the note's own block and in
 /// its syntax, creating the key when missing and a YAML block only when the note has no front
-/// matter; every other byte stays as it was. Idempotent, like [`crate::splice`].
+/// matter; every other byte stays as it was. Idempotent, like the section's splice.
 pub fn splice_front_matter(source: &str, key: &str, ids: &[String]) -> String {
     set_list(source, key, ids)
 }

@@ -9,7 +9,7 @@ use std::sync::mpsc::{channel, Receiver};
 use std::time::{Duration, Instant};
 
 /// A running `closest`; killed on drop if the test did not stop it.
-pub struct Running {
+pub(crate) struct Running {
     child: Child,
     pub stdin: Option<ChildStdin>,
     pub stdout: Receiver<String>,
@@ -19,7 +19,7 @@ pub struct Running {
 }
 
 impl Running {
-    pub fn start(args: &[&str]) -> Self {
+    pub(crate) fn start(args: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_closest"))
             .args(args)
             .env("HF_HUB_OFFLINE", "1")
@@ -42,7 +42,7 @@ impl Running {
     }
 
     /// Waits for a stderr line that `matches`, up to `limit`; returns it.
-    pub fn wait_stderr(&mut self, limit: Duration, matches: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_stderr(&mut self, limit: Duration, matches: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -62,7 +62,7 @@ impl Running {
     }
 
     /// The next stdout line, up to `limit`.
-    pub fn next_stdout(&mut self, limit: Duration) -> String {
+    pub(crate) fn next_stdout(&mut self, limit: Duration) -> String {
         match self.stdout.recv_timeout(limit) {
             Ok(line) => line,
             Err(_) => {
@@ -78,7 +78,7 @@ impl Running {
     }
 
     /// Sends SIGINT (Ctrl-C) and waits for the exit, up to `limit`.
-    pub fn interrupt(&mut self, limit: Duration) -> ExitStatus {
+    pub(crate) fn interrupt(&mut self, limit: Duration) -> ExitStatus {
         let status = Command::new("kill")
             .args(["-INT", &self.child.id().to_string()])
             .status()
@@ -88,7 +88,7 @@ impl Running {
     }
 
     /// Closes stdin and waits for the exit, up to `limit`.
-    pub fn finish(&mut self, limit: Duration) -> ExitStatus {
+    pub(crate) fn finish(&mut self, limit: Duration) -> ExitStatus {
         drop(self.stdin.take());
         self.wait(limit)
     }
@@ -132,7 +132,7 @@ fn lines(stream: impl Read + Send + 'static) -> Receiver<String> {
 
 /// An HTTP answer: status code and body.
 #[derive(Debug)]
-pub struct Answer {
+pub(crate) struct Answer {
     pub status: u16,
     /// The status line and headers.
     pub head: String,
@@ -140,7 +140,7 @@ pub struct Answer {
 }
 
 impl Answer {
-    pub fn json(&self) -> serde_json::Value {
+    pub(crate) fn json(&self) -> serde_json::Value {
         serde_json::from_str(&self.body)
             .unwrap_or_else(|err| panic!("not JSON ({err}): {}", self.body))
     }
@@ -148,13 +148,13 @@ impl Answer {
 
 /// One HTTP/1.1 request to 127.0.0.1:`port` on a fresh connection, as a client on this
 /// machine sends it (`Host: 127.0.0.1:port`).
-pub fn http(port: u16, method: &str, target: &str, body: Option<(&str, &[u8])>) -> Answer {
+pub(crate) fn http(port: u16, method: &str, target: &str, body: Option<(&str, &[u8])>) -> Answer {
     let host = format!("Host: 127.0.0.1:{port}");
     http_with(port, method, target, &[&host], body)
 }
 
 /// [`http`] with the given header lines (`Name: value`) instead of the `Host` line.
-pub fn http_with(
+pub(crate) fn http_with(
     port: u16,
     method: &str,
     target: &str,
@@ -202,7 +202,7 @@ pub fn http_with(
 }
 
 /// Starts `closest serve` on a free port and returns it with its port.
-pub fn serve(args: &[&str]) -> (Running, u16) {
+pub(crate) fn serve(args: &[&str]) -> (Running, u16) {
     let mut all = vec!["serve", "--port", "0"];
     all.extend_from_slice(args);
     let mut server = Running::start(&all);

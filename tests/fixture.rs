@@ -7,14 +7,14 @@ use std::process::{Command, Output, Stdio};
 use std::io::Write;
 
 /// The fixtures committed with the repository (`tests/data`): real notes, reference vectors.
-pub fn test_data() -> PathBuf {
+pub(crate) fn test_data() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
 
 /// The full shared corpora's `data` folder, for the shared suite (`-- --ignored shared_corpus::`):
 /// `$CLOSEST_SHARED_DIR/data`, else `../shared/data` beside the repository. A clear failure
 /// when neither is there.
-pub fn shared_data() -> PathBuf {
+pub(crate) fn shared_data() -> PathBuf {
     let shared = std::env::var_os("CLOSEST_SHARED_DIR").map_or_else(
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared"),
         PathBuf::from,
@@ -31,29 +31,29 @@ pub fn shared_data() -> PathBuf {
 }
 
 /// A scratch folder that is removed at the end of the test.
-pub struct Scratch {
+pub(crate) struct Scratch {
     pub dir: tempfile::TempDir,
 }
 
 impl Scratch {
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             dir: tempfile::tempdir().expect("temp dir"),
         }
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         self.dir.path()
     }
 
     /// Copies `from` (a folder of notes) to `<scratch>/<name>`, writable.
-    pub fn copy_notes(&self, from: &Path, name: &str, filter: impl Fn(&Path) -> bool) -> PathBuf {
+    pub(crate) fn copy_notes(&self, from: &Path, name: &str, filter: impl Fn(&Path) -> bool) -> PathBuf {
         let target = self.path().join(name);
         copy_tree(from, &target, &filter);
         target
     }
 
-    pub fn write(&self, relative: &str, text: &str) -> PathBuf {
+    pub(crate) fn write(&self, relative: &str, text: &str) -> PathBuf {
         let path = self.path().join(relative);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
         std::fs::write(&path, text).expect("write");
@@ -90,7 +90,7 @@ fn copy_tree(from: &Path, to: &Path, filter: &dyn Fn(&Path) -> bool) {
 }
 
 /// Runs `closest` with `args`, never asking the hub, with optional stdin.
-pub fn closest(args: &[&str], cwd: Option<&Path>, stdin: Option<&str>) -> Output {
+pub(crate) fn closest(args: &[&str], cwd: Option<&Path>, stdin: Option<&str>) -> Output {
     let mut command = Command::new(env!("CARGO_BIN_EXE_closest"));
     command
         .args(args)
@@ -125,16 +125,16 @@ pub fn closest(args: &[&str], cwd: Option<&Path>, stdin: Option<&str>) -> Output
     child.wait_with_output().expect("closest runs")
 }
 
-pub fn stdout(output: &Output) -> String {
+pub(crate) fn stdout(output: &Output) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
-pub fn stderr(output: &Output) -> String {
+pub(crate) fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
 /// Asserts success and returns stdout.
-pub fn ok(output: Output) -> String {
+pub(crate) fn ok(output: Output) -> String {
     assert!(
         output.status.success(),
         "closest failed ({:?}):\n{}",
@@ -145,7 +145,7 @@ pub fn ok(output: Output) -> String {
 }
 
 /// Every `.md` file under `dir` with its bytes, sorted by path.
-pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+pub(crate) fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = Vec::new();
     let mut stack = vec![dir.to_owned()];
     while let Some(folder) = stack.pop() {
@@ -169,7 +169,7 @@ pub fn snapshot(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
 }
 
 /// The ids listed in a note's `## Closest` section (default bullet template).
-pub fn closest_links(text: &str) -> Vec<String> {
+pub(crate) fn closest_links(text: &str) -> Vec<String> {
     let Some(start) = text.find("\n## Closest\n") else {
         return Vec::new();
     };
@@ -186,14 +186,14 @@ pub fn closest_links(text: &str) -> Vec<String> {
 }
 
 /// The default model's folder, as `closest model info` reports it.
-pub fn model_dir() -> PathBuf {
+pub(crate) fn model_dir() -> PathBuf {
     let info: serde_json::Value =
         serde_json::from_str(&ok(closest(&["model", "info"], None, None))).expect("json");
     PathBuf::from(info["folder"].as_str().expect("folder"))
 }
 
 /// Runs `closest ARGS` and kills it after `delay` (whether or not it finished).
-pub fn killed_after(args: &[&str], delay: std::time::Duration) {
+pub(crate) fn killed_after(args: &[&str], delay: std::time::Duration) {
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_closest"))
         .args(args)
         .env("HF_HUB_OFFLINE", "1")
@@ -208,7 +208,7 @@ pub fn killed_after(args: &[&str], delay: std::time::Duration) {
 }
 
 /// Asserts that every note of `now` is its version in `before` or in `after` (same paths).
-pub fn each_old_or_new(
+pub(crate) fn each_old_or_new(
     now: &[(PathBuf, Vec<u8>)],
     before: &[(PathBuf, Vec<u8>)],
     after: &[(PathBuf, Vec<u8>)],

@@ -57,7 +57,7 @@ fn copy_folder(from: &Path, to: &Path, with_state: bool) {
 /// whose lists differ (what a clone on the other CPU rewrote before the written order was
 /// kept); then checks a clone of the first, run with the second family, finds nothing stale
 /// and writes nothing. Returns the count.
-pub fn clone_on_another_cpu_writes_nothing(folder: &Path) -> usize {
+pub(crate) fn clone_on_another_cpu_writes_nothing(folder: &Path) -> usize {
     let [first, second] = two_families();
     let scratch = Scratch::new();
     let author = scratch.path().join("author");
@@ -120,7 +120,7 @@ fn a_clone_on_another_cpu_family_writes_nothing() {
 
 /// 10,000 notes from the shared corpora: tldr pages, til notes, arXiv abstracts, and STS-B
 /// sentences to make up the count.
-pub fn ten_thousand_notes(shared: &Path, into: &Path) -> PathBuf {
+pub(crate) fn ten_thousand_notes(shared: &Path, into: &Path) -> PathBuf {
     let folder = into.join("ten-thousand");
     copy_folder(
         &shared.join("tldr-pages/notes"),

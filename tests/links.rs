@@ -87,7 +87,7 @@ fn every_written_link_resolves_in_nested_folders() {
     links_resolve_in_nested_folders(&test_data().join("til/notes"), |_| true);
 }
 
-pub fn links_resolve_in_nested_folders(source: &Path, filter: impl Fn(&Path) -> bool) {
+pub(crate) fn links_resolve_in_nested_folders(source: &Path, filter: impl Fn(&Path) -> bool) {
     let scratch = Scratch::new();
     let til = scratch.copy_notes(source, "til", filter);
     let vault = vault(&scratch);

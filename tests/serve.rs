@@ -227,7 +227,7 @@ fn serve_handles_200_concurrent_requests_on_the_til_notes() {
 }
 
 /// The ids of the notes under `root` (relative-path scheme).
-pub fn note_ids(root: &std::path::Path) -> Vec<String> {
+pub(crate) fn note_ids(root: &std::path::Path) -> Vec<String> {
     crate::fixture::snapshot(root)
         .into_iter()
         .map(|(path, _)| path.with_extension("").display().to_string())
@@ -235,20 +235,20 @@ pub fn note_ids(root: &std::path::Path) -> Vec<String> {
 }
 
 /// What a load run measured.
-pub struct Load {
+pub(crate) struct Load {
     pub latencies: Vec<Duration>,
     pub errors: Vec<String>,
     pub seconds: f64,
 }
 
 impl Load {
-    pub fn percentile(&self, share: f64) -> Duration {
+    pub(crate) fn percentile(&self, share: f64) -> Duration {
         let mut sorted = self.latencies.clone();
         sorted.sort();
         sorted[((sorted.len() as f64 * share) as usize).min(sorted.len() - 1)]
     }
 
-    pub fn summary(&self) -> String {
+    pub(crate) fn summary(&self) -> String {
         format!(
             "{} requests in {:.2} s: {:.0} requests/s, p50 {:.2} ms, p99 {:.2} ms, {} errors",
             self.latencies.len(),
@@ -263,7 +263,7 @@ impl Load {
 
 /// `clients` threads start together and each sends `rounds` `GET /similar?note=` requests, one
 /// connection each; the run stops by itself after `limit`.
-pub fn load(port: u16, ids: &[String], clients: usize, rounds: usize, limit: Duration) -> Load {
+pub(crate) fn load(port: u16, ids: &[String], clients: usize, rounds: usize, limit: Duration) -> Load {
     let ids = Arc::new(ids.to_vec());
     let barrier = Arc::new(Barrier::new(clients));
     let deadline = Instant::now() + limit;
@@ -311,7 +311,7 @@ pub fn load(port: u16, ids: &[String], clients: usize, rounds: usize, limit: Dur
 }
 
 /// Percent-encodes a query value.
-pub fn encode(text: &str) -> String {
+pub(crate) fn encode(text: &str) -> String {
     text.bytes()
         .map(|byte| match byte {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {

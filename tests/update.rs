@@ -18,7 +18,7 @@ fn til_notes_end_to_end() {
 }
 
 /// `til` is a folder with `notes/` and `index.tsv` (each note's topic).
-pub fn til_end_to_end(til: &Path, quality_floor: f64) {
+pub(crate) fn til_end_to_end(til: &Path, quality_floor: f64) {
     let scratch = Scratch::new();
     let root = scratch.copy_notes(&til.join("notes"), "til", |_| true);
     let root_arg = root.to_str().expect("utf-8 path");
@@ -211,7 +211,7 @@ pub fn til_end_to_end(til: &Path, quality_floor: f64) {
 
 /// Sentence-transformers with exact search on the shared til notes
 /// (../shared/reference/anchors.md).
-pub const QUALITY_FLOOR: f64 = 0.494;
+pub(crate) const QUALITY_FLOOR: f64 = 0.494;
 
 /// What closest measured on the 163 til notes of tests/data (0.8307; they come from 9 topic
 /// folders, so the share is far above the full corpus's), less 0.01: a guard against

@@ -13,7 +13,7 @@ use serde::Deserialize;
 
 /// The default threshold, chosen on the shared til + tldr notes (BENCHMARKS.md, "dupes"):
 /// above it are copies and pages that differ by a name; below it, notes on one topic.
-pub const DEFAULT_THRESHOLD: f32 = 0.95;
+pub(crate) const DEFAULT_THRESHOLD: f32 = 0.95;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -21,7 +21,7 @@ pub const DEFAULT_THRESHOLD: f32 = 0.95;
     version,
     about = "Keep a \"## Closest\" section of the nearest notes in every markdown note"
 )]
-pub struct Cli {
+pub(crate) struct Cli {
     #[command(flatten)]
     pub global: GlobalArgs,
     #[command(subcommand)]
@@ -30,7 +30,7 @@ pub struct Cli {
 
 /// Flags every command takes.
 #[derive(Debug, Args)]
-pub struct GlobalArgs {
+pub(crate) struct GlobalArgs {
     #[command(flatten)]
     pub model: ModelOptions,
     /// Worker threads (default: all cores).
@@ -53,7 +53,7 @@ pub struct GlobalArgs {
 /// The model and where it runs: flags of every command, and keys of `.closest.toml`.
 #[derive(Debug, Args, Clone, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub struct ModelOptions {
+pub(crate) struct ModelOptions {
     /// Model: a folder, a known name (all-MiniLM-L6-v2) or a Hugging Face repo id.
     #[arg(long, global = true, env = "CLOSEST_MODEL")]
     pub model: Option<String>,
@@ -76,7 +76,7 @@ pub struct ModelOptions {
 /// keys of `.closest.toml`.
 #[derive(Debug, Args, Clone, Default, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub struct FolderOptions {
+pub(crate) struct FolderOptions {
     /// Links per note.
     #[arg(short = 'k', long = "k")]
     pub k: Option<usize>,
@@ -137,21 +137,21 @@ pub struct FolderOptions {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ColorChoice {
+pub(crate) enum ColorChoice {
     Auto,
     Always,
     Never,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
-pub enum Format {
+pub(crate) enum Format {
     #[default]
     Text,
     Json,
 }
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Bring every note's Closest section up to date.
     Update(UpdateArgs),
     /// Take every Closest section (and front-matter list) out again, then the lock file and the
@@ -200,7 +200,7 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct UpdateArgs {
+pub(crate) struct UpdateArgs {
     /// Notes root (default: the current folder).
     pub dir: Option<PathBuf>,
     #[command(flatten)]
@@ -219,7 +219,7 @@ pub struct UpdateArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct CleanArgs {
+pub(crate) struct CleanArgs {
     /// Notes root (default: the current folder).
     pub dir: Option<PathBuf>,
     #[command(flatten)]
@@ -232,7 +232,7 @@ pub struct CleanArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct SimilarArgs {
+pub(crate) struct SimilarArgs {
     /// A note's id.
     #[arg(long, group = "query")]
     pub note: Option<String>,
@@ -252,7 +252,7 @@ pub struct SimilarArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ExplainArgs {
+pub(crate) struct ExplainArgs {
     /// The note whose list is explained (its id).
     pub a: String,
     /// The note that is, or is not, in A's list (its id).
@@ -267,7 +267,7 @@ pub struct ExplainArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct EmbedArgs {
+pub(crate) struct EmbedArgs {
     /// Long texts.
     #[arg(long, value_enum, default_value_t)]
     pub long: LongPolicy,
@@ -277,7 +277,7 @@ pub struct EmbedArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// Notes root (default: the current folder).
     pub dir: Option<PathBuf>,
     #[command(flatten)]
@@ -287,7 +287,7 @@ pub struct StatusArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct WatchArgs {
+pub(crate) struct WatchArgs {
     /// Notes root (default: the current folder).
     pub dir: Option<PathBuf>,
     #[command(flatten)]
@@ -304,7 +304,7 @@ pub struct WatchArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct ServeArgs {
+pub(crate) struct ServeArgs {
     /// Notes root (default: the current folder).
     pub dir: Option<PathBuf>,
     #[command(flatten)]
@@ -324,7 +324,7 @@ pub struct ServeArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct McpArgs {
+pub(crate) struct McpArgs {
     /// Notes root (default: the current folder).
     pub dir: Option<PathBuf>,
     #[command(flatten)]
@@ -332,14 +332,14 @@ pub struct McpArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DataFormat {
+pub(crate) enum DataFormat {
     Json,
     Yaml,
     Toml,
 }
 
 #[derive(Debug, Args)]
-pub struct ExportArgs {
+pub(crate) struct ExportArgs {
     /// Notes root (default: the current folder).
     pub dir: Option<PathBuf>,
     #[command(flatten)]
@@ -349,7 +349,7 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct DupesArgs {
+pub(crate) struct DupesArgs {
     /// Notes root (default: the current folder).
     pub dir: Option<PathBuf>,
     #[command(flatten)]
@@ -362,7 +362,7 @@ pub struct DupesArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum BenchCommand {
+pub(crate) enum BenchCommand {
     /// Embedding throughput on a notes folder.
     Embed(BenchEmbedArgs),
     /// Index build, all-pairs, query latency and HNSW recall.
@@ -373,7 +373,7 @@ pub enum BenchCommand {
 }
 
 #[derive(Debug, Args)]
-pub struct BenchEmbedArgs {
+pub(crate) struct BenchEmbedArgs {
     /// Notes folder to embed (every .md file under it, sorted by path).
     #[arg(long)]
     pub notes: PathBuf,
@@ -393,7 +393,7 @@ pub struct BenchEmbedArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct BenchIndexArgs {
+pub(crate) struct BenchIndexArgs {
     /// Notes folders whose stored vectors to use (run `closest update` on them first).
     #[arg(long)]
     pub notes: Vec<PathBuf>,
@@ -413,7 +413,7 @@ pub struct BenchIndexArgs {
 }
 
 #[derive(Debug, Args)]
-pub struct BenchUpdateArgs {
+pub(crate) struct BenchUpdateArgs {
     /// Notes folders to copy into one scratch folder (the originals are never touched).
     #[arg(long, required = true)]
     pub notes: Vec<PathBuf>,
@@ -439,7 +439,7 @@ pub struct BenchUpdateArgs {
 }
 
 #[derive(Debug, Subcommand)]
-pub enum ModelCommand {
+pub(crate) enum ModelCommand {
     /// Fetch a model (default: all-MiniLM-L6-v2) and check its files.
     Fetch { model: Option<String> },
     /// List known models and where each is on disk.

@@ -18,7 +18,7 @@ use crate::settings::folder_settings;
 use crate::ui::Ui;
 
 /// Peak resident memory of this process so far (Linux `VmHWM`), in bytes.
-pub fn peak_rss_bytes() -> u64 {
+pub(crate) fn peak_rss_bytes() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|status| {
@@ -52,7 +52,7 @@ pub(crate) fn markdown_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(files)
 }
 
-pub fn embed(args: &BenchEmbedArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+pub(crate) fn embed(args: &BenchEmbedArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     let long = args.long;
     let files = markdown_files(&args.notes)?;
     let mut files: Vec<PathBuf> = files.into_iter().step_by(args.stride.max(1)).collect();
@@ -117,7 +117,7 @@ pub fn embed(args: &BenchEmbedArgs, model: &ModelOptions, ui: &Ui) -> Result<Exi
     })
 }
 
-pub fn index(args: &BenchIndexArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+pub(crate) fn index(args: &BenchIndexArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     let (rows, dim, source) = if let Some(n) = args.synthetic {
         (
             closest_index::synthetic_clustered(n, args.dim, 1000.min(n.max(1)), 0.6, 7),

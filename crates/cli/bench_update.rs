@@ -21,7 +21,7 @@ use crate::bench::{markdown_files, print_report};
 use crate::settings::folder_settings;
 use crate::ui::Ui;
 
-pub fn update(args: &BenchUpdateArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+pub(crate) fn update(args: &BenchUpdateArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     let scratch = tempfile::tempdir().context("cannot create a scratch folder")?;
     let root = if args.in_place {
         let [folder] = args.notes.as_slice() else {

@@ -18,7 +18,7 @@ use crate::settings::folder_settings;
 use crate::ui::Ui;
 
 /// `closest update`.
-pub fn update(args: &UpdateArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+pub(crate) fn update(args: &UpdateArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     let settings = folder_settings(args.dir.as_deref(), &args.folder, model, ui)?;
     let engine = Engine::open(settings, ui.shows_progress(), ui)?;
     let mode = if args.check {
@@ -47,7 +47,7 @@ pub fn update(args: &UpdateArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCo
 }
 
 /// `closest clean`.
-pub fn clean(args: &CleanArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+pub(crate) fn clean(args: &CleanArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     let settings = folder_settings(args.dir.as_deref(), &args.folder, model, ui)?;
     let mode = if args.dry_run {
         Mode::DryRun
@@ -171,7 +171,7 @@ fn print_update(report: &UpdateReport, mode: Mode, format: Format, ui: &Ui) -> R
 }
 
 /// `closest similar`.
-pub fn similar(args: &SimilarArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+pub(crate) fn similar(args: &SimilarArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     let settings = folder_settings(args.notes.as_deref(), &args.folder, model, ui)?;
     let k = settings.k;
     let engine = Engine::open(settings, ui.shows_progress(), ui)?;
@@ -207,7 +207,7 @@ pub fn similar(args: &SimilarArgs, model: &ModelOptions, ui: &Ui) -> Result<Exit
 }
 
 /// `closest explain A B`.
-pub fn explain(args: &ExplainArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+pub(crate) fn explain(args: &ExplainArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     let settings = folder_settings(args.notes.as_deref(), &args.folder, model, ui)?;
     let engine = Engine::open(settings, ui.shows_progress(), ui)?;
     let why = engine.explain(&args.a, &args.b, ui)?;
@@ -254,7 +254,7 @@ pub fn explain(args: &ExplainArgs, model: &ModelOptions, ui: &Ui) -> Result<Exit
 }
 
 /// `closest status`.
-pub fn status(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+pub(crate) fn status(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     let settings = folder_settings(args.dir.as_deref(), &args.folder, model, ui)?;
     let engine = Engine::open(settings, ui.shows_progress(), ui)?;
     let plan = engine.plan(ui)?;
@@ -310,7 +310,7 @@ pub fn status(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCo
 }
 
 /// `closest check-links`.
-pub fn check_links(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+pub(crate) fn check_links(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     let settings = folder_settings(args.dir.as_deref(), &args.folder, model, ui)?;
     let engine = Engine::open(settings, ui.shows_progress(), ui)?;
     let check = engine.check_links()?;
@@ -346,7 +346,7 @@ pub fn check_links(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result<E
 const EMBED_CHUNK: usize = 1024;
 
 /// `closest embed`: JSON Lines in, JSON Lines out, in input order, ids carried through.
-pub fn embed(args: &EmbedArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+pub(crate) fn embed(args: &EmbedArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     let model = Model::resolve(&model.clone().resolve()?, ui.shows_progress(), ui)?;
     let mut out = ui.out();
     let mut pending: Vec<EmbedLine> = Vec::new();
@@ -377,7 +377,7 @@ pub fn embed(args: &EmbedArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode
 }
 
 /// `closest model fetch|list|info`.
-pub fn model(command: &ModelCommand, options: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+pub(crate) fn model(command: &ModelCommand, options: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     let with_model = |name: &Option<String>| -> Result<Model> {
         let settings = ModelOptions {
             model: name.clone().or_else(|| options.model.clone()),

@@ -28,7 +28,7 @@ const X86_FEATURES: [&str; 8] = [
     "avx512bf16",
 ];
 
-pub fn doctor(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+pub(crate) fn doctor(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     let settings = folder_settings(args.dir.as_deref(), &args.folder, model, ui)?;
     let mut report = vec![
         ("closest", json!(build())),

@@ -13,7 +13,7 @@ use crate::args::{DupesArgs, Format, ModelOptions};
 use crate::settings::folder_settings;
 use crate::ui::Ui;
 
-pub fn dupes(args: &DupesArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+pub(crate) fn dupes(args: &DupesArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     if !(-1.0..=1.0).contains(&args.threshold) {
         bail!(
             "--threshold {} is not a cosine similarity; give a number from -1 to 1",

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 #[derive(Deserialize)]
-pub struct EmbedLine {
+pub(crate) struct EmbedLine {
     #[serde(default)]
     pub id: Option<Value>,
     pub text: String,
@@ -17,7 +17,7 @@ pub struct EmbedLine {
 
 /// How a request body held its objects; the answer keeps the same shape.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum EmbedShape {
+pub(crate) enum EmbedShape {
     /// One object a line (JSON Lines).
     Lines,
     /// One JSON array of objects.
@@ -25,7 +25,7 @@ pub enum EmbedShape {
 }
 
 /// Reads JSON Lines, or a JSON array when the text starts with `[`.
-pub fn parse_lines(text: &str) -> Result<(Vec<EmbedLine>, EmbedShape)> {
+pub(crate) fn parse_lines(text: &str) -> Result<(Vec<EmbedLine>, EmbedShape)> {
     if text.trim_start().starts_with('[') {
         let lines: Vec<EmbedLine> = serde_json::from_str(text)
             .context("the body is not a JSON array of {\"id\": ..., \"text\": \"...\"} objects")?;
@@ -42,7 +42,7 @@ pub fn parse_lines(text: &str) -> Result<(Vec<EmbedLine>, EmbedShape)> {
 }
 
 /// One line of JSON Lines input; `number` counts from 1.
-pub fn parse_line(line: &str, number: usize) -> Result<EmbedLine> {
+pub(crate) fn parse_line(line: &str, number: usize) -> Result<EmbedLine> {
     serde_json::from_str(line).with_context(|| {
         format!("line {number} is not a JSON object with a \"text\" string; expected {{\"id\": ..., \"text\": \"...\"}}")
     })
@@ -50,7 +50,7 @@ pub fn parse_line(line: &str, number: usize) -> Result<EmbedLine> {
 
 /// Embeds the texts (as documents, or as queries with the model's query prompt) and returns
 /// the output objects in input order.
-pub fn embed_lines(
+pub(crate) fn embed_lines(
     model: &Model,
     lines: &[EmbedLine],
     query: bool,

@@ -27,7 +27,7 @@ struct Entry<'a> {
     score: f64,
 }
 
-pub fn export(args: &ExportArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+pub(crate) fn export(args: &ExportArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     let settings = folder_settings(args.dir.as_deref(), &args.folder, model, ui)?;
     let engine = Engine::open(settings, ui.shows_progress(), ui)?;
     let lists = engine.lists()?;

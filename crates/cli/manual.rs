@@ -12,7 +12,7 @@ use crate::args::Cli;
 use crate::ui::Ui;
 
 /// `closest completions SHELL`: the script on stdout.
-pub fn completions(shell: clap_complete::Shell, ui: &Ui) -> Result<ExitCode> {
+pub(crate) fn completions(shell: clap_complete::Shell, ui: &Ui) -> Result<ExitCode> {
     let mut command = Cli::command();
     let mut out = ui.out();
     clap_complete::generate(shell, &mut command, "closest", &mut out);
@@ -21,7 +21,7 @@ pub fn completions(shell: clap_complete::Shell, ui: &Ui) -> Result<ExitCode> {
 }
 
 /// `closest man [--dir DIR]`: closest(1) on stdout, or every command's page written into DIR.
-pub fn man(dir: Option<&Path>, ui: &Ui) -> Result<ExitCode> {
+pub(crate) fn man(dir: Option<&Path>, ui: &Ui) -> Result<ExitCode> {
     let command = Cli::command();
     let Some(dir) = dir else {
         let mut out = ui.out();

@@ -32,7 +32,7 @@ const VERSIONS: [&str; 3] = ["2025-06-18", "2025-03-26", "2024-11-05"];
 const MAX_K: u64 = 100;
 
 /// The longest message (one line) read: longer ones are skipped and refused.
-pub const MAX_LINE_BYTES: usize = 1 << 20;
+pub(crate) const MAX_LINE_BYTES: usize = 1 << 20;
 
 /// A request before `initialize` (JSON-RPC's server-error range).
 const NOT_INITIALIZED: i64 = -32002;
@@ -42,13 +42,13 @@ const INVALID_REQUEST: i64 = -32600;
 const METHOD_NOT_FOUND: i64 = -32601;
 const INVALID_PARAMS: i64 = -32602;
 
-pub fn mcp(args: &McpArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+pub(crate) fn mcp(args: &McpArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     let settings = folder_settings(args.dir.as_deref(), &args.folder, model, ui)?;
     run(settings, ui)
 }
 
 /// Serves one MCP session on stdin and stdout.
-pub fn run(settings: FolderSettings, ui: &Ui) -> Result<ExitCode> {
+pub(crate) fn run(settings: FolderSettings, ui: &Ui) -> Result<ExitCode> {
     // pip's progress would go to stdout, which is the protocol's: never draw any.
     let engine = Engine::open(settings, false, ui)?;
     let mut out = ui.out();

@@ -54,9 +54,9 @@ use crate::ui::{message_of, Ui};
 /// Requests that may wait for an embedding slot before the server answers 503.
 const EMBED_QUEUE: usize = 256;
 /// Connections served at once; more wait in the system's backlog.
-pub const MAX_CONNECTIONS: usize = 128;
+pub(crate) const MAX_CONNECTIONS: usize = 128;
 /// How long a connection may take to send a request's headers, or stay idle between requests.
-pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+pub(crate) const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// The longest request target, and all the headers of a request together, in bytes.
 const MAX_TARGET_BYTES: usize = 8 << 10;
 const MAX_HEADER_BYTES: usize = 16 << 10;
@@ -77,7 +77,7 @@ struct App {
 
 type Shared = Arc<App>;
 
-pub fn serve(args: &ServeArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+pub(crate) fn serve(args: &ServeArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     let settings = folder_settings(args.dir.as_deref(), &args.folder, model, ui)?;
     if args.mcp {
         return crate::mcp::run(settings, ui);

@@ -18,7 +18,7 @@ use closest_engine::lockfile::LOCK_FILE;
 use closest_engine::Reporter;
 
 /// The per-folder settings file, in the notes root.
-pub const CONFIG_FILE: &str = ".closest.toml";
+pub(crate) const CONFIG_FILE: &str = ".closest.toml";
 
 /// `.closest.toml`: the folder and model options, every key optional.
 #[derive(Debug, Default, Deserialize)]
@@ -68,7 +68,7 @@ impl ModelOptions {
     }
 
     /// Validated model settings.
-    pub fn resolve(self) -> Result<ModelSettings> {
+    pub(crate) fn resolve(self) -> Result<ModelSettings> {
         let mut limits = BatchLimits::default();
         if let Some(tokens) = self.batch_tokens {
             if tokens == 0 {
@@ -98,7 +98,7 @@ const ROOT_MARKERS: [&str; 3] = [
 /// folder from it upward that a marker names as one, else the folder itself. A subfolder of a
 /// managed folder is never taken for a folder of its own (a second state folder, a second
 /// section in each of its notes).
-pub fn notes_root(named: Option<&Path>, ui: &Ui) -> Result<PathBuf> {
+pub(crate) fn notes_root(named: Option<&Path>, ui: &Ui) -> Result<PathBuf> {
     let named = named.map_or_else(|| PathBuf::from("."), Path::to_owned);
     if !named.is_dir() {
         bail!(
@@ -130,7 +130,7 @@ pub fn notes_root(named: Option<&Path>, ui: &Ui) -> Result<PathBuf> {
 /// Reads `<root>/.closest.toml` (if any), puts the flags over it, and validates the result.
 /// `root` is the folder named, or the current folder; the notes root is found from it
 /// ([`notes_root`]).
-pub fn folder_settings(
+pub(crate) fn folder_settings(
     root: Option<&Path>,
     flags: &FolderOptions,
     model_flags: &ModelOptions,

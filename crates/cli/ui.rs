@@ -14,7 +14,7 @@ use crate::args::{ColorChoice, GlobalArgs};
 
 /// What the binary may print, decided once from the global flags.
 #[derive(Debug, Clone)]
-pub struct Ui {
+pub(crate) struct Ui {
     pub quiet: bool,
     pub verbose: u8,
     progress: bool,
@@ -22,7 +22,7 @@ pub struct Ui {
 }
 
 impl Ui {
-    pub fn new(global: &GlobalArgs) -> Self {
+    pub(crate) fn new(global: &GlobalArgs) -> Self {
         let terminal = std::io::stderr().is_terminal();
         let color = match global.color {
             ColorChoice::Always => true,
@@ -40,16 +40,16 @@ impl Ui {
     }
 
     /// Standard output, where the data goes; buffered, flushed when dropped.
-    pub fn out(&self) -> std::io::BufWriter<std::io::StdoutLock<'static>> {
+    pub(crate) fn out(&self) -> std::io::BufWriter<std::io::StdoutLock<'static>> {
         std::io::BufWriter::new(std::io::stdout().lock())
     }
 
     /// Whether external tools (pip) may draw their own progress.
-    pub fn shows_progress(&self) -> bool {
+    pub(crate) fn shows_progress(&self) -> bool {
         self.progress
     }
 
-    pub fn warning(&self, message: impl std::fmt::Display) {
+    pub(crate) fn warning(&self, message: impl std::fmt::Display) {
         if !self.quiet {
             if self.color {
                 eprintln!("{}: {message}", "warning".yellow().bold());
@@ -60,14 +60,14 @@ impl Ui {
     }
 
     /// A line for people on stderr (summaries, hints), unless `-q`.
-    pub fn say(&self, message: impl std::fmt::Display) {
+    pub(crate) fn say(&self, message: impl std::fmt::Display) {
         if !self.quiet {
             eprintln!("{message}");
         }
     }
 
     /// An error and its causes, then hints.
-    pub fn error(&self, err: &anyhow::Error) {
+    pub(crate) fn error(&self, err: &anyhow::Error) {
         if self.color {
             eprintln!("{}: {err}", "error".red().bold());
         } else {
@@ -124,7 +124,7 @@ impl Reporter for Ui {
 }
 
 /// An error with its causes on one line, as people read them on the terminal.
-pub fn message_of(err: &dyn std::error::Error) -> String {
+pub(crate) fn message_of(err: &dyn std::error::Error) -> String {
     let mut message = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {

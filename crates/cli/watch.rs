@@ -42,7 +42,7 @@ enum Signal {
 /// Files whose change alters which notes the walk finds.
 const IGNORE_FILES: [&str; 3] = [".gitignore", ".ignore", closest_notes::IGNORE_FILE_NAME];
 
-pub fn watch(args: &WatchArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
+pub(crate) fn watch(args: &WatchArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     if !(args.hold.is_finite() && args.hold >= 0.0) {
         bail!("--hold {} is not a number of seconds", args.hold);
     }

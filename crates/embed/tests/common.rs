@@ -7,13 +7,13 @@ use std::sync::OnceLock;
 use closest_embed::{resolve, DType, Device, Embedder, FetchOptions, ResolvedModel};
 
 /// The repository's committed fixtures (`tests/data` at the workspace root).
-pub fn test_data() -> PathBuf {
+pub(crate) fn test_data() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data")
 }
 
 /// The full shared corpora, for the shared suite (`-- --ignored shared_corpus::`): `CLOSEST_SHARED_DIR`, else
 /// `../shared` beside the repository; a clear failure when neither is there.
-pub fn shared_dir() -> PathBuf {
+pub(crate) fn shared_dir() -> PathBuf {
     let dir = std::env::var_os("CLOSEST_SHARED_DIR").map_or_else(
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
         PathBuf::from,
@@ -29,7 +29,7 @@ pub fn shared_dir() -> PathBuf {
 }
 
 /// The default model, resolved without the Hugging Face hub (the PyPI wheel is the source here).
-pub fn default_model() -> &'static ResolvedModel {
+pub(crate) fn default_model() -> &'static ResolvedModel {
     static MODEL: OnceLock<ResolvedModel> = OnceLock::new();
     MODEL.get_or_init(|| {
         // The hub is unreachable from build machines; never wait on it in tests.
@@ -39,12 +39,12 @@ pub fn default_model() -> &'static ResolvedModel {
     })
 }
 
-pub fn embedder(dtype: DType) -> Embedder {
+pub(crate) fn embedder(dtype: DType) -> Embedder {
     Embedder::load(default_model(), &Device::Cpu, dtype)
         .unwrap_or_else(|err| panic!("loading the default model failed: {err}"))
 }
 
-pub fn cosine(a: &[f32], b: &[f32]) -> f64 {
+pub(crate) fn cosine(a: &[f32], b: &[f32]) -> f64 {
     let dot: f64 = a
         .iter()
         .zip(b)

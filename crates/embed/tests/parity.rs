@@ -13,7 +13,7 @@ use closest_embed::{BatchLimits, DType, EmbedOptions, LongPolicy};
 use serde::Deserialize;
 
 #[derive(Deserialize)]
-pub struct Reference {
+pub(crate) struct Reference {
     text: String,
     tokens: usize,
     embedding: Vec<f32>,
@@ -24,7 +24,7 @@ fn references() -> Vec<Reference> {
     references_in(&test_data().join("reference/all-MiniLM-L6-v2.parity.jsonl"))
 }
 
-pub fn references_in(path: &Path) -> Vec<Reference> {
+pub(crate) fn references_in(path: &Path) -> Vec<Reference> {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|err| panic!("cannot read `{}`: {err}", path.display()));
     text.lines()
@@ -48,7 +48,7 @@ fn every_reference_text_matches_sentence_transformers() {
     matches_sentence_transformers(&references(), 49);
 }
 
-pub fn matches_sentence_transformers(references: &[Reference], count: usize) {
+pub(crate) fn matches_sentence_transformers(references: &[Reference], count: usize) {
     assert_eq!(references.len(), count);
     let embedder = embedder(DType::F32);
     let texts: Vec<&str> = references.iter().map(|r| r.text.as_str()).collect();

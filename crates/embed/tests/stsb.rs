@@ -54,7 +54,7 @@ fn stsb_dev_spearman_holds_on_the_committed_pairs() {
 
 const FIXTURE_SPEARMAN: f64 = 87.10;
 
-pub fn spearman_is(path: &Path, pairs: usize, expected: f64) {
+pub(crate) fn spearman_is(path: &Path, pairs: usize, expected: f64) {
     let text = std::fs::read_to_string(path)
         .unwrap_or_else(|err| panic!("cannot read `{}`: {err}", path.display()));
     let mut gold = Vec::new();

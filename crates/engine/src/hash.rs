@@ -15,7 +15,7 @@ pub fn text_hash(text: &str) -> TextHash {
 }
 
 /// A hash of several strings, separated so that ("ab", "c") and ("a", "bc") differ.
-pub fn hash_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> TextHash {
+pub(crate) fn hash_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> TextHash {
     let mut hasher = Sha256::new();
     for part in parts {
         hasher.update((part.len() as u64).to_le_bytes());
@@ -28,7 +28,7 @@ pub fn hash_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> TextHash {
 }
 
 /// Lowercase hex of a version-1 store's sha256, back to bytes (the first 16).
-pub fn from_hex(hex: &str) -> Option<TextHash> {
+pub(crate) fn from_hex(hex: &str) -> Option<TextHash> {
     let bytes = hex.as_bytes();
     if bytes.len() < 32 {
         return None;

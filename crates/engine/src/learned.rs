@@ -19,10 +19,10 @@ use crate::hash::TextHash;
 
 /// The drift (one minus the Jaccard similarity of the texts learned from and today's texts)
 /// from which on a run learns again: about a seventh of the notes edited, or a third added.
-pub const DRIFT_SHARE: f64 = 0.25;
+pub(crate) const DRIFT_SHARE: f64 = 0.25;
 
 /// Hashes a sketch keeps: the estimate's standard error is below 0.03 around the threshold.
-pub const SKETCH_SIZE: usize = 256;
+pub(crate) const SKETCH_SIZE: usize = 256;
 
 /// The folder's learned statistics.
 #[derive(Debug, Clone)]

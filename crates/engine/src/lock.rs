@@ -12,13 +12,13 @@ use crate::error::{Error, Result};
 /// How long a second run waits for the first.
 const WAIT_LIMIT: Duration = Duration::from_secs(120);
 
-pub struct FolderLock {
+pub(crate) struct FolderLock {
     _file: File,
 }
 
 impl FolderLock {
     /// Takes the lock, calling `on_wait` once if another run holds it.
-    pub fn acquire(state_dir: &Path, on_wait: &dyn Fn(&Path)) -> Result<Self> {
+    pub(crate) fn acquire(state_dir: &Path, on_wait: &dyn Fn(&Path)) -> Result<Self> {
         crate::state_dir::ensure(state_dir)?;
         let path = state_dir.join("lock");
         let mut file = std::fs::OpenOptions::new()

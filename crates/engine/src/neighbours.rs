@@ -126,7 +126,7 @@ pub(crate) struct Linked {
 }
 
 impl Linked {
-    pub fn new(settings: &FolderSettings, snapshot: &Snapshot) -> Self {
+    pub(crate) fn new(settings: &FolderSettings, snapshot: &Snapshot) -> Self {
         let resolver = settings.exclude_linked.then(|| {
             let files: Vec<NoteFile> = snapshot
                 .records
@@ -142,7 +142,7 @@ impl Linked {
     }
 
     /// The ids the note at `position` links to (empty unless `exclude-linked`).
-    pub fn of(&self, snapshot: &Snapshot, position: usize) -> BTreeSet<String> {
+    pub(crate) fn of(&self, snapshot: &Snapshot, position: usize) -> BTreeSet<String> {
         let Some(resolver) = &self.resolver else {
             return BTreeSet::new();
         };

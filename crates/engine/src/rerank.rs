@@ -57,7 +57,7 @@ struct Spilled {
 impl<'a> Reranker<'a> {
     /// `rows` and `lists` by position; every position's candidate list is needed for the
     /// augmented vectors of the candidates of the lists asked for.
-    pub fn new(
+    pub(crate) fn new(
         rows: &'a [&'a [f32]],
         lists: &'a [Option<Neighbours>],
         lexical: Option<&'a Lexical>,
@@ -74,7 +74,7 @@ impl<'a> Reranker<'a> {
     /// in `dir`, made from rows of `vectors` read one at a time (each position's in `slots`).
     /// The orders are the same bits either way; a scratch file that cannot be made or read (a
     /// full disk) only means the mapped rows are used.
-    pub fn spilling(mut self, vectors: &'a VectorFile, slots: &'a [u32], dir: &'a Path) -> Self {
+    pub(crate) fn spilling(mut self, vectors: &'a VectorFile, slots: &'a [u32], dir: &'a Path) -> Self {
         self.spill = Some(SpillSource {
             vectors,
             slots,
@@ -86,13 +86,13 @@ impl<'a> Reranker<'a> {
 
     /// The final list of the note at `position`: its candidates in their final order, each
     /// with the score that ordered it. Empty when it has no candidates.
-    pub fn list(&self, position: usize) -> Neighbours {
+    pub(crate) fn list(&self, position: usize) -> Neighbours {
         self.lists_of(&[position]).pop().unwrap_or_default()
     }
 
     /// The final lists of `positions` with their positions, in that order, made a block at a
     /// time (`BLOCK`) as the iterator is read.
-    pub fn final_lists<'s>(
+    pub(crate) fn final_lists<'s>(
         &'s self,
         positions: &'s [usize],
     ) -> impl Iterator<Item = (usize, Neighbours)> + 's {

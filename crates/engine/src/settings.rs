@@ -38,7 +38,7 @@ pub enum Output {
 
 /// The lexical score's share of a hybrid score, chosen on the shared labelled sets
 /// (BENCHMARKS.md, issue 14).
-pub const DEFAULT_LEXICAL_WEIGHT: f32 = 0.35;
+pub(crate) const DEFAULT_LEXICAL_WEIGHT: f32 = 0.35;
 
 /// Everything the engine needs to know about a notes folder.
 #[derive(Debug, Clone)]

@@ -83,25 +83,25 @@ impl Snapshot {
     }
 
     /// Each record's vector, in record order.
-    pub fn rows(&self) -> Vec<&[f32]> {
+    pub(crate) fn rows(&self) -> Vec<&[f32]> {
         self.records
             .iter()
             .map(|record| self.vectors.row(record.slot))
             .collect()
     }
 
-    pub fn row(&self, position: usize) -> &[f32] {
+    pub(crate) fn row(&self, position: usize) -> &[f32] {
         self.vectors.row(self.records[position].slot)
     }
 
     /// The position of the note with this id.
-    pub fn position(&self, id: &str) -> Result<usize> {
+    pub(crate) fn position(&self, id: &str) -> Result<usize> {
         self.records
             .binary_search_by(|record| record.id.as_str().cmp(id))
             .map_err(|_| Error::UnknownNote { id: id.to_owned() })
     }
 
-    pub fn note(&self, position: usize) -> NoteRef {
+    pub(crate) fn note(&self, position: usize) -> NoteRef {
         let record = &self.records[position];
         NoteRef {
             id: record.id.clone(),
@@ -110,7 +110,7 @@ impl Snapshot {
         }
     }
 
-    pub fn hit(&self, position: usize, score: f32) -> Hit {
+    pub(crate) fn hit(&self, position: usize, score: f32) -> Hit {
         let record = &self.records[position];
         Hit {
             id: record.id.clone(),
@@ -122,7 +122,7 @@ impl Snapshot {
 
     /// A stored list as (position, score), best first; entries naming a note that is not in
     /// the snapshot are left out.
-    pub fn translate(&self, list: &StoredList) -> Vec<(usize, f32)> {
+    pub(crate) fn translate(&self, list: &StoredList) -> Vec<(usize, f32)> {
         list.iter()
             .filter_map(|&(row, score)| {
                 self.position_of_row
@@ -149,13 +149,13 @@ struct Kept {
 impl Cache {
     /// The current snapshot: the kept one while no update has committed since it was loaded,
     /// else a fresh one.
-    pub fn get(&self, engine: &Engine) -> Result<Arc<Snapshot>> {
+    pub(crate) fn get(&self, engine: &Engine) -> Result<Arc<Snapshot>> {
         self.with(engine, |kept| Ok(kept.snapshot.clone()))
     }
 
     /// Runs `read` with the current snapshot and the store it came from (for reads the
     /// snapshot does not hold, such as one note's stored list).
-    pub fn with<T>(
+    pub(crate) fn with<T>(
         &self,
         engine: &Engine,
         read: impl FnOnce(&KeptView<'_>) -> Result<T>,

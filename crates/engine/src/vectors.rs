@@ -30,7 +30,7 @@ const CHUNK_ROWS: usize = 4096;
 
 /// What the store says about the vector file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct VectorMeta {
+pub(crate) struct VectorMeta {
     /// Model fingerprint, long-note policy and prompt: what the vectors were made with.
     pub key: String,
     pub file: String,
@@ -40,7 +40,7 @@ pub struct VectorMeta {
 
 impl VectorMeta {
     /// Reads the meta entries the store holds (any missing: no file yet).
-    pub fn from_entries(get: impl Fn(&str) -> Option<String>) -> Self {
+    pub(crate) fn from_entries(get: impl Fn(&str) -> Option<String>) -> Self {
         VectorMeta {
             key: get("vector_key").unwrap_or_default(),
             file: get("vector_file").unwrap_or_default(),
@@ -58,7 +58,7 @@ impl VectorMeta {
         }
     }
 
-    pub fn entries(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn entries(&self) -> Vec<(&'static str, String)> {
         vec![
             ("vector_key", self.key.clone()),
             ("vector_file", self.file.clone()),
@@ -76,7 +76,7 @@ impl VectorMeta {
 }
 
 /// The open vector file.
-pub struct VectorFile {
+pub(crate) struct VectorFile {
     dir: PathBuf,
     dim: usize,
     meta: VectorMeta,
@@ -91,7 +91,7 @@ pub struct VectorFile {
 pub(crate) const READ_AT_RANDOM_FROM_BYTES: usize = 1 << 30;
 
 /// The committed rows of a vector file read with `pread`, by slot (`VectorFile::reader`).
-pub struct RowReader {
+pub(crate) struct RowReader {
     file: File,
     dim: usize,
     rows: usize,
@@ -99,7 +99,7 @@ pub struct RowReader {
 
 impl RowReader {
     /// Reads the row in `slot` into `out` (`dim` long).
-    pub fn read(&self, slot: u32, out: &mut [f32]) -> std::io::Result<()> {
+    pub(crate) fn read(&self, slot: u32, out: &mut [f32]) -> std::io::Result<()> {
         let slot = slot as usize;
         if slot >= self.rows || out.len() != self.dim {
             return Err(std::io::Error::other(format!(
@@ -148,7 +148,7 @@ pub(crate) fn write_floats_at(file: &File, values: &[f32], offset: u64) -> std::
 
 /// Why the stored vectors cannot be used; every note is embedded again.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reset {
+pub(crate) enum Reset {
     /// Another model, precision, long-note policy or prompt: expected, said as a note.
     KeyChanged,
     /// A missing, short or damaged file: said as a warning.
@@ -159,7 +159,7 @@ impl VectorFile {
     /// Opens the committed vectors described by `meta`, for vectors made with `key` of `dim`
     /// dimensions. A mismatch or damage starts a new, empty generation and says why; the caller
     /// must then forget every stored slot.
-    pub fn open(dir: &Path, meta: VectorMeta, key: &str, dim: usize) -> (Self, Option<Reset>) {
+    pub(crate) fn open(dir: &Path, meta: VectorMeta, key: &str, dim: usize) -> (Self, Option<Reset>) {
         let fresh = |reset: Reset| {
             (
                 VectorFile {
@@ -214,32 +214,32 @@ impl VectorFile {
         }
     }
 
-    pub fn dim(&self) -> usize {
+    pub(crate) fn dim(&self) -> usize {
         self.dim
     }
 
-    pub fn rows(&self) -> usize {
+    pub(crate) fn rows(&self) -> usize {
         self.meta.rows
     }
 
     /// Bytes of committed rows.
-    pub fn bytes(&self) -> usize {
+    pub(crate) fn bytes(&self) -> usize {
         self.meta.rows * self.dim * 4
     }
 
-    pub fn meta(&self) -> &VectorMeta {
+    pub(crate) fn meta(&self) -> &VectorMeta {
         &self.meta
     }
 
     /// The vector in `slot`, a committed row.
-    pub fn row(&self, slot: u32) -> &[f32] {
+    pub(crate) fn row(&self, slot: u32) -> &[f32] {
         let all = self.all();
         let start = slot as usize * self.dim;
         &all[start..start + self.dim]
     }
 
     /// Every committed row, row-major.
-    pub fn all(&self) -> &[f32] {
+    pub(crate) fn all(&self) -> &[f32] {
         match &self.map {
             None => &[],
             Some(map) => {
@@ -255,7 +255,7 @@ impl VectorFile {
 
     /// Appends rows after the committed ones and syncs them; returns their slots. The caller
     /// commits `meta()` with the slots' mapping, which is what makes them part of the store.
-    pub fn append(&mut self, vectors: &[Vec<f32>]) -> Result<Vec<u32>> {
+    pub(crate) fn append(&mut self, vectors: &[Vec<f32>]) -> Result<Vec<u32>> {
         if vectors.is_empty() {
             return Ok(Vec::new());
         }
@@ -305,7 +305,7 @@ impl VectorFile {
     /// Writes the rows in `slots` order to a new generation, syncs it and switches to it; slot
     /// `i` of the result holds old row `slots[i]`. The caller commits the new meta with the
     /// remapped slots, then removes the old file (`sweep`).
-    pub fn compact(&mut self, slots: &[u32]) -> Result<()> {
+    pub(crate) fn compact(&mut self, slots: &[u32]) -> Result<()> {
         let name = new_file_name();
         let path = self.dir.join(&name);
         let write = || -> std::io::Result<()> {
@@ -340,7 +340,7 @@ impl VectorFile {
     }
 
     /// Removes vector files of other generations (after the store names the current one).
-    pub fn sweep(&self) {
+    pub(crate) fn sweep(&self) {
         let Ok(entries) = std::fs::read_dir(&self.dir) else {
             return;
         };
@@ -378,7 +378,7 @@ impl VectorFile {
     /// file: through the map each read brings the pages around it into this process (the
     /// kernel maps a fault's neighbours too), so a pass reading rows at random soon holds the
     /// whole file. `None` without a file.
-    pub fn reader(&self) -> Option<RowReader> {
+    pub(crate) fn reader(&self) -> Option<RowReader> {
         self.map.as_ref()?;
         let file = File::open(self.dir.join(&self.meta.file)).ok()?;
         Some(RowReader {
@@ -390,7 +390,7 @@ impl VectorFile {
 
     /// Lets the rows `start..end` leave this process's memory; the next read pages them in
     /// again from the file (the page cache, usually).
-    pub fn release(&self, start: usize, end: usize) {
+    pub(crate) fn release(&self, start: usize, end: usize) {
         #[cfg(unix)]
         if let Some(map) = &self.map {
             // memmap2 widens the range to whole pages.

@@ -62,7 +62,7 @@ fn folders_are_links(path: &Path, root: &Path) -> io::Result<bool> {
 
 /// The cause of a refused read or write: the real path a link leads to.
 #[derive(Debug)]
-pub struct OutsideRoot {
+pub(crate) struct OutsideRoot {
     pub real: PathBuf,
 }
 

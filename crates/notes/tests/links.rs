@@ -39,7 +39,7 @@ fn nested_folder() -> tempfile::TempDir {
     nested_folder_of(&test_data().join("til/notes"))
 }
 
-pub fn nested_folder_of(til: &Path) -> tempfile::TempDir {
+pub(crate) fn nested_folder_of(til: &Path) -> tempfile::TempDir {
     let root = tempfile::tempdir().expect("tempdir");
     copy_tree(til, root.path());
     write(
@@ -152,7 +152,7 @@ fn every_written_link_reaches_its_note() {
     every_link_reaches_its_note(&nested_folder(), 160);
 }
 
-pub fn every_link_reaches_its_note(root: &tempfile::TempDir, at_least: usize) {
+pub(crate) fn every_link_reaches_its_note(root: &tempfile::TempDir, at_least: usize) {
     let stem = WalkOptions {
         id_scheme: IdScheme::Stem,
         ..WalkOptions::default()

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use closest_notes::{embed_text, read_note, splice, walk, IdScheme, SectionSpec, WalkOptions};
 
 /// The repository's committed fixtures (`tests/data` at the workspace root).
-pub fn test_data() -> PathBuf {
+pub(crate) fn test_data() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/data")
 }
 
@@ -16,7 +16,7 @@ fn real_notes_splice_cleanly() {
     notes_splice_cleanly(&test_data().join("til/notes"), 160);
 }
 
-pub fn notes_splice_cleanly(root: &Path, at_least: usize) {
+pub(crate) fn notes_splice_cleanly(root: &Path, at_least: usize) {
     let options = WalkOptions {
         id_scheme: IdScheme::RelativePath,
         ..WalkOptions::default()

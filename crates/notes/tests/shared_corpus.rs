@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 /// The full shared corpora's `data` folder: `$CLOSEST_SHARED_DIR/data`, else `../shared/data`
 /// beside the repository; a clear failure when neither is there.
-pub fn shared_data() -> PathBuf {
+pub(crate) fn shared_data() -> PathBuf {
     let shared = std::env::var_os("CLOSEST_SHARED_DIR").map_or_else(
         || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared"),
         PathBuf::from,

@@ -11,7 +11,7 @@ const MIN_ROWS: usize = 1024;
 
 /// Rewrites the vector file when fewer than half of its rows are still mapped. `note_slots`
 /// are the current notes' slots in note order, which becomes the new row order.
-pub fn maybe_compact(
+pub(crate) fn maybe_compact(
     store: &mut Store,
     vectors: &mut VectorFile,
     note_slots: &[u32],
@@ -26,7 +26,7 @@ pub fn maybe_compact(
 
 /// Rewrites the vector file with the notes' rows first, in note order (a shared text at its
 /// first note), unless they already are; returns each note's new slot.
-pub fn into_order(
+pub(crate) fn into_order(
     store: &mut Store,
     vectors: &mut VectorFile,
     note_slots: &[u32],

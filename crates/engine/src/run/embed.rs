@@ -24,7 +24,7 @@ const CHUNK: usize = 256;
 
 /// Finds or makes the vector of every text: `texts` are the (hash, text) of notes whose stored
 /// slot is unknown or stale. Returns the slot of each hash and how many texts were embedded.
-pub fn ensure_vectors(
+pub(crate) fn ensure_vectors(
     texts: &[(TextHash, &str)],
     model: &Model,
     long: LongPolicy,
@@ -67,7 +67,7 @@ pub fn ensure_vectors(
 
 /// Copies the vectors a version-1 store kept into the vector file (once, on the first run
 /// after the migration).
-pub fn import_legacy(
+pub(crate) fn import_legacy(
     model: &Model,
     long: LongPolicy,
     store: &mut Store,
@@ -99,7 +99,7 @@ pub fn import_legacy(
 /// Stores a vector made by `vector_of` for every note's text that has none, without the model:
 /// benchmarks fill a large folder this way (embedding a million notes takes hours here) and
 /// then time the real incremental runs. Returns how many texts were filled.
-pub fn prefill(
+pub(crate) fn prefill(
     engine: &crate::Engine,
     vector_of: &(dyn Fn(&str) -> Vec<f32> + Sync),
     reporter: &dyn Reporter,

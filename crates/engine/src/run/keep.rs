@@ -13,7 +13,7 @@
 /// CPU families is about 1e-7 on a vector's components (1e-6 at most on a score), and a
 /// written order only stays while its scores are that close, so a note's list depends on what
 /// was written before only among near-ties.
-pub const SCORE_TOLERANCE: f32 = 1e-5;
+pub(crate) const SCORE_TOLERANCE: f32 = 1e-5;
 
 /// The order to write when the note lists `written` (each line's candidate, by index in the
 /// ranking, `None` for a line no candidate renders), given the candidates' `scores` (best

@@ -60,7 +60,7 @@ pub(crate) struct RunNote {
 
 impl RunNote {
     /// The note's title (its first heading, else its id), given its record.
-    pub fn title<'s>(&'s self, record: Option<&'s NoteRecord>) -> &'s str {
+    pub(crate) fn title<'s>(&'s self, record: Option<&'s NoteRecord>) -> &'s str {
         match (&self.read, record) {
             (Some(read), _) => &read.title,
             (None, Some(record)) => &record.title,
@@ -69,7 +69,7 @@ impl RunNote {
     }
 
     /// The note's links outside its managed region, given its record.
-    pub fn links<'s>(&'s self, record: Option<&'s NoteRecord>) -> &'s [(String, bool)] {
+    pub(crate) fn links<'s>(&'s self, record: Option<&'s NoteRecord>) -> &'s [(String, bool)] {
         match (&self.read, record) {
             (Some(read), _) => &read.links,
             (None, Some(record)) => &record.links,

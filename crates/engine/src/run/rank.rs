@@ -22,7 +22,7 @@ use crate::progress::Reporter;
 use crate::run::stored::StoredLists;
 
 /// Candidates kept beyond what a note shows, so that a few departures do not force a rescan.
-pub const MARGIN: usize = 8;
+pub(crate) const MARGIN: usize = 8;
 
 /// Measured costs on the 2-vCPU build machine at 384 dimensions (BENCHMARKS.md): patching
 /// scans (changed + rescanned) × N pairs with the canonical dot; Exact's all-pairs computes
@@ -39,7 +39,7 @@ const LEXICAL_MATCHES_APPROXIMATE: usize = 64;
 
 /// How the lists of this run were made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Method {
+pub(crate) enum Method {
     /// Every list computed afresh by the index.
     Full(ConcreteKind),
     /// Stored lists patched.
@@ -49,7 +49,7 @@ pub enum Method {
 /// The lists of the run, by position: every one after a full ranking; after a patch, those
 /// that changed (the rest stay in `stored` until the writing asks for them).
 #[derive(Debug)]
-pub struct Ranked {
+pub(crate) struct Ranked {
     pub lists: Vec<Option<Neighbours>>,
     /// The stored lists a patch left where they are.
     pub stored: Option<StoredLists>,
@@ -65,7 +65,7 @@ pub struct Ranked {
 }
 
 /// What the ranking step needs to know about the run.
-pub struct RankInput<'a> {
+pub(crate) struct RankInput<'a> {
     /// Unit vectors by position.
     pub rows: Vec<&'a [f32]>,
     /// The same vectors where they lie (the vector file), for the graph builder to read in
@@ -90,7 +90,7 @@ pub struct RankInput<'a> {
 
 /// Every vector of a run in one row-major buffer.
 #[derive(Clone, Copy)]
-pub struct Matrix<'a> {
+pub(crate) struct Matrix<'a> {
     pub data: &'a [f32],
     /// Each position's row of `data`; `None` when position p is row p.
     pub slots: Option<&'a [u32]>,
@@ -104,7 +104,7 @@ pub struct Matrix<'a> {
 }
 
 /// The lexical side of a hybrid similarity, for `rank`.
-pub enum LexicalSide<'a> {
+pub(crate) enum LexicalSide<'a> {
     /// Cosine alone.
     None,
     /// Made already (a patch's partial side).
@@ -128,7 +128,7 @@ impl<'a> LexicalSide<'a> {
     }
 }
 
-pub struct SavedIndex<'a> {
+pub(crate) struct SavedIndex<'a> {
     pub dir: &'a Path,
     pub fingerprint: &'a str,
     pub keys: Vec<u64>,
@@ -136,7 +136,7 @@ pub struct SavedIndex<'a> {
 }
 
 /// Ranks the run's notes.
-pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
+pub(crate) fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
     let n = input.rows.len();
     let kind = choose(input.index, n);
     let mut warnings = Vec::new();
@@ -287,7 +287,7 @@ pub fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Ranked> {
 
 /// The positions whose lists a patch makes from nothing, sorted: the changed notes' and
 /// those with no usable stored list.
-pub fn fresh_lists(stored: &StoredLists, changed: &[usize]) -> Vec<usize> {
+pub(crate) fn fresh_lists(stored: &StoredLists, changed: &[usize]) -> Vec<usize> {
     let mut fresh: Vec<usize> = (0..stored.positions())
         .filter(|&position| !stored.has(position))
         .chain(changed.iter().copied())
@@ -300,7 +300,7 @@ pub fn fresh_lists(stored: &StoredLists, changed: &[usize]) -> Vec<usize> {
 /// Whether `rank` patches the stored lists (they can be used, and patching the `fresh` lists
 /// made from nothing costs less than computing all `n` lists again with `kind`), or computes
 /// them all.
-pub fn patches(patchable: bool, n: usize, fresh: usize, kind: ConcreteKind) -> bool {
+pub(crate) fn patches(patchable: bool, n: usize, fresh: usize, kind: ConcreteKind) -> bool {
     let patch_seconds = fresh as f64 * n as f64 * PATCH_SECONDS_PER_PAIR;
     let full_seconds = match kind {
         ConcreteKind::Graph => n as f64 * GRAPH_SECONDS_PER_ROW,

@@ -22,7 +22,7 @@ use crate::progress::Reporter;
 
 /// Where the managed region goes, and where it was.
 #[derive(Debug, Clone, Copy)]
-pub struct Placement<'a> {
+pub(crate) struct Placement<'a> {
     pub section: &'a SectionSpec,
     pub region: &'a Region,
     /// Another tool's heading to take over once (`--migrate-from-heading`).
@@ -37,7 +37,7 @@ pub struct Placement<'a> {
 
 /// What happened to a region the settings moved away from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Moved {
+pub(crate) enum Moved {
     /// Nothing to move.
     No,
     /// The old region was taken out.
@@ -51,7 +51,7 @@ pub enum Moved {
 
 /// A note read and parsed: what the write step splices the new region into.
 #[derive(Debug, Clone)]
-pub struct Prepared {
+pub(crate) struct Prepared {
     pub note: Note,
     /// The note's text with a moved region taken out: what the new region is written into.
     pub base: String,
@@ -64,7 +64,7 @@ pub struct Prepared {
 /// again from the file (a run that reads a million notes does not hold them all until it
 /// writes).
 #[derive(Debug, Clone)]
-pub struct ReadNote {
+pub(crate) struct ReadNote {
     /// The text to embed, until the run has its vector (then emptied).
     pub text: String,
     pub hash: TextHash,
@@ -82,7 +82,7 @@ impl Prepared {
     /// What the rest of the run needs of the note: its text to embed (through the learned
     /// statistics when there are some; else `embed_text`'s, for [`learn_from`]) and that
     /// text's hash and words, its title, links, link-form vote and content hash.
-    pub fn read_note(&self, placement: Placement<'_>) -> ReadNote {
+    pub(crate) fn read_note(&self, placement: Placement<'_>) -> ReadNote {
         let raw = embed_text(&self.parsed);
         let (text, terms) = match placement.learned {
             Some(learned) => learned.prepare(&raw),
@@ -105,7 +105,7 @@ impl Prepared {
 }
 
 /// Reads and parses one note; `previous` is the region the last run wrote into it.
-pub fn prepare(
+pub(crate) fn prepare(
     file: &NoteFile,
     placement: Placement<'_>,
     previous: Option<&WrittenRegion>,
@@ -124,7 +124,7 @@ pub fn prepare(
 /// Learns the folder's statistics from every note read (their text is still `embed_text`'s,
 /// prepared without statistics), then prepares each through them: each text is stripped,
 /// hashed and counted once.
-pub fn learn_from(prepared: &mut [Option<ReadNote>]) -> Learned {
+pub(crate) fn learn_from(prepared: &mut [Option<ReadNote>]) -> Learned {
     let boilerplate = Boilerplate::learn(prepared.iter().flatten().map(|p| p.text.as_str()));
     let counts: Vec<Vec<(u32, u32)>> = prepared
         .par_iter_mut()
@@ -205,7 +205,7 @@ fn with_path(err: NoteError, file: &NoteFile) -> NoteError {
 
 /// Reads and parses `files` in parallel; returns one result per file, in order, and the
 /// warnings for the ones that failed.
-pub fn prepare_all(
+pub(crate) fn prepare_all(
     files: &[(&NoteFile, Option<WrittenRegion>)],
     placement: Placement<'_>,
     reporter: &dyn Reporter,

@@ -22,7 +22,7 @@ use crate::store::{NoteRecord, Stat, Store};
 
 /// One note found on disk.
 #[derive(Debug, Clone)]
-pub struct Entry {
+pub(crate) struct Entry {
     pub file: NoteFile,
     /// `None` when the file vanished between the walk and its stat.
     pub stat: Option<Stat>,
@@ -35,7 +35,7 @@ pub struct Entry {
 /// their titles, links and regions, which a run reads (`fill`) for the notes it reads, writes,
 /// renders or links to, before it looks at them.
 #[derive(Debug, Default)]
-pub struct Records {
+pub(crate) struct Records {
     loaded: Vec<NoteRecord>,
     /// By position: the index of the note's record in `loaded`, or `Records::NONE`.
     at: Vec<u32>,
@@ -47,7 +47,7 @@ impl Records {
     const NONE: u32 = u32::MAX;
 
     /// The record of the note at `position`, as the last run left it.
-    pub fn get(&self, position: usize) -> Option<&NoteRecord> {
+    pub(crate) fn get(&self, position: usize) -> Option<&NoteRecord> {
         self.at
             .get(position)
             .filter(|&&index| index != Self::NONE)
@@ -56,7 +56,7 @@ impl Records {
 
     /// Reads the titles, links and regions of the records of these positions that lack them:
     /// one by one for a few, in one pass over the store for many.
-    pub fn fill(
+    pub(crate) fn fill(
         &mut self,
         store: &Store,
         positions: impl IntoIterator<Item = usize>,
@@ -96,7 +96,7 @@ impl Records {
     }
 
     /// Removes the notes at these positions (sorted, each once), returning their records.
-    pub fn remove(&mut self, positions: &[usize]) -> Vec<NoteRecord> {
+    pub(crate) fn remove(&mut self, positions: &[usize]) -> Vec<NoteRecord> {
         let removed: Vec<NoteRecord> = positions
             .iter()
             .filter_map(|&position| self.get(position).cloned())
@@ -114,7 +114,7 @@ impl Records {
 
 /// The outcome of the scan.
 #[derive(Debug, Default)]
-pub struct Scan {
+pub(crate) struct Scan {
     /// The notes on disk, sorted by id.
     pub entries: Vec<Entry>,
     /// The entries' stored records, by position.
@@ -134,7 +134,7 @@ const FILL_ALL_FROM: usize = 16;
 /// Walks the folder and pairs each note with its record (`records` loads them, on this thread
 /// while the walk and the stats run on others). `read_all` forces every note to be read (a
 /// changed setting, model or vector file, or `--full`).
-pub fn scan(
+pub(crate) fn scan(
     settings: &FolderSettings,
     records: impl FnOnce() -> Result<Vec<NoteRecord>>,
     read_all: bool,
@@ -247,7 +247,7 @@ impl ByPath {
 }
 
 /// A note's path relative to the root as the store keeps it: `/`-separated text.
-pub fn rel_text(rel_path: &Path) -> String {
+pub(crate) fn rel_text(rel_path: &Path) -> String {
     rel_path
         .components()
         .map(|component| component.as_os_str().to_string_lossy())
@@ -256,7 +256,7 @@ pub fn rel_text(rel_path: &Path) -> String {
 }
 
 /// Removes leftover temporary files; each one that cannot be removed is a warning.
-pub fn sweep(temp_files: &[PathBuf]) -> Vec<Warning> {
+pub(crate) fn sweep(temp_files: &[PathBuf]) -> Vec<Warning> {
     temp_files
         .iter()
         .filter_map(|path| match std::fs::remove_file(path) {

@@ -18,7 +18,7 @@ const SETTLE_LIMIT: Duration = Duration::from_millis(200);
 
 /// The file system's current time in the notes root, in nanoseconds; `None` when the root is
 /// not writable (every stat is then treated as racy).
-pub fn now(root: &Path) -> Option<i64> {
+pub(crate) fn now(root: &Path) -> Option<i64> {
     let temp = tempfile::Builder::new()
         .prefix(closest_notes::TEMP_FILE_PREFIX)
         .suffix(".stamp")
@@ -31,7 +31,7 @@ pub fn now(root: &Path) -> Option<i64> {
 /// After writing notes: waits until the file system's clock has moved past every written
 /// note's modification time, then stats them again. The positions whose stat is still what the
 /// write left are settled: no later change can hide behind their stat. The others stay racy.
-pub fn settle(
+pub(crate) fn settle(
     root: &Path,
     written: &HashMap<usize, Stat>,
     path_of: impl Fn(usize) -> PathBuf,

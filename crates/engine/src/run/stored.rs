@@ -123,7 +123,7 @@ impl RowMap {
 /// buffer per pass: a million lists read without a million allocations, each made a list of
 /// its own only when the run changes, renders or orders it (`take`).
 #[derive(Debug, Default)]
-pub struct StoredLists {
+pub(crate) struct StoredLists {
     /// The positions it knows.
     n: usize,
     /// Entries as (position of the other note, score), each list's in one run.

@@ -38,7 +38,7 @@ pub enum Mode {
 }
 
 /// One note to render.
-pub struct Job<'a> {
+pub(crate) struct Job<'a> {
     pub position: usize,
     pub file: &'a NoteFile,
     /// What the note must still be when it is read to be written.
@@ -54,7 +54,7 @@ pub struct Job<'a> {
 /// What a note read to be written must still be; otherwise it changed since the run looked at
 /// it, and is left for the next run.
 #[derive(Debug, Clone, Copy)]
-pub enum Expect {
+pub(crate) enum Expect {
     /// Read by this run's read step: the very bytes read then (the first 16 bytes of their
     /// content hash).
     Bytes(TextHash),
@@ -64,7 +64,7 @@ pub enum Expect {
 
 /// What happened to one note.
 #[derive(Debug)]
-pub enum Done {
+pub(crate) enum Done {
     /// Its section was already current.
     Current,
     /// Its section was rewritten: the new file's stat (its folder is synced by `finish`).
@@ -79,7 +79,7 @@ pub enum Done {
 }
 
 /// A job's result with the hash of the lines rendered for it.
-pub struct Outcome {
+pub(crate) struct Outcome {
     pub position: usize,
     pub done: Done,
     /// The region now in the note (as written, or as it already was).
@@ -96,7 +96,7 @@ pub struct Outcome {
 
 /// What rendering needs besides the note.
 #[derive(Clone, Copy)]
-pub struct Rendering<'a> {
+pub(crate) struct Rendering<'a> {
     pub settings: &'a FolderSettings,
     pub region: &'a Region,
     pub form: LinkForm,
@@ -105,7 +105,7 @@ pub struct Rendering<'a> {
 }
 
 /// The lines (link lines, or ids for a front-matter list) of one note and their hash.
-pub fn render(
+pub(crate) fn render(
     rendering: Rendering<'_>,
     file: &NoteFile,
     targets: &[LinkTarget],
@@ -122,7 +122,7 @@ pub fn render(
 /// Renders, writes the region and (in write mode) writes the note, for each block of jobs it
 /// is given: a block at a time, so that a run writing a million notes holds the rendered
 /// links of one block, not of every note.
-pub struct Writer<'a> {
+pub(crate) struct Writer<'a> {
     rendering: Rendering<'a>,
     placement: Placement<'a>,
     mode: Mode,
@@ -135,7 +135,7 @@ pub struct Writer<'a> {
 
 impl<'a> Writer<'a> {
     /// A writer for `notes` notes to look at (the bar's length).
-    pub fn new(
+    pub(crate) fn new(
         notes: usize,
         rendering: Rendering<'a>,
         placement: Placement<'a>,
@@ -161,12 +161,12 @@ impl<'a> Writer<'a> {
     }
 
     /// Counts notes looked at and found current without a job.
-    pub fn skip(&self) {
+    pub(crate) fn skip(&self) {
         self.bar.inc(1);
     }
 
     /// Does a block of jobs.
-    pub fn write(&mut self, jobs: Vec<Job<'_>>) {
+    pub(crate) fn write(&mut self, jobs: Vec<Job<'_>>) {
         let (rendering, placement, mode) = (self.rendering, self.placement, self.mode);
         let bar = &self.bar;
         let run = || -> Vec<(Outcome, Option<PathBuf>)> {
@@ -190,7 +190,7 @@ impl<'a> Writer<'a> {
     }
 
     /// Every job's outcome, once each folder written into is synced.
-    pub fn finish(self) -> Vec<Outcome> {
+    pub(crate) fn finish(self) -> Vec<Outcome> {
         self.bar.finish();
         // One sync per folder makes every rename durable; each note was complete before.
         for folder in &self.folders {

@@ -11,7 +11,7 @@ use crate::hash::TextHash;
 /// What one run changes besides its notes, lists and words (which `Store::commit` has the run
 /// write as it makes them), committed with them at once.
 #[derive(Debug, Default)]
-pub struct Commit {
+pub(crate) struct Commit {
     /// Rows of notes that are gone.
     pub deletes: Vec<i64>,
     /// Lists of notes whose lists are to be dropped (all of them after a full rank).
@@ -25,7 +25,7 @@ impl Store {
     /// Records a run in one transaction: `commit`, and the changed notes, lists and words that
     /// `write` writes (after the deletes and the clearing of lists): a run that records a
     /// million notes makes each record as it is written instead of holding them all first.
-    pub fn commit(
+    pub(crate) fn commit(
         &mut self,
         commit: &Commit,
         write: impl FnOnce(&mut Rows<'_>) -> rusqlite::Result<()>,
@@ -56,7 +56,7 @@ impl Store {
 }
 
 /// The statements a commit writes notes, lists and words with.
-pub struct Rows<'tx> {
+pub(crate) struct Rows<'tx> {
     upsert: CachedStatement<'tx>,
     put_list: CachedStatement<'tx>,
     put_terms: CachedStatement<'tx>,
@@ -83,7 +83,7 @@ impl<'tx> Rows<'tx> {
     }
 
     /// Inserts or replaces a note's record.
-    pub fn note(&mut self, note: &NoteRecord) -> rusqlite::Result<()> {
+    pub(crate) fn note(&mut self, note: &NoteRecord) -> rusqlite::Result<()> {
         self.upsert.execute(params![
             note.row,
             note.path,
@@ -106,13 +106,13 @@ impl<'tx> Rows<'tx> {
     }
 
     /// Sets a note's list.
-    pub fn list(&mut self, row: i64, list: &StoredList) -> rusqlite::Result<()> {
+    pub(crate) fn list(&mut self, row: i64, list: &StoredList) -> rusqlite::Result<()> {
         self.put_list.execute(params![row, encode_list(list)])?;
         Ok(())
     }
 
     /// Sets a note's words.
-    pub fn terms(&mut self, row: i64, terms: &[(u32, f32)]) -> rusqlite::Result<()> {
+    pub(crate) fn terms(&mut self, row: i64, terms: &[(u32, f32)]) -> rusqlite::Result<()> {
         let mut bytes = Vec::with_capacity(terms.len() * 8);
         for (term, weight) in terms {
             bytes.extend_from_slice(&term.to_le_bytes());

@@ -10,15 +10,15 @@ use super::Store;
 use crate::error::Result;
 
 /// A note's raw candidate list: (row of the other note, score), best first.
-pub type StoredList = Vec<(i64, f32)>;
+pub(crate) type StoredList = Vec<(i64, f32)>;
 
 /// A note's lexical vector as stored: (term, weight), sorted by term.
-pub type StoredTerms = Vec<(u32, f32)>;
+pub(super) type StoredTerms = Vec<(u32, f32)>;
 
 impl Store {
     /// Calls `each` with every stored candidate list: the note's row and its entries as
     /// (row of the other note, score), best first, decoded as they are read.
-    pub fn each_list(
+    pub(crate) fn each_list(
         &self,
         each: impl FnMut(i64, &mut dyn ExactSizeIterator<Item = (i64, f32)>),
     ) -> Result<()> {
@@ -26,7 +26,7 @@ impl Store {
     }
 
     /// `each_list` over the notes whose rows lie in `rows`.
-    pub fn each_list_in(
+    pub(crate) fn each_list_in(
         &self,
         rows: Range<i64>,
         mut each: impl FnMut(i64, &mut dyn ExactSizeIterator<Item = (i64, f32)>),
@@ -52,12 +52,12 @@ impl Store {
 
     /// Calls `each` with every stored lexical vector: the note's row and its (term, weight)
     /// pairs, sorted by term (decoded into one buffer, reused from row to row).
-    pub fn each_terms(&self, each: impl FnMut(i64, &[(u32, f32)])) -> Result<()> {
+    pub(crate) fn each_terms(&self, each: impl FnMut(i64, &[(u32, f32)])) -> Result<()> {
         self.each_terms_in(i64::MIN..i64::MAX, each)
     }
 
     /// `each_terms` over the notes whose rows lie in `rows`.
-    pub fn each_terms_in(
+    pub(crate) fn each_terms_in(
         &self,
         rows: Range<i64>,
         mut each: impl FnMut(i64, &[(u32, f32)]),
@@ -79,7 +79,7 @@ impl Store {
     }
 
     /// The stored lexical vectors of these note rows (a row without one is left out).
-    pub fn terms_of(&self, rows: &[i64]) -> Result<Vec<(i64, StoredTerms)>> {
+    pub(crate) fn terms_of(&self, rows: &[i64]) -> Result<Vec<(i64, StoredTerms)>> {
         let run = || -> rusqlite::Result<Vec<(i64, StoredTerms)>> {
             let mut statement = self
                 .conn
@@ -101,7 +101,7 @@ impl Store {
     }
 
     /// Every stored candidate list, by note row.
-    pub fn lists(&self) -> Result<HashMap<i64, StoredList>> {
+    pub(crate) fn lists(&self) -> Result<HashMap<i64, StoredList>> {
         let run = || -> rusqlite::Result<HashMap<i64, StoredList>> {
             let mut statement = self.conn.prepare("SELECT row, candidates FROM lists")?;
             let rows = statement.query_map([], |row| {
@@ -116,7 +116,7 @@ impl Store {
     }
 
     /// One note's stored candidate list, by the note's row.
-    pub fn list(&self, row: i64) -> Result<Option<StoredList>> {
+    pub(crate) fn list(&self, row: i64) -> Result<Option<StoredList>> {
         self.conn
             .query_row(
                 "SELECT candidates FROM lists WHERE row = ?1",

@@ -29,14 +29,14 @@ use rusqlite::{params, Connection, OpenFlags, OptionalExtension, Transaction};
 use crate::error::{Error, Result};
 use crate::hash::TextHash;
 
-pub use commit::Commit;
-pub use lists::StoredList;
+pub(crate) use commit::Commit;
+pub(crate) use lists::StoredList;
 #[cfg(test)]
-pub use records::Details;
-pub use records::NoteRecord;
+pub(crate) use records::Details;
+pub(crate) use records::NoteRecord;
 
 /// Bumped whenever the tables change meaning; `migrate` knows every older version.
-pub const SCHEMA_VERSION: i64 = 2;
+pub(crate) const SCHEMA_VERSION: i64 = 2;
 pub const STORE_FILE: &str = "store.sqlite";
 
 /// A file's identity as `stat` reports it: a note whose size, modification time and inode all
@@ -46,7 +46,7 @@ pub use closest_notes::FileStat as Stat;
 const TERMS_TABLE: &str =
     "CREATE TABLE IF NOT EXISTS terms (row INTEGER PRIMARY KEY, terms BLOB NOT NULL);";
 
-pub struct Store {
+pub(crate) struct Store {
     conn: Connection,
     path: PathBuf,
 }
@@ -81,12 +81,12 @@ const CHECK_ALWAYS_BYTES: u64 = 64 << 20;
 impl Store {
     /// Opens (or creates) the store in `state_dir`, migrating an older schema. A store that
     /// cannot be used is removed and recreated; the returned reason says why.
-    pub fn open(state_dir: &Path) -> Result<(Self, Option<String>)> {
+    pub(crate) fn open(state_dir: &Path) -> Result<(Self, Option<String>)> {
         Self::open_checked(state_dir, false)
     }
 
     /// As `open`, with the integrity check whatever the store's size when `check_all`.
-    pub fn open_checked(state_dir: &Path, check_all: bool) -> Result<(Self, Option<String>)> {
+    pub(crate) fn open_checked(state_dir: &Path, check_all: bool) -> Result<(Self, Option<String>)> {
         crate::state_dir::ensure(state_dir)?;
         let path = state_dir.join(STORE_FILE);
         let check = check_all
@@ -121,7 +121,7 @@ impl Store {
     /// `update` cannot destroy the store it is filling. `Ok(None)` when there is none yet (or
     /// its first run has not committed); a store of another schema is an error that says to
     /// run `closest update`.
-    pub fn open_reader(state_dir: &Path) -> Result<Option<Self>> {
+    pub(crate) fn open_reader(state_dir: &Path) -> Result<Option<Self>> {
         let path = state_dir.join(STORE_FILE);
         if !path.is_file() {
             return Ok(None);
@@ -158,7 +158,7 @@ impl Store {
     }
 
     /// A store of nothing, in memory: what a reader plans with before the first update.
-    pub fn empty() -> Result<Self> {
+    pub(crate) fn empty() -> Result<Self> {
         let path = PathBuf::from(":memory:");
         let failed = |source| Error::from_store(path.clone(), source);
         let mut store = Self {
@@ -239,11 +239,11 @@ impl Store {
         tx.commit()
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.path
     }
 
-    pub fn meta(&self, key: &str) -> Result<Option<String>> {
+    pub(crate) fn meta(&self, key: &str) -> Result<Option<String>> {
         self.conn
             .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
                 row.get(0)
@@ -254,7 +254,7 @@ impl Store {
 
     /// A second connection to this store that only reads, for a pass on another thread. It
     /// sees what this one last committed.
-    pub fn reader(&self) -> Result<Store> {
+    pub(crate) fn reader(&self) -> Result<Store> {
         let conn = Connection::open_with_flags(
             &self.path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -272,7 +272,7 @@ impl Store {
 
     /// A number that changes whenever another connection commits to the store: a reader
     /// keeps what it loaded until it does (SQLite's `PRAGMA data_version`).
-    pub fn data_version(&self) -> Result<i64> {
+    pub(crate) fn data_version(&self) -> Result<i64> {
         self.conn
             .query_row("PRAGMA data_version", [], |row| row.get(0))
             .map_err(|source| self.error(source))
@@ -280,7 +280,7 @@ impl Store {
 
     /// Runs `read` inside one read transaction, so that everything it reads comes from the
     /// same commit even while an update commits (WAL readers see a fixed snapshot).
-    pub fn read<T>(&self, read: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
+    pub(crate) fn read<T>(&self, read: impl FnOnce(&Store) -> Result<T>) -> Result<T> {
         let tx = self
             .conn
             .unchecked_transaction()

@@ -10,7 +10,7 @@ use crate::hash::TextHash;
 
 /// One note as the last run left it.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NoteRecord {
+pub(crate) struct NoteRecord {
     /// Stable key of the note while its path stays the same; lists refer to notes by it.
     pub row: i64,
     pub path: String,
@@ -36,7 +36,7 @@ pub struct NoteRecord {
 
 /// What a note's record holds beyond what a scan needs: the title, links and region.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Details {
+pub(crate) struct Details {
     pub title: String,
     pub links: Vec<(String, bool)>,
     pub region: Option<String>,
@@ -44,7 +44,7 @@ pub struct Details {
 
 impl NoteRecord {
     /// Puts in the title, links and region a record was read without.
-    pub fn set_details(&mut self, details: Details) {
+    pub(crate) fn set_details(&mut self, details: Details) {
         self.title = details.title;
         self.links = details.links;
         self.region = details.region;
@@ -53,14 +53,14 @@ impl NoteRecord {
 
 impl Store {
     /// Every note the last run recorded, in no particular order.
-    pub fn notes(&self) -> Result<Vec<NoteRecord>> {
+    pub(crate) fn notes(&self) -> Result<Vec<NoteRecord>> {
         self.notes_by(&format!("SELECT {NOTE_COLUMNS} FROM notes"), note_from_row)
     }
 
     /// Every note the last run recorded, by row, without its title, links and region (empty
     /// until `details_of` or `each_details` gives them): what a scan needs of a million notes,
     /// in half the time.
-    pub fn notes_without_details(&self) -> Result<Vec<NoteRecord>> {
+    pub(crate) fn notes_without_details(&self) -> Result<Vec<NoteRecord>> {
         self.notes_by(
             &format!("SELECT {SCAN_COLUMNS} FROM notes ORDER BY row"),
             note_without_details,
@@ -90,7 +90,7 @@ impl Store {
 
     /// The title, links and region of the notes at these rows (a row without a note is left
     /// out).
-    pub fn details_of(&self, rows: &[i64]) -> Result<Vec<(i64, Details)>> {
+    pub(crate) fn details_of(&self, rows: &[i64]) -> Result<Vec<(i64, Details)>> {
         let run = || -> rusqlite::Result<Vec<(i64, Details)>> {
             let mut statement = self
                 .conn
@@ -110,7 +110,7 @@ impl Store {
     }
 
     /// Calls `each` with every note's row and its title, links and region.
-    pub fn each_details(&self, mut each: impl FnMut(i64, Details)) -> Result<()> {
+    pub(crate) fn each_details(&self, mut each: impl FnMut(i64, Details)) -> Result<()> {
         let mut run = || -> rusqlite::Result<()> {
             let mut statement = self
                 .conn
@@ -125,7 +125,7 @@ impl Store {
     }
 
     /// The note recorded at this path (relative, `/`-separated), if any.
-    pub fn note_at(&self, path: &str) -> Result<Option<NoteRecord>> {
+    pub(crate) fn note_at(&self, path: &str) -> Result<Option<NoteRecord>> {
         self.conn
             .query_row(
                 &format!("SELECT {NOTE_COLUMNS} FROM notes WHERE path = ?1"),
@@ -138,7 +138,7 @@ impl Store {
 
     /// The next free note row: one past the largest ever used, so a row is never reused
     /// within a store's life (a list entry cannot silently point at another note).
-    pub fn next_row(&self) -> Result<i64> {
+    pub(crate) fn next_row(&self) -> Result<i64> {
         let stored: Option<String> = self.meta("next_row")?;
         let from_meta = stored
             .and_then(|value| value.parse::<i64>().ok())

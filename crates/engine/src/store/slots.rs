@@ -10,7 +10,7 @@ use crate::hash::TextHash;
 
 impl Store {
     /// The vector slots stored for these text hashes.
-    pub fn slots(&self, hashes: &[TextHash]) -> Result<HashMap<TextHash, u32>> {
+    pub(crate) fn slots(&self, hashes: &[TextHash]) -> Result<HashMap<TextHash, u32>> {
         let run = || -> rusqlite::Result<HashMap<TextHash, u32>> {
             let mut statement = self
                 .conn
@@ -30,7 +30,7 @@ impl Store {
     }
 
     /// How many vectors the store maps.
-    pub fn vector_count(&self) -> Result<usize> {
+    pub(crate) fn vector_count(&self) -> Result<usize> {
         self.conn
             .query_row("SELECT count(*) FROM vectors", [], |row| {
                 row.get::<_, i64>(0)
@@ -40,7 +40,7 @@ impl Store {
     }
 
     /// Every (hash, slot) pair, for compacting the vector file.
-    pub fn all_slots(&self) -> Result<Vec<(TextHash, u32)>> {
+    pub(crate) fn all_slots(&self) -> Result<Vec<(TextHash, u32)>> {
         let run = || -> rusqlite::Result<Vec<(TextHash, u32)>> {
             let mut statement = self.conn.prepare("SELECT hash, slot FROM vectors")?;
             let rows = statement.query_map([], |row| {
@@ -55,7 +55,7 @@ impl Store {
     }
 
     /// Vectors a version-1 store kept for this model, long-note policy and prompt.
-    pub fn legacy_vectors(
+    pub(crate) fn legacy_vectors(
         &self,
         model: &str,
         long: &str,
@@ -67,7 +67,7 @@ impl Store {
 
     /// Maps freshly written vectors (the vector file is synced before this is called), so a
     /// stopped run keeps what it embedded. Drops what a version-1 store left.
-    pub fn add_vectors(
+    pub(crate) fn add_vectors(
         &mut self,
         vectors: &[(TextHash, u32)],
         meta: &[(&str, String)],
@@ -80,7 +80,7 @@ impl Store {
     }
 
     /// Replaces every vector mapping (after the vector file was compacted or reset).
-    pub fn replace_vectors(
+    pub(crate) fn replace_vectors(
         &mut self,
         vectors: &[(TextHash, u32)],
         meta: &[(&str, String)],

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use closest_embed::{resolve, DType, Device, EmbedOptions, Embedder, Engine, FetchOptions};
+use closest_embed::{resolve, DType, Device, EmbedOptions, Embedder, FetchOptions, ForwardPass};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 fn notes() -> Vec<String> {
@@ -35,7 +35,10 @@ fn embed(c: &mut Criterion) {
     let refs: Vec<&str> = texts.iter().map(String::as_str).collect();
     let mut group = c.benchmark_group("embed");
     group.sample_size(10);
-    for (engine, name) in [(Engine::Auto, "kernels"), (Engine::Candle, "candle")] {
+    for (engine, name) in [
+        (ForwardPass::Auto, "kernels"),
+        (ForwardPass::Candle, "candle"),
+    ] {
         let embedder =
             Embedder::load_with(&model, &Device::Cpu, DType::F32, engine).expect("loads");
         let (_, stats) = embedder

@@ -42,7 +42,11 @@ impl Running {
     }
 
     /// Waits for a stderr line that `matches`, up to `limit`; returns it.
-    pub(crate) fn wait_stderr(&mut self, limit: Duration, matches: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_stderr(
+        &mut self,
+        limit: Duration,
+        matches: impl Fn(&str) -> bool,
+    ) -> String {
         let deadline = Instant::now() + limit;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());

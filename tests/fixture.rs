@@ -47,7 +47,12 @@ impl Scratch {
     }
 
     /// Copies `from` (a folder of notes) to `<scratch>/<name>`, writable.
-    pub(crate) fn copy_notes(&self, from: &Path, name: &str, filter: impl Fn(&Path) -> bool) -> PathBuf {
+    pub(crate) fn copy_notes(
+        &self,
+        from: &Path,
+        name: &str,
+        filter: impl Fn(&Path) -> bool,
+    ) -> PathBuf {
         let target = self.path().join(name);
         copy_tree(from, &target, &filter);
         target

@@ -263,7 +263,13 @@ impl Load {
 
 /// `clients` threads start together and each sends `rounds` `GET /similar?note=` requests, one
 /// connection each; the run stops by itself after `limit`.
-pub(crate) fn load(port: u16, ids: &[String], clients: usize, rounds: usize, limit: Duration) -> Load {
+pub(crate) fn load(
+    port: u16,
+    ids: &[String],
+    clients: usize,
+    rounds: usize,
+    limit: Duration,
+) -> Load {
     let ids = Arc::new(ids.to_vec());
     let barrier = Arc::new(Barrier::new(clients));
     let deadline = Instant::now() + limit;

@@ -43,7 +43,7 @@ enum Encoder {
 
 /// Which forward pass `Embedder::load_with` uses where our CPU kernels apply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum Engine {
+pub enum ForwardPass {
     /// Our CPU kernels where they apply (the CPU in f32, or bf16 with AVX512_BF16), candle
     /// elsewhere.
     #[default]
@@ -65,7 +65,7 @@ pub struct Embedder {
 impl Embedder {
     /// Loads the resolved model folder onto `device` in `dtype`.
     pub fn load(resolved: &ResolvedModel, device: &Device, dtype: DType) -> Result<Self> {
-        Self::load_with(resolved, device, dtype, Engine::Auto)
+        Self::load_with(resolved, device, dtype, ForwardPass::Auto)
     }
 
     /// `load` with a choice of forward pass.
@@ -73,7 +73,7 @@ impl Embedder {
         resolved: &ResolvedModel,
         device: &Device,
         dtype: DType,
-        engine: Engine,
+        engine: ForwardPass,
     ) -> Result<Self> {
         crate::cpu::Vectors::forced().map_err(Error::Kernel)?;
         let config = ModelConfig::load(&resolved.dir, &resolved.name)?;
@@ -83,7 +83,7 @@ impl Embedder {
         // Our CPU pass runs f32, and bf16 (rounding the linear layers' inputs itself) where the
         // CPU has AVX512_BF16; everything else runs on candle ops in the asked dtype.
         let cpu_precision = match dtype {
-            _ if engine != Engine::Auto
+            _ if engine != ForwardPass::Auto
                 || !matches!(device, Device::Cpu)
                 || !CpuBert::supports(&config.bert) =>
             {

@@ -77,10 +77,10 @@ fn reduced_precision_is_finite_and_close_to_f32() {
     let references = references();
     let texts: Vec<&str> = references.iter().map(|r| r.text.as_str()).collect();
     let reference = embed_all(&embedder(DType::F32), &texts, EmbedOptions::default());
-    let candle = closest_embed::Engine::Candle;
+    let candle = closest_embed::ForwardPass::Candle;
     let mut variants = vec![(DType::F16, candle), (DType::BF16, candle)];
     if closest_embed::bf16::supported() {
-        variants.push((DType::BF16, closest_embed::Engine::Auto));
+        variants.push((DType::BF16, closest_embed::ForwardPass::Auto));
     }
     for (dtype, engine) in variants {
         let model = closest_embed::Embedder::load_with(
@@ -211,7 +211,7 @@ fn cpu_kernels_match_the_candle_forward_pass() {
         common::default_model(),
         &closest_embed::Device::Cpu,
         DType::F32,
-        closest_embed::Engine::Candle,
+        closest_embed::ForwardPass::Candle,
     )
     .expect("candle engine loads");
     let ours = embed_all(&embedder(DType::F32), &texts, EmbedOptions::default());

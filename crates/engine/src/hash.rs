@@ -14,8 +14,25 @@ pub fn text_hash(text: &str) -> TextHash {
     hash
 }
 
+/// The first 16 bytes of the sha256 of a note file's bytes: whether a note about to be written
+/// still has the bytes it had when read.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub(crate) struct ContentHash(pub(crate) [u8; 16]);
+
+impl ContentHash {
+    /// From the lowercase hex `closest_notes::content_hash` gives.
+    pub(crate) fn from_hex(hex: &str) -> Option<ContentHash> {
+        from_hex(hex).map(ContentHash)
+    }
+}
+
+/// A hash of the lines rendered for a note, with the render settings folded in: whether its
+/// lines changed since they were last written.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub(crate) struct RenderedHash(pub(crate) [u8; 16]);
+
 /// A hash of several strings, separated so that ("ab", "c") and ("a", "bc") differ.
-pub(crate) fn hash_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> TextHash {
+pub(crate) fn hash_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> RenderedHash {
     let mut hasher = Sha256::new();
     for part in parts {
         hasher.update((part.len() as u64).to_le_bytes());
@@ -24,7 +41,7 @@ pub(crate) fn hash_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> TextHa
     let digest = hasher.finalize();
     let mut hash = [0u8; 16];
     hash.copy_from_slice(&digest[..16]);
-    hash
+    RenderedHash(hash)
 }
 
 /// Lowercase hex of a version-1 store's sha256, back to bytes (the first 16).

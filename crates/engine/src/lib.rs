@@ -49,7 +49,7 @@ pub use neighbours::NoteLists;
 pub use progress::{Bar, Reporter, Silent};
 pub use query::{Hit, NoteRef, NoteText, Query};
 pub use run::Mode;
-pub use run::{UpdateOptions, UpdateReport};
+pub use run::{Ranking, UpdateOptions, UpdateReport};
 pub use settings::{FolderSettings, ModelSettings, Output};
 pub use status::Plan;
 pub use store::{Stat, STORE_FILE};

@@ -74,7 +74,12 @@ impl<'a> Reranker<'a> {
     /// in `dir`, made from rows of `vectors` read one at a time (each position's in `slots`).
     /// The orders are the same bits either way; a scratch file that cannot be made or read (a
     /// full disk) only means the mapped rows are used.
-    pub(crate) fn spilling(mut self, vectors: &'a VectorFile, slots: &'a [u32], dir: &'a Path) -> Self {
+    pub(crate) fn spilling(
+        mut self,
+        vectors: &'a VectorFile,
+        slots: &'a [u32],
+        dir: &'a Path,
+    ) -> Self {
         self.spill = Some(SpillSource {
             vectors,
             slots,

@@ -56,12 +56,13 @@ pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
     let key = model.vector_key(settings.long);
     let meta = VectorMeta::from_entries(|name| store.meta(name).ok().flatten());
     let (vectors, reset) = VectorFile::open(&settings.state_dir, meta, &key, model.dim());
-    let text_changed = store.meta("text")?.as_deref() != Some(settings.text_fingerprint().as_str());
+    let text_changed = store.meta(crate::store::Meta::Text)?.as_deref()
+        != Some(settings.text_fingerprint().as_str());
     // What the next run prepares with; without kept statistics it learns them and reads all.
     let folder = crate::lockfile::Folder::open(settings, &mut Vec::new());
     let learned = folder.learned.clone();
-    let learned_moved =
-        store.meta("learned")?.as_deref() != learned.as_ref().map(|l| l.id.as_str());
+    let learned_moved = store.meta(crate::store::Meta::Learned)?.as_deref()
+        != learned.as_ref().map(|l| l.id.as_str());
     let mut scanned = scan(
         settings,
         || store.notes_without_details(),
@@ -175,8 +176,8 @@ pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
         Some(learned) => crate::run::ranking_fingerprint(settings, learned),
         None => String::new(),
     };
-    plan.full_ranking =
-        reset.is_some() || store.meta("ranking")?.as_deref() != Some(ranking.as_str());
+    plan.full_ranking = reset.is_some()
+        || store.meta(crate::store::Meta::Ranking)?.as_deref() != Some(ranking.as_str());
     plan.lists_to_update = if plan.full_ranking {
         plan.notes
     } else {

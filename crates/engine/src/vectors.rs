@@ -21,6 +21,7 @@ use rayon::prelude::*;
 use xxhash_rust::xxh3::xxh3_64;
 
 use crate::error::{Error, Result};
+use crate::store::Meta;
 
 const MAGIC: &[u8; 8] = b"CLOSTVEC";
 const VERSION: u32 = 1;
@@ -40,14 +41,14 @@ pub(crate) struct VectorMeta {
 
 impl VectorMeta {
     /// Reads the meta entries the store holds (any missing: no file yet).
-    pub(crate) fn from_entries(get: impl Fn(&str) -> Option<String>) -> Self {
+    pub(crate) fn from_entries(get: impl Fn(Meta) -> Option<String>) -> Self {
         VectorMeta {
-            key: get("vector_key").unwrap_or_default(),
-            file: get("vector_file").unwrap_or_default(),
-            rows: get("vector_rows")
+            key: get(Meta::VectorKey).unwrap_or_default(),
+            file: get(Meta::VectorFile).unwrap_or_default(),
+            rows: get(Meta::VectorRows)
                 .and_then(|value| value.parse().ok())
                 .unwrap_or(0),
-            checksums: get("vector_checksums")
+            checksums: get(Meta::VectorChecksums)
                 .map(|value| {
                     value
                         .split(',')
@@ -58,13 +59,13 @@ impl VectorMeta {
         }
     }
 
-    pub(crate) fn entries(&self) -> Vec<(&'static str, String)> {
+    pub(crate) fn entries(&self) -> Vec<(Meta, String)> {
         vec![
-            ("vector_key", self.key.clone()),
-            ("vector_file", self.file.clone()),
-            ("vector_rows", self.rows.to_string()),
+            (Meta::VectorKey, self.key.clone()),
+            (Meta::VectorFile, self.file.clone()),
+            (Meta::VectorRows, self.rows.to_string()),
             (
-                "vector_checksums",
+                Meta::VectorChecksums,
                 self.checksums
                     .iter()
                     .map(|sum| format!("{sum:x}"))
@@ -159,7 +160,12 @@ impl VectorFile {
     /// Opens the committed vectors described by `meta`, for vectors made with `key` of `dim`
     /// dimensions. A mismatch or damage starts a new, empty generation and says why; the caller
     /// must then forget every stored slot.
-    pub(crate) fn open(dir: &Path, meta: VectorMeta, key: &str, dim: usize) -> (Self, Option<Reset>) {
+    pub(crate) fn open(
+        dir: &Path,
+        meta: VectorMeta,
+        key: &str,
+        dim: usize,
+    ) -> (Self, Option<Reset>) {
         let fresh = |reset: Reset| {
             (
                 VectorFile {

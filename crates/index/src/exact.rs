@@ -10,7 +10,7 @@ use rayon::prelude::*;
 
 use crate::error::{Error, Subject};
 use crate::rows::{validate, RowStore, RowsView};
-use crate::topk::{Candidate, TopK};
+use crate::topk::{Scored, TopK};
 use crate::{ConcreteKind, Neighbours, VectorIndex};
 
 /// Query rows per task. Each task owns one block, so both cores stay busy down to a few
@@ -223,7 +223,7 @@ impl<'q> BlockTop<'q> {
                 }
                 let row = first + offset;
                 if row != own_row {
-                    top.push(Candidate {
+                    top.push(Scored {
                         score,
                         id: rows.ids[row],
                         row: row as u32,

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Subject};
 use crate::rows::{validate, RowStore};
-use crate::topk::{dot, into_neighbours, rank_order, Candidate};
+use crate::topk::{dot, into_neighbours, rank_order, Scored};
 use crate::{ConcreteKind, Neighbours, VectorIndex};
 
 /// The graph type: rows as f32 slices, `UnitDot` as the distance. `'static` because a graph
@@ -47,9 +47,9 @@ impl Distance<f32> for UnitDot {
 pub struct HnswParams {
     /// Links per node in upper layers (twice that in the bottom layer): 2 to 255.
     pub m: usize,
-    /// Candidate list width while inserting: 1 to 65,536; higher builds slower and better.
+    /// Scored list width while inserting: 1 to 65,536; higher builds slower and better.
     pub ef_construction: usize,
-    /// Candidate list width while searching: 1 to 65,536; raised to k when k is larger.
+    /// Scored list width while searching: 1 to 65,536; raised to k when k is larger.
     /// `all_pairs` walks from each row with half this width (at least k).
     pub ef_search: usize,
     /// Insert rows one at a time so that the same rows always give the same graph, at the cost
@@ -193,7 +193,7 @@ impl Hnsw {
                 // The graph would have to return everything: scanning is exact and no slower.
                 return self.rows.scan(query, k, exclude_row);
             }
-            let candidates: Vec<Candidate> = self
+            let candidates: Vec<Scored> = self
                 .graph
                 .search(query, asked, asked)
                 .into_iter()
@@ -201,7 +201,7 @@ impl Hnsw {
                     let row = found.d_id;
                     row < n_rows && self.rows.live[row] && Some(row) != exclude_row
                 })
-                .map(|found| Candidate {
+                .map(|found| Scored {
                     score: 0.0,
                     id: self.rows.ids[found.d_id],
                     row: found.d_id as u32,
@@ -276,7 +276,7 @@ impl Hnsw {
                 for &next in &links[from] {
                     let next = next as usize;
                     if walk.seen.insert(next) && self.rows.live[next] {
-                        walk.scored.push(Candidate {
+                        walk.scored.push(Scored {
                             score: dot(query, self.rows.row(next)),
                             id: self.rows.ids[next],
                             row: next as u32,
@@ -318,7 +318,7 @@ impl Hnsw {
 struct Walk {
     seen: Visited,
     expanded: Visited,
-    scored: Vec<Candidate>,
+    scored: Vec<Scored>,
 }
 
 /// Rows marked in the current walk (or join): a stamp per row, so starting one costs nothing.

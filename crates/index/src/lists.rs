@@ -20,7 +20,7 @@ use std::cmp::Ordering;
 use rayon::prelude::*;
 
 use crate::lexical::{Lexical, Matches, Scorer};
-use crate::topk::{candidate, dot, into_list, rank_order, Candidate, TopK};
+use crate::topk::{candidate, dot, into_list, rank_order, Scored, TopK};
 use crate::{Neighbour, Neighbours};
 
 /// Rows handled per parallel task in a pass over all rows.
@@ -351,7 +351,7 @@ fn take_offers(list: &mut Neighbours, offers: &[Neighbour], keep: usize, complet
 }
 
 /// Whether a candidate may enter a list that ended with `end` when the pass began.
-fn may_enter(end: &ListEnd, candidate: Candidate, keep: usize, complete: bool) -> bool {
+fn may_enter(end: &ListEnd, candidate: Scored, keep: usize, complete: bool) -> bool {
     let beats_last = end
         .last
         .is_some_and(|last| rank_order(&candidate, &as_candidate(&last)) == Ordering::Less);
@@ -361,7 +361,7 @@ fn may_enter(end: &ListEnd, candidate: Candidate, keep: usize, complete: bool) -
 /// Offers a candidate to an exact list: it enters when it beats the last entry (then it is
 /// among the best `len() + 1`), or when the list held every unchanged row (`complete`: then nothing unseen can rank between). Returns
 /// whether the list changed.
-fn offer(list: &mut Neighbours, candidate: Candidate, keep: usize, complete: bool) -> bool {
+fn offer(list: &mut Neighbours, candidate: Scored, keep: usize, complete: bool) -> bool {
     // An empty list knows nothing of the rows it lost: a candidate enters it only when it was
     // complete, else it waits for the rescan.
     let beats_last = list
@@ -387,6 +387,6 @@ fn offer(list: &mut Neighbours, candidate: Candidate, keep: usize, complete: boo
     true
 }
 
-fn as_candidate(neighbour: &Neighbour) -> Candidate {
+fn as_candidate(neighbour: &Neighbour) -> Scored {
     candidate(neighbour.id as usize, neighbour.score)
 }

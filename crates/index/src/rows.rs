@@ -8,7 +8,7 @@
 use std::collections::{HashMap, HashSet};
 
 use crate::error::{Error, Subject};
-use crate::topk::{dot, into_neighbours, Candidate, TopK};
+use crate::topk::{dot, into_neighbours, Scored, TopK};
 use crate::Neighbours;
 
 /// How far a row's L2 norm may stray from 1. Embeddings normalised in f32 land within about
@@ -223,12 +223,7 @@ impl RowStore {
     }
 
     /// Recomputes candidates' scores with `dot`, orders them and keeps `k`.
-    pub(crate) fn rescore(
-        &self,
-        candidates: Vec<Candidate>,
-        query: &[f32],
-        k: usize,
-    ) -> Neighbours {
+    pub(crate) fn rescore(&self, candidates: Vec<Scored>, query: &[f32], k: usize) -> Neighbours {
         self.view().rescore(candidates, query, k)
     }
 
@@ -251,7 +246,7 @@ impl RowStore {
                     }
                     let score = dot(query, vector);
                     if score >= top.floor() {
-                        top.push(Candidate {
+                        top.push(Scored {
                             score,
                             id: self.ids[row],
                             row: row as u32,
@@ -360,7 +355,7 @@ impl<'a> RowsView<'a> {
     /// Recomputes candidates' scores with `dot`, orders them and keeps `k`.
     pub(crate) fn rescore(
         &self,
-        mut candidates: Vec<Candidate>,
+        mut candidates: Vec<Scored>,
         query: &[f32],
         k: usize,
     ) -> Neighbours {

@@ -117,7 +117,7 @@ mod tests {
 
 /// A scored row on its way to becoming a `Neighbour`.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct Candidate {
+pub(crate) struct Scored {
     pub(crate) score: f32,
     pub(crate) id: u64,
     pub(crate) row: u32,
@@ -125,7 +125,7 @@ pub(crate) struct Candidate {
 
 /// Score descending, then id ascending: the one order of every result list.
 #[inline]
-pub(crate) fn rank_order(a: &Candidate, b: &Candidate) -> Ordering {
+pub(crate) fn rank_order(a: &Scored, b: &Scored) -> Ordering {
     b.score.total_cmp(&a.score).then(a.id.cmp(&b.id))
 }
 
@@ -141,7 +141,7 @@ pub(crate) struct TopK {
     tolerance: f32,
     floor: f32,
     limit: usize,
-    items: Vec<Candidate>,
+    items: Vec<Scored>,
 }
 
 impl TopK {
@@ -163,7 +163,7 @@ impl TopK {
     }
 
     #[inline]
-    pub(crate) fn push(&mut self, candidate: Candidate) {
+    pub(crate) fn push(&mut self, candidate: Scored) {
         if self.cap == 0 || candidate.score < self.floor {
             return;
         }
@@ -202,7 +202,7 @@ impl TopK {
     }
 
     /// All kept candidates, best first; may hold more than `cap` when the tolerance kept ties.
-    pub(crate) fn into_sorted(mut self) -> Vec<Candidate> {
+    pub(crate) fn into_sorted(mut self) -> Vec<Scored> {
         self.items.sort_unstable_by(rank_order);
         if self.tolerance == 0.0 {
             self.items.truncate(self.cap);
@@ -219,7 +219,7 @@ impl TopK {
 }
 
 /// Orders candidates whose scores are final and keeps the first `k` as neighbours.
-pub(crate) fn into_neighbours(mut candidates: Vec<Candidate>, k: usize) -> Neighbours {
+pub(crate) fn into_neighbours(mut candidates: Vec<Scored>, k: usize) -> Neighbours {
     candidates.sort_unstable_by(rank_order);
     candidates.truncate(k);
     candidates
@@ -232,8 +232,8 @@ pub(crate) fn into_neighbours(mut candidates: Vec<Candidate>, k: usize) -> Neigh
 }
 
 /// A candidate for the row at `row` with this score.
-pub(crate) fn candidate(row: usize, score: f32) -> Candidate {
-    Candidate {
+pub(crate) fn candidate(row: usize, score: f32) -> Scored {
+    Scored {
         score,
         id: row as u64,
         row: 0,
@@ -241,7 +241,7 @@ pub(crate) fn candidate(row: usize, score: f32) -> Candidate {
 }
 
 /// Candidates as a list of neighbours, in their order.
-pub(crate) fn into_list(candidates: Vec<Candidate>) -> Neighbours {
+pub(crate) fn into_list(candidates: Vec<Scored>) -> Neighbours {
     candidates
         .into_iter()
         .map(|c| Neighbour {

@@ -1,7 +1,7 @@
 //! The lines that close a block able to run to the end of a note: a fence, some HTML blocks.
 //!
 //! A section appended after such a block would be swallowed by it, so the splice writes the
-//! closing line first; the parse notes which line the note's last block needs (`scan.rs`), and a
+//! closing line first; the parse notes which line the note's last block needs (`events.rs`), and a
 //! custom template line that opens such a block is refused (`render.rs`).
 
 use pulldown_cmark::{CodeBlockKind, Tag};

@@ -4,16 +4,16 @@
 //! `## Closest` quoted in a block quote, a list or a code block is the user's text. Front matter
 //! is cut off first, by the rules static site generators use (`---` YAML, `+++` TOML, a JSON
 //! object), so that nothing in it can look like a heading. The event walk itself lives in
-//! `scan.rs`; this module holds what it finds, as [`Parsed`], and the spec of the section.
+//! `events.rs`; this module holds what it finds, as [`Parsed`], and the spec of the section.
 
 use std::ops::Range;
 
 use pulldown_cmark::{Options, Parser};
 
 use crate::error::{Error, NoteError};
+use crate::events::{LinkRecord, Events};
 use crate::frontmatter::{self, FrontMatterFormat};
 use crate::lines::{self, LineEnding};
-use crate::scan::{LinkRecord, Scan};
 use crate::shape::Layout;
 pub use crate::spec::SectionSpec;
 
@@ -256,7 +256,7 @@ pub fn parse(source: &str, spec: &SectionSpec) -> Result<Parsed, NoteError> {
     let body_start = front_matter.as_ref().map_or(0, |block| block.range.end);
     let body = &source[body_start..];
 
-    let mut scan = Scan::default();
+    let mut scan = Events::default();
     let mut iter = Parser::new_ext(body, options()).into_offset_iter();
     for (event, range) in iter.by_ref() {
         let range = range.start + body_start..range.end + body_start;

@@ -72,8 +72,8 @@ impl<'a> Run<'a> {
         let stamp_before = (options.mode == Mode::Write)
             .then(|| stamp::now(&settings.root))
             .flatten();
-        let text_changed =
-            store.meta("text")?.as_deref() != Some(settings.text_fingerprint().as_str());
+        let text_changed = store.meta(crate::store::Meta::Text)?.as_deref()
+            != Some(settings.text_fingerprint().as_str());
         let region = settings.region();
         let migrate_from = settings.migrate_from();
         let mut lock_warnings = Vec::new();
@@ -85,7 +85,8 @@ impl<'a> Run<'a> {
         let kept = folder.learned.clone();
         let mut relearn = options.full || kept.is_none();
         let learned_moved = relearn
-            || store.meta("learned")?.as_deref() != kept.as_ref().map(|kept| kept.id.as_str());
+            || store.meta(crate::store::Meta::Learned)?.as_deref()
+                != kept.as_ref().map(|kept| kept.id.as_str());
         let read_all = options.full
             || reset.is_some()
             || text_changed
@@ -237,11 +238,11 @@ impl<'a> Run<'a> {
         report.notes = notes.len();
         let patchable = reset.is_none()
             && !options.full
-            && store.meta("ranking")?.as_deref()
+            && store.meta(crate::store::Meta::Ranking)?.as_deref()
                 == Some(ranking_fingerprint(settings, &learned).as_str());
         let form = link_form(settings, &notes);
-        let render_all =
-            store.meta("render")?.as_deref() != Some(settings.render_fingerprint(form).as_str());
+        let render_all = store.meta(crate::store::Meta::Render)?.as_deref()
+            != Some(settings.render_fingerprint(form).as_str());
         Ok(Run {
             engine,
             options,

@@ -1,6 +1,7 @@
 //! The lists of a run: kept when nothing that ranks changed, else patched or computed
 //! (`rank.rs` holds how), with the lexical side they are fused with.
 
+use super::report::Ranking;
 use super::{Lists, Run, RunNote};
 
 use closest_index::ListSize;
@@ -9,7 +10,7 @@ use sha2::Digest;
 use crate::error::Result;
 use crate::hash::TextHash;
 use crate::run::rank::{rank, LexicalSide, Matrix, Method, RankInput, SavedIndex, MARGIN};
-use crate::run::stored::{in_halves, RowMap, StoredLists};
+use crate::run::stored_lists::{in_halves, RowMap, StoredLists};
 use crate::run::write::Mode;
 use crate::store::{NoteRecord, Store};
 
@@ -58,7 +59,7 @@ impl<'a> Run<'a> {
             };
             // A note that must be rendered but has no usable stored list is ranked below.
             if (0..n).all(|position| !wanted[position] || stored.has(position)) {
-                self.report.ranking = "kept";
+                self.report.ranking = Ranking::Kept;
                 // Only the rendered notes and their candidates are compared: their words are
                 // read before writing (`fill_terms`).
                 let lexical = match (any, settings.lexical_weight()) {
@@ -214,9 +215,9 @@ impl<'a> Run<'a> {
         self.report.ranking = match ranked.method {
             Method::Full(kind) => {
                 self.report.index = kind.to_string();
-                "full"
+                Ranking::Full
             }
-            Method::Patched => "patched",
+            Method::Patched => Ranking::Patched,
         };
         self.report.index_added = ranked.index_added;
         self.report.index_removed = ranked.index_removed;

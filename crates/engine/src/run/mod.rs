@@ -19,11 +19,11 @@ mod render;
 mod report;
 pub(crate) mod scan;
 pub(crate) mod stamp;
-pub(crate) mod stored;
+pub(crate) mod stored_lists;
 pub(crate) mod write;
 
 pub(crate) use lists::content_key;
-pub use report::{UpdateOptions, UpdateReport};
+pub use report::{Ranking, UpdateOptions, UpdateReport};
 pub use write::Mode;
 
 use std::time::Instant;
@@ -38,7 +38,7 @@ use crate::lock::FolderLock;
 use crate::progress::Reporter;
 use crate::run::read::{Placement, ReadNote};
 use crate::run::scan::Records;
-use crate::run::stored::StoredLists;
+use crate::run::stored_lists::StoredLists;
 use crate::store::{NoteRecord, Stat, Store};
 use crate::vectors::VectorFile;
 use crate::Engine;
@@ -142,7 +142,7 @@ pub(crate) fn update(
     }
     let rank_started = Instant::now();
     let mut lists = run.rank()?;
-    if run.report.ranking == "full" {
+    if run.report.ranking == Ranking::Full {
         // What the graph builder and the fusion freed.
         crate::trim::give_back_freed();
     }

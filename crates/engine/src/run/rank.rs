@@ -19,7 +19,7 @@ use closest_index::{
 
 use crate::error::{Result, Warning};
 use crate::progress::Reporter;
-use crate::run::stored::StoredLists;
+use crate::run::stored_lists::StoredLists;
 
 /// Candidates kept beyond what a note shows, so that a few departures do not force a rescan.
 pub(crate) const MARGIN: usize = 8;

@@ -75,7 +75,7 @@ pub(crate) struct ReadNote {
     pub evidence: LinkEvidence,
     /// The content hash of the bytes read (its first 16 bytes): the write step reads the note
     /// again and writes it only if it still has these bytes.
-    pub content_hash: TextHash,
+    pub content_hash: crate::hash::ContentHash,
 }
 
 impl Prepared {
@@ -99,7 +99,8 @@ impl Prepared {
                 .map_or_else(|| file.id.clone(), str::to_owned),
             links: self.parsed.links_with_kind(),
             evidence: self.parsed.link_style_evidence(),
-            content_hash: crate::hash::from_hex(self.note.content_hash()).unwrap_or_default(),
+            content_hash: crate::hash::ContentHash::from_hex(self.note.content_hash())
+                .unwrap_or_default(),
         }
     }
 }

@@ -11,13 +11,13 @@ use crate::run::scan::rel_text;
 use crate::run::stamp;
 use crate::run::write::{Done, Mode, Outcome};
 use crate::run::{Lists, Run};
-use crate::store::{Commit, NoteRecord, Stat};
+use crate::store::{Commit, Meta, NoteRecord, Stat};
 
 impl Run<'_> {
     pub(crate) fn record(
         &mut self,
         lists: Lists,
-        rendered_now: Vec<Option<TextHash>>,
+        rendered_now: Vec<Option<crate::hash::RenderedHash>>,
         outcomes: Vec<Outcome>,
     ) -> Result<()> {
         let settings = self.engine.settings();
@@ -137,14 +137,14 @@ impl Run<'_> {
             self.report.lock_file = Some(reason);
         }
         commit.meta = vec![
-            ("text", settings.text_fingerprint()),
+            (Meta::Text, settings.text_fingerprint()),
             (
-                "ranking",
+                Meta::Ranking,
                 crate::run::ranking_fingerprint(settings, &self.learned),
             ),
-            ("learned", self.learned.id.clone()),
-            ("render", settings.render_fingerprint(self.form)),
-            ("next_row", self.next_row.to_string()),
+            (Meta::Learned, self.learned.id.clone()),
+            (Meta::Render, settings.render_fingerprint(self.form)),
+            (Meta::NextRow, self.next_row.to_string()),
         ];
         // Records, lists and words are made as they are written (a cold run makes a million of
         // each): the transaction holds what SQLite holds, not every record at once.

@@ -7,7 +7,7 @@ use closest_notes::{LinkTarget, NoteFile, Resolver};
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::hash::TextHash;
+use crate::hash::RenderedHash;
 use crate::neighbours::showable;
 use crate::rerank::Reranker;
 use crate::run::write::{render, Expect, Job, Outcome, Rendering, Writer};
@@ -28,8 +28,8 @@ impl<'a> Run<'a> {
     pub(super) fn write(
         &mut self,
         lists: &mut Lists,
-    ) -> Result<(Vec<Option<TextHash>>, Vec<Outcome>)> {
-        let mut rendered_now: Vec<Option<TextHash>> = vec![None; self.notes.len()];
+    ) -> Result<(Vec<Option<RenderedHash>>, Vec<Outcome>)> {
+        let mut rendered_now: Vec<Option<RenderedHash>> = vec![None; self.notes.len()];
         self.take_stored_to_render(lists);
         // What rendering looks at: the notes with a list (those rendered and their
         // candidates, the titles of links) and their records' links and regions.

@@ -42,9 +42,7 @@ pub struct UpdateReport {
     pub read: usize,
     /// Lists that changed.
     pub lists_updated: usize,
-    /// `full` (every list computed), `patched` (stored lists patched) or `kept` (nothing that
-    /// ranks changed).
-    pub ranking: &'static str,
+    pub ranking: Ranking,
     /// Notes whose section could not be written (the run exits 2).
     pub failed: usize,
     /// Notes whose list moved to the region the settings now name (or would, with `--check`
@@ -80,4 +78,17 @@ pub struct Timings {
     pub write: f64,
     /// Recording the run in the store.
     pub record: f64,
+}
+
+/// How a run made its lists.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Ranking {
+    /// Nothing that ranks changed: the stored lists stand.
+    #[default]
+    Kept,
+    /// The stored lists were patched at (changed notes) × N.
+    Patched,
+    /// Every list was computed again.
+    Full,
 }

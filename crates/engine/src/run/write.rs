@@ -20,7 +20,7 @@ use closest_notes::{
 use rayon::prelude::*;
 
 use crate::error::Warning;
-use crate::hash::{hash_parts, TextHash};
+use crate::hash::{hash_parts, ContentHash, RenderedHash, TextHash};
 use crate::progress::Reporter;
 use crate::run::read::{prepare, Moved, Placement};
 use crate::settings::{FolderSettings, Output};
@@ -57,7 +57,7 @@ pub(crate) struct Job<'a> {
 pub(crate) enum Expect {
     /// Read by this run's read step: the very bytes read then (the first 16 bytes of their
     /// content hash).
-    Bytes(TextHash),
+    Bytes(ContentHash),
     /// Not read before (its stat matched the store): the text to embed the store recorded.
     Text(TextHash),
 }
@@ -109,7 +109,7 @@ pub(crate) fn render(
     rendering: Rendering<'_>,
     file: &NoteFile,
     targets: &[LinkTarget],
-) -> (Vec<String>, TextHash) {
+) -> (Vec<String>, RenderedHash) {
     let lines = match &rendering.settings.output {
         Output::Section(template) => render_links_with(template, file, targets, rendering.form),
         Output::FrontMatter { .. } => targets.iter().map(|target| target.id.clone()).collect(),
@@ -265,7 +265,7 @@ fn write_one(
     let lines = lines_to_write(rendering, &job, &prepared.parsed);
     let still = match job.expect {
         Expect::Bytes(content_hash) => {
-            crate::hash::from_hex(prepared.note.content_hash()) == Some(content_hash)
+            crate::hash::ContentHash::from_hex(prepared.note.content_hash()) == Some(content_hash)
         }
         Expect::Text(hash) => prepared.read_note(placement).hash == hash,
     };
@@ -391,8 +391,10 @@ mod tests {
         let (a, b) = (file("a"), file("b"));
         std::fs::write(&a.path, "# A\n\nAbout tar.\n").expect("write a");
         std::fs::write(&b.path, "# B\n\nAbout gzip.\n").expect("write b");
-        let read_then = crate::hash::from_hex(&closest_notes::content_hash(b"# A\n\nAbout tar.\n"))
-            .expect("hex");
+        let read_then = crate::hash::ContentHash::from_hex(&closest_notes::content_hash(
+            b"# A\n\nAbout tar.\n",
+        ))
+        .expect("hex");
         let target = LinkTarget {
             id: "b".into(),
             title: "B".into(),
@@ -423,9 +425,10 @@ mod tests {
         );
 
         // As read: written, and the link is in it.
-        let read_now =
-            crate::hash::from_hex(&closest_notes::content_hash(b"# A\n\nAbout tar, edited.\n"))
-                .expect("hex");
+        let read_now = crate::hash::ContentHash::from_hex(&closest_notes::content_hash(
+            b"# A\n\nAbout tar, edited.\n",
+        ))
+        .expect("hex");
         let mut writer = Writer::new(1, rendering, placement, Mode::Write, &Silent);
         writer.write(vec![job(Expect::Bytes(read_now))]);
         let outcomes = writer.finish();

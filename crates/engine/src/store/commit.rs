@@ -18,7 +18,7 @@ pub(crate) struct Commit {
     pub clear_lists: bool,
     pub vectors: Vec<(TextHash, u32)>,
     pub pruned: Vec<TextHash>,
-    pub meta: Vec<(&'static str, String)>,
+    pub(crate) meta: Vec<(super::Meta, String)>,
 }
 
 impl Store {
@@ -97,7 +97,7 @@ impl<'tx> Rows<'tx> {
             note.title,
             serde_json::to_string(&note.links).unwrap_or_else(|_| "[]".to_owned()),
             note.region,
-            note.rendered.as_ref().map(|hash| &hash[..]),
+            note.rendered.as_ref().map(|hash| &hash.0[..]),
             note.stale,
             note.evidence.with_extension as i64,
             note.evidence.without_extension as i64,

@@ -33,6 +33,43 @@ pub(crate) use commit::Commit;
 pub(crate) use lists::StoredList;
 #[cfg(test)]
 pub(crate) use records::Details;
+
+/// The store's meta keys, in one place: what its texts, lists, rendered lines and vector file
+/// were made with, and the next free note row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Meta {
+    /// The settings' text fingerprint (`FolderSettings::text_fingerprint`).
+    Text,
+    /// The ranking fingerprint the stored lists were made with.
+    Ranking,
+    /// The learned statistics the texts and words were prepared with (`Learned::id`).
+    Learned,
+    /// The render fingerprint the rendered hashes were made with.
+    Render,
+    NextRow,
+    /// The vector file: the key of its model and preparation, its name, committed rows and
+    /// chunk checksums (`vectors.rs`).
+    VectorKey,
+    VectorFile,
+    VectorRows,
+    VectorChecksums,
+}
+
+impl Meta {
+    pub(crate) fn key(self) -> &'static str {
+        match self {
+            Meta::Text => "text",
+            Meta::Ranking => "ranking",
+            Meta::Learned => "learned",
+            Meta::Render => "render",
+            Meta::NextRow => "next_row",
+            Meta::VectorKey => "vector_key",
+            Meta::VectorFile => "vector_file",
+            Meta::VectorRows => "vector_rows",
+            Meta::VectorChecksums => "vector_checksums",
+        }
+    }
+}
 pub(crate) use records::NoteRecord;
 
 /// Bumped whenever the tables change meaning; `migrate` knows every older version.
@@ -86,7 +123,10 @@ impl Store {
     }
 
     /// As `open`, with the integrity check whatever the store's size when `check_all`.
-    pub(crate) fn open_checked(state_dir: &Path, check_all: bool) -> Result<(Self, Option<String>)> {
+    pub(crate) fn open_checked(
+        state_dir: &Path,
+        check_all: bool,
+    ) -> Result<(Self, Option<String>)> {
         crate::state_dir::ensure(state_dir)?;
         let path = state_dir.join(STORE_FILE);
         let check = check_all
@@ -243,11 +283,13 @@ impl Store {
         &self.path
     }
 
-    pub(crate) fn meta(&self, key: &str) -> Result<Option<String>> {
+    pub(crate) fn meta(&self, key: Meta) -> Result<Option<String>> {
         self.conn
-            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |row| {
-                row.get(0)
-            })
+            .query_row(
+                "SELECT value FROM meta WHERE key = ?1",
+                [key.key()],
+                |row| row.get(0),
+            )
             .optional()
             .map_err(|source| self.error(source))
     }
@@ -356,10 +398,10 @@ pub(super) fn insert_vectors(
     Ok(())
 }
 
-pub(super) fn set_meta(tx: &Transaction<'_>, meta: &[(&str, String)]) -> rusqlite::Result<()> {
+pub(super) fn set_meta(tx: &Transaction<'_>, meta: &[(Meta, String)]) -> rusqlite::Result<()> {
     let mut put = tx.prepare_cached("INSERT OR REPLACE INTO meta (key, value) VALUES (?1, ?2)")?;
     for (key, value) in meta {
-        put.execute(params![key, value])?;
+        put.execute(params![key.key(), value])?;
     }
     Ok(())
 }

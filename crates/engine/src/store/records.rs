@@ -29,7 +29,7 @@ pub(crate) struct NoteRecord {
     /// The managed region last written, as JSON; `None` when closest never wrote the note.
     pub region: Option<String>,
     /// Hash of the link lines last written; `None` when the note has not been written.
-    pub rendered: Option<TextHash>,
+    pub rendered: Option<crate::hash::RenderedHash>,
     /// The last run could not write the note's section.
     pub stale: bool,
 }
@@ -139,7 +139,7 @@ impl Store {
     /// The next free note row: one past the largest ever used, so a row is never reused
     /// within a store's life (a list entry cannot silently point at another note).
     pub(crate) fn next_row(&self) -> Result<i64> {
-        let stored: Option<String> = self.meta("next_row")?;
+        let stored: Option<String> = self.meta(super::Meta::NextRow)?;
         let from_meta = stored
             .and_then(|value| value.parse::<i64>().ok())
             .unwrap_or(1);
@@ -183,7 +183,10 @@ fn note_without_details(row: &rusqlite::Row<'_>) -> rusqlite::Result<NoteRecord>
         title: String::new(),
         links: Vec::new(),
         region: None,
-        rendered: row.get_ref(9)?.as_blob_or_null()?.map(blob_hash),
+        rendered: row
+            .get_ref(9)?
+            .as_blob_or_null()?
+            .map(|blob| crate::hash::RenderedHash(blob_hash(blob))),
         stale: row.get(10)?,
         evidence: LinkEvidence {
             with_extension: row.get::<_, i64>(11)? as usize,

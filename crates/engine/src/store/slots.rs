@@ -70,7 +70,7 @@ impl Store {
     pub(crate) fn add_vectors(
         &mut self,
         vectors: &[(TextHash, u32)],
-        meta: &[(&str, String)],
+        meta: &[(super::Meta, String)],
     ) -> Result<()> {
         self.write(|tx| {
             tx.execute_batch(super::migrate::DROP_V1)?;
@@ -83,7 +83,7 @@ impl Store {
     pub(crate) fn replace_vectors(
         &mut self,
         vectors: &[(TextHash, u32)],
-        meta: &[(&str, String)],
+        meta: &[(super::Meta, String)],
     ) -> Result<()> {
         self.write(|tx| {
             tx.execute_batch(super::migrate::DROP_V1)?;

@@ -51,7 +51,7 @@ fn notes_lists_and_vectors_round_trip() {
         title: "B".into(),
         links: vec![("c".into(), true)],
         region: Some("{}".into()),
-        rendered: Some([9; 16]),
+        rendered: Some(crate::hash::RenderedHash([9; 16])),
         stale: false,
         evidence: LinkEvidence {
             with_extension: 2,
@@ -60,7 +60,7 @@ fn notes_lists_and_vectors_round_trip() {
     };
     let commit = Commit {
         vectors: vec![([7; 16], 5)],
-        meta: vec![("next_row", "4".into())],
+        meta: vec![(Meta::NextRow, "4".into())],
         ..Commit::default()
     };
     store

@@ -6,7 +6,7 @@ use rayon::prelude::*;
 
 use super::lists::{self, filled, Lists};
 use crate::rows::RowsView;
-use crate::topk::Candidate;
+use crate::topk::Scored;
 use crate::Neighbours;
 
 /// Recall@k of the lists on the checked rows (row numbers), against their exact lists: each
@@ -26,10 +26,10 @@ pub(super) fn estimate_recall(
     let mut hits = 0;
     let mut wanted = 0;
     for (&row, exact) in checked.iter().zip(checked_exact) {
-        let candidates: Vec<Candidate> = filled(lists.of(position_of[row] as usize))
+        let candidates: Vec<Scored> = filled(lists.of(position_of[row] as usize))
             .map(|entry| {
                 let other = order[entry.row as usize];
-                Candidate {
+                Scored {
                     score: 0.0,
                     id: rows.ids[other as usize],
                     row: other,
@@ -85,11 +85,11 @@ pub(super) fn finish(
             // Only candidates whose build-time score is near the k-th can end in the top k.
             let floor = kept[k - 1].score - RESCORE_WINDOW;
             let near = kept.iter().take_while(|entry| entry.score >= floor).count();
-            let candidates: Vec<Candidate> = kept[..near]
+            let candidates: Vec<Scored> = kept[..near]
                 .iter()
                 .map(|entry| {
                     let row = order[entry.row as usize];
-                    Candidate {
+                    Scored {
                         score: 0.0,
                         id: rows.ids[row as usize],
                         row,

@@ -33,7 +33,7 @@ type OpenLink = (Range<usize>, Option<Range<usize>>, Option<String>);
 
 /// State carried across the event stream.
 #[derive(Default)]
-pub(crate) struct Scan {
+pub(crate) struct Events {
     /// Open container and leaf blocks; a heading is top-level when nothing is open.
     depth: usize,
     /// The heading being read: its start offset, level, whether it is top-level, and its text.
@@ -61,7 +61,7 @@ pub(crate) struct Scan {
     pub(crate) verbatim: Vec<Range<usize>>,
 }
 
-impl Scan {
+impl Events {
     pub(crate) fn event(
         &mut self,
         source: &str,

@@ -66,7 +66,7 @@ impl Ui {
         }
     }
 
-    /// An error and its causes, then hints.
+    /// An error, then each of its causes on a line of its own.
     pub(crate) fn error(&self, err: &anyhow::Error) {
         if self.color {
             eprintln!("{}: {err}", "error".red().bold());

@@ -12,7 +12,7 @@ pub enum Error {
     )]
     MissingFile { path: PathBuf, model: String },
 
-    #[error("cannot read `{path}`: {source}")]
+    #[error("cannot read `{path}`")]
     Io {
         path: PathBuf,
         #[source]

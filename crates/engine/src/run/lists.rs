@@ -61,7 +61,7 @@ impl<'a> Run<'a> {
             if (0..n).all(|position| !wanted[position] || stored.has(position)) {
                 self.report.ranking = Ranking::Kept;
                 // Only the rendered notes and their candidates are compared: their words are
-                // read before writing (`fill_terms`).
+                // read before writing (`Run::terms_at`, from `render.rs`).
                 let lexical = match (any, settings.lexical_weight()) {
                     (true, Some(weight)) => {
                         Some(closest_index::Lexical::partial(n, weight, Vec::new()))

@@ -4,7 +4,7 @@
 //! Version 1 kept vectors as SQLite blobs keyed by (model fingerprint, preparation, sha256 hex of
 //! the text), the notes by id with their text hash, and the rendered neighbour lists. Migration
 //! creates the current tables and keeps the old vectors aside in `v1_vectors`; the first run
-//! that knows the model copies the ones made with it into the vector file (`take_v1_vectors`)
+//! that knows the model copies the ones made with it into the vector file (`run::embed::import_legacy`)
 //! and drops the rest. Notes are read again on that run (version 1 kept no file stats) and
 //! lists are recomputed (version 1 kept only the filtered top k), which costs little beside
 //! embedding.

@@ -205,11 +205,10 @@ fn renames_reuse_vectors_and_status_plans_the_next_run() {
     );
     assert_eq!(plan["departed"], 1, "{plan}");
     assert_eq!(plan["full_ranking"], false, "{plan}");
-    // The lists that held the edited or the departed note, besides the notes to rank afresh.
-    assert!(
-        plan["lists_to_update"].as_u64() > plan["stale"].as_u64(),
-        "{plan}"
-    );
+    assert_eq!(plan["ranking"], "patched", "{plan}");
+    assert_eq!(plan["relearn"], false, "{plan}");
+    // The lists of the new, edited and renamed notes are made anew; others are patched.
+    assert!(plan["lists_to_update"].as_u64() >= Some(2), "{plan}");
 
     let report = update(&root, &[]);
     assert_eq!(report["embedded"], 2, "{report}");

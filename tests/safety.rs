@@ -6,7 +6,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::child::{http, serve, Running};
+use std::io::{Read, Write};
+use std::net::TcpStream;
+
+use serde_json::json;
+
+use crate::child::{http, http_with, serve, Running};
 use crate::fixture::{closest, ok, snapshot, stderr, stdout, test_data, Scratch};
 
 fn arg(path: &Path) -> &str {
@@ -322,4 +327,178 @@ fn status_and_check_agree_after_failed_writes() {
     .expect("json");
     assert!(listed > 0, "{}", stdout(&check));
     assert_eq!(status["stale"].as_u64(), Some(listed as u64), "{status}");
+}
+
+/// Every request is taken to come from any web page the user has open: a rebinding page's
+/// `Host`, another site's `Origin`, a body a page may send without a preflight, oversized
+/// targets and headers are refused with JSON errors; a connection that never finishes its
+/// headers is closed, and idle connections do not starve the others.
+#[test]
+fn serve_refuses_what_a_web_page_could_send() {
+    let scratch = Scratch::new();
+    let root = osx(&scratch, "osx");
+    ok(closest(&["update", arg(&root)], None, None));
+    let (mut server, port) = serve(&[root.to_str().expect("path")]);
+    let this = format!("Host: 127.0.0.1:{port}");
+    let long_target = format!("/similar?note={}", "a".repeat(10_000));
+    let big_header = format!("X-Filler: {}", "b".repeat(20_000));
+    // Headers, method, target, body (content type and bytes), the status expected.
+    type Case<'a> = (
+        Vec<String>,
+        &'a str,
+        &'a str,
+        Option<(&'a str, &'a [u8])>,
+        u16,
+    );
+    let cases: Vec<Case<'_>> = vec![
+        (
+            vec!["Host: evil.example".into()],
+            "GET",
+            "/similar?note=gyes",
+            None,
+            421,
+        ),
+        (
+            vec![format!("Host: evil.example:{port}")],
+            "GET",
+            "/status",
+            None,
+            421,
+        ),
+        (vec!["Host: 127.0.0.1".into()], "GET", "/health", None, 421),
+        (vec![], "GET", "/health", None, 421),
+        (
+            vec![this.clone(), "Origin: http://evil.example".into()],
+            "GET",
+            "/similar?note=gyes",
+            None,
+            403,
+        ),
+        (
+            vec![this.clone(), "Sec-Fetch-Site: cross-site".into()],
+            "GET",
+            "/status",
+            None,
+            403,
+        ),
+        (
+            vec![this.clone()],
+            "POST",
+            "/embed",
+            Some(("text/plain", &b"{\"text\": \"x\"}\n"[..])),
+            415,
+        ),
+        (vec![this.clone()], "GET", &long_target, None, 414),
+        (vec![this.clone(), big_header], "GET", "/health", None, 431),
+        (
+            vec![this.clone()],
+            "POST",
+            "/similar",
+            Some(("application/json", &b"{\"text\": 3}"[..])),
+            422,
+        ),
+    ];
+    for (headers, method, target, body, expected) in cases {
+        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+        let answer = http_with(port, method, target, &headers, body);
+        assert_eq!(
+            answer.status, expected,
+            "{headers:?} {method}: {}",
+            answer.body
+        );
+        let error = answer.json();
+        assert_eq!(error["status"], expected, "{}", answer.body);
+        assert!(error["error"].is_string());
+        assert!(!answer.head.to_ascii_lowercase().contains("access-control-"));
+    }
+    // Its own origin and localhost are this server.
+    for headers in [
+        vec![
+            format!("Host: localhost:{port}"),
+            format!("Origin: http://localhost:{port}"),
+        ],
+        vec![
+            format!("Host: [::1]:{port}"),
+            "Sec-Fetch-Site: same-origin".into(),
+        ],
+    ] {
+        let headers: Vec<&str> = headers.iter().map(String::as_str).collect();
+        assert_eq!(
+            http_with(port, "GET", "/health", &headers, None).status,
+            200
+        );
+    }
+
+    // A connection that never finishes its headers is closed, and others are answered.
+    let started = Instant::now();
+    let mut slow = TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    slow.write_all(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        .expect("send");
+    slow.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    let mut idle: Vec<TcpStream> = (0..300)
+        .filter_map(|_| TcpStream::connect(("127.0.0.1", port)).ok())
+        .collect();
+    assert_eq!(
+        http(port, "GET", "/health", None).status,
+        200,
+        "served beside idle ones"
+    );
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    let closed_after = started.elapsed();
+    assert!(
+        closed_after < Duration::from_secs(25),
+        "a slow header was held {closed_after:?}"
+    );
+    idle.clear();
+    assert_eq!(http(port, "GET", "/health", None).status, 200);
+    let status = server.interrupt(Duration::from_secs(30));
+    assert_eq!(status.code(), Some(0));
+}
+
+/// MCP holds no more of a message than its limit, refuses an empty batch, and answers nothing
+/// but `initialize` (and `ping`) before `initialize`.
+#[test]
+fn mcp_bounds_what_a_client_sends() {
+    let scratch = Scratch::new();
+    let root = osx(&scratch, "osx");
+    ok(closest(&["update", arg(&root)], None, None));
+    let mut session = Running::start(&["mcp", root.to_str().expect("path")]);
+    let mut ask = |line: &str| -> Value {
+        send(&mut session, line);
+        serde_json::from_str(&session.next_stdout(Duration::from_secs(120))).expect("JSON reply")
+    };
+    let early = ask(r#"{"jsonrpc": "2.0", "id": 1, "method": "tools/list"}"#);
+    assert_eq!(early["error"]["code"], -32002, "{early}");
+    let ping = ask(r#"{"jsonrpc": "2.0", "id": 2, "method": "ping"}"#);
+    assert_eq!(ping["result"], json!({}));
+    let init = ask(
+        r#"{"jsonrpc": "2.0", "id": 3, "method": "initialize", "params": {"protocolVersion": "2025-06-18"}}"#,
+    );
+    assert!(init["result"].is_object(), "{init}");
+    let empty = ask("[]");
+    assert_eq!(empty["error"]["code"], -32600, "{empty}");
+    assert_eq!(empty["id"], Value::Null);
+    // A message of 3 MiB: refused without being held, and the session goes on.
+    let huge = format!(
+        r#"{{"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {{"name": "search", "arguments": {{"text": "{}"}}}}}}"#,
+        "x".repeat(3 << 20)
+    );
+    let refused = ask(&huge);
+    assert_eq!(refused["error"]["code"], -32600, "{refused}");
+    assert!(refused["error"]["message"]
+        .as_str()
+        .expect("message")
+        .contains("1048576"));
+    let list = ask(r#"{"jsonrpc": "2.0", "id": 5, "method": "tools/list"}"#);
+    assert_eq!(list["id"], 5);
+    assert!(list["result"]["tools"].is_array());
+}
+
+fn send(session: &mut Running, line: &str) {
+    use std::io::Write;
+    let stdin = session.stdin.as_mut().expect("stdin");
+    writeln!(stdin, "{line}").expect("send");
+    stdin.flush().expect("flush");
 }

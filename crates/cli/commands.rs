@@ -292,17 +292,35 @@ pub(crate) fn status(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result
             }
             writeln!(
                 out,
-                "next run:  reads {}, embeds {}, drops {}, updates {} lists{}",
+                "next run:  reads {}, embeds {}, drops {}; {}",
                 plan.to_read,
                 plan.to_embed,
                 plan.departed,
-                plan.lists_to_update,
-                if plan.full_ranking {
-                    " (all of them)"
-                } else {
-                    ""
+                match plan.ranking {
+                    closest_engine::Ranking::Kept => "keeps the lists".to_owned(),
+                    closest_engine::Ranking::Patched =>
+                        format!("patches the lists ({} made anew)", plan.lists_to_update),
+                    closest_engine::Ranking::Full => {
+                        format!("computes all {} lists again", plan.lists_to_update)
+                    }
                 }
             )?;
+            if plan.relearn {
+                writeln!(out, "           learns the folder's statistics again")?;
+            }
+            if plan.moves_lists {
+                writeln!(
+                    out,
+                    "           moves the lists to where the settings put them"
+                )?;
+            }
+            if let Some(why) = plan.lock_file {
+                writeln!(
+                    out,
+                    "           writes `{}` ({why})",
+                    closest_engine::lockfile::LOCK_FILE
+                )?;
+            }
         }
     }
     out.flush()?;

@@ -19,10 +19,11 @@ pub mod registry;
 pub mod resolve;
 
 pub use batch::{BatchLimits, LongPolicy};
-pub use config::ModelConfig;
+pub use config::{BertConfig, ModelConfig};
 pub use device::{dtype_name, parse_dtype, DeviceChoice, PickedDevice};
 pub use embedder::{model_fingerprint, normalize, EmbedOptions, EmbedStats, Embedder, ForwardPass};
 pub use error::{Error, Result};
+pub use pooling::Pooling;
 pub use registry::{find_known, known_models, KnownModel, DEFAULT_MODEL};
 pub use resolve::{cache_dir, resolve, FetchOptions, ModelSource, ResolvedModel};
 

@@ -3,8 +3,9 @@
 //!
 //! It brings the libraries together: notes from `closest-notes`, vectors from `closest-embed`,
 //! lists from `closest-index`, and its own store of what the last run saw. A run is a sequence
-//! of plain steps that return values ([`scan`], [`prepare`], [`embedding`], [`rank`],
-//! [`write`]); [`Engine::update`] puts them together under the folder lock, and costs what
+//! of plain steps that return values (`run/`: begin, decide, embed, rank, render, write,
+//! record); [`Engine::update`] puts them together under the folder lock, [`Engine::plan`]
+//! runs the first of them read-only and prints the run's own decision, and a run costs what
 //! changed: unchanged notes are not read, stored lists are patched rather than recomputed, and
 //! only notes whose lines change are written. Nothing here prints: progress and warnings go to
 //! a [`Reporter`], results come back as values for the binary to render.
@@ -34,6 +35,8 @@ mod snapshot;
 pub mod state_dir;
 pub mod status;
 mod store;
+#[cfg(test)]
+mod testing;
 mod trim;
 mod vectors;
 
@@ -81,6 +84,16 @@ impl Engine {
             model,
             snapshot: snapshot::Cache::default(),
         })
+    }
+
+    /// An engine on the fake model (`Model::fake`), for the engine's own tests.
+    #[cfg(test)]
+    pub(crate) fn with_fake_model(settings: FolderSettings) -> Self {
+        Engine {
+            settings,
+            model: Model::fake(),
+            snapshot: snapshot::Cache::default(),
+        }
     }
 
     pub fn settings(&self) -> &FolderSettings {

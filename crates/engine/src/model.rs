@@ -22,6 +22,10 @@ pub struct Model {
     settings: ModelSettings,
     embedder: OnceLock<Embedder>,
     loading: Mutex<()>,
+    /// Vectors made from the words of a text instead of the model's forward pass (the
+    /// engine's own tests, which decide in milliseconds what a run does).
+    #[cfg(test)]
+    fake: bool,
 }
 
 impl Model {
@@ -51,7 +55,68 @@ impl Model {
             settings: settings.clone(),
             embedder: OnceLock::new(),
             loading: Mutex::new(()),
+            #[cfg(test)]
+            fake: false,
         })
+    }
+
+    /// A model of 32 dimensions whose vector of a text is the sum of a fixed pseudo-random
+    /// unit vector per word, normalised: texts that share words are near, and nothing is
+    /// loaded or fetched.
+    #[cfg(test)]
+    pub(crate) fn fake() -> Self {
+        let bert: closest_embed::BertConfig = serde_json::from_value(serde_json::json!({
+            "vocab_size": 1, "hidden_size": 32, "num_hidden_layers": 1,
+            "num_attention_heads": 1, "intermediate_size": 1, "max_position_embeddings": 512,
+        }))
+        .expect("a plain config");
+        let config = ModelConfig {
+            dir: std::path::PathBuf::from("fake"),
+            bert,
+            pooling: closest_embed::Pooling {
+                mean: true,
+                ..closest_embed::Pooling::default()
+            },
+            normalize: true,
+            max_seq_length: 512,
+            do_lower_case: true,
+            prompts: Default::default(),
+            default_prompt_name: None,
+        };
+        Self {
+            resolved: ResolvedModel {
+                name: "fake-words".to_owned(),
+                dir: std::path::PathBuf::from("fake"),
+                source: closest_embed::ModelSource::Folder,
+                known: None,
+            },
+            config,
+            fingerprint: "fake-words-v1".to_owned(),
+            settings: ModelSettings::default(),
+            embedder: OnceLock::new(),
+            loading: Mutex::new(()),
+            fake: true,
+        }
+    }
+
+    /// The fake model's vector of a text (see [`Model::fake`]).
+    #[cfg(test)]
+    fn fake_vector(&self, text: &str) -> Vec<f32> {
+        let mut vector = vec![0f32; self.dim()];
+        for word in closest_notes::words(text).into_keys() {
+            let mut seed = xxhash_rust::xxh3::xxh3_64(word.as_bytes()) | 1;
+            for x in &mut vector {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                *x += (seed % 2001) as f32 / 1000.0 - 1.0;
+            }
+        }
+        if vector.iter().all(|x| *x == 0.0) {
+            vector[0] = 1.0;
+        }
+        closest_embed::normalize(&mut vector);
+        vector
     }
 
     pub fn name(&self) -> &str {
@@ -119,6 +184,10 @@ impl Model {
         long: LongPolicy,
         reporter: &dyn Reporter,
     ) -> Result<Vec<Vec<f32>>> {
+        #[cfg(test)]
+        if self.fake {
+            return Ok(texts.iter().map(|text| self.fake_vector(text)).collect());
+        }
         let embedder = self.embedder(reporter)?;
         let (vectors, _) =
             embedder.embed(texts, self.config.document_prompt(), self.options(long))?;
@@ -132,6 +201,10 @@ impl Model {
         long: LongPolicy,
         reporter: &dyn Reporter,
     ) -> Result<Vec<f32>> {
+        #[cfg(test)]
+        if self.fake {
+            return Ok(self.fake_vector(text));
+        }
         let embedder = self.embedder(reporter)?;
         let (mut vectors, _) =
             embedder.embed(&[text], self.config.query_prompt(), self.options(long))?;

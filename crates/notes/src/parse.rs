@@ -11,7 +11,7 @@ use std::ops::Range;
 use pulldown_cmark::{Options, Parser};
 
 use crate::error::{Error, NoteError};
-use crate::events::{LinkRecord, Events};
+use crate::events::{Events, LinkRecord};
 use crate::frontmatter::{self, FrontMatterFormat};
 use crate::lines::{self, LineEnding};
 use crate::shape::Layout;

@@ -23,11 +23,22 @@ use crate::store::Store;
 use crate::vectors::{Reset, VectorFile, VectorMeta};
 use crate::Engine;
 
+/// How a run may use the folder's state: the engine's update steps open (and repair) the store
+/// and change files; `status` runs the same steps to foretell them, and only reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Access {
+    Write,
+    ReadOnly,
+}
+
 impl<'a> Run<'a> {
-    /// Opens the store and the vector file, scans the folder and reads what changed.
-    pub(super) fn begin(
+    /// Opens the store and the vector file, scans the folder and reads what changed (with
+    /// `Access::ReadOnly`, against a store opened only to read, or one of nothing, and
+    /// without removing what a killed run left).
+    pub(crate) fn begin(
         engine: &'a Engine,
         options: UpdateOptions,
+        access: Access,
         reporter: &'a dyn Reporter,
     ) -> Result<Self> {
         let started = Instant::now();
@@ -37,15 +48,24 @@ impl<'a> Run<'a> {
             model: model.name().to_owned(),
             ..UpdateReport::default()
         };
-        let (mut store, rebuilt) = Store::open_checked(&settings.state_dir, options.full)?;
-        if let Some(reason) = rebuilt {
-            let warning = Warning::StoreRebuilt {
-                path: store.path().to_owned(),
-                reason,
-            };
-            reporter.warn(&warning);
-            report.warnings.push(warning);
-        }
+        let mut store = match access {
+            Access::Write => {
+                let (store, rebuilt) = Store::open_checked(&settings.state_dir, options.full)?;
+                if let Some(reason) = rebuilt {
+                    let warning = Warning::StoreRebuilt {
+                        path: store.path().to_owned(),
+                        reason,
+                    };
+                    reporter.warn(&warning);
+                    report.warnings.push(warning);
+                }
+                store
+            }
+            Access::ReadOnly => match Store::open_reader(&settings.state_dir)? {
+                Some(store) => store,
+                None => Store::empty()?,
+            },
+        };
         // The vector file: a new model or preparation means embedding every note again.
         let key = model.vector_key(settings.long);
         let meta = VectorMeta::from_entries(|name| store.meta(name).ok().flatten());
@@ -63,7 +83,7 @@ impl<'a> Run<'a> {
             }
             _ => {}
         }
-        if reset.is_some() {
+        if reset.is_some() && access == Access::Write {
             import_legacy(model, settings.long, &mut store, &mut vectors)?;
         }
 
@@ -110,7 +130,9 @@ impl<'a> Run<'a> {
             .map(|folder| folder.path.display().to_string())
             .collect();
         let mut warnings = std::mem::take(&mut scanned.warnings);
-        warnings.extend(sweep(&scanned.temp_files));
+        if access == Access::Write {
+            warnings.extend(sweep(&scanned.temp_files));
+        }
         let read = |scanned: &crate::run::scan::Scan, learned: Option<&Learned>| {
             let to_read: Vec<(&NoteFile, Option<WrittenRegion>)> = scanned
                 .entries
@@ -154,6 +176,7 @@ impl<'a> Run<'a> {
             }
         }
         report.read = scanned.entries.iter().filter(|entry| entry.read).count();
+        report.relearned = relearn;
         let learned = match kept {
             Some(mut kept) if !relearn => {
                 if kept.sketch.hashes().is_empty() {
@@ -262,6 +285,7 @@ impl<'a> Run<'a> {
             form,
             learned,
             folder,
+            relearned: relearn,
         })
     }
 }

@@ -170,11 +170,7 @@ impl<'a> Run<'a> {
             .notes
             .iter()
             .enumerate()
-            .filter(|&(position, note)| {
-                self.record_of(position).is_none_or(|record| {
-                    record.text_hash != note.hash || record.slot as usize >= rows
-                })
-            })
+            .filter(|&(position, _)| self.needs_vector(position, rows))
             .map(|(_, note)| note)
             .filter_map(|note| {
                 note.read

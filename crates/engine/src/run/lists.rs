@@ -1,6 +1,7 @@
 //! The lists of a run: kept when nothing that ranks changed, else patched or computed
 //! (`rank.rs` holds how), with the lexical side they are fused with.
 
+use super::plan::Decision;
 use super::report::Ranking;
 use super::{Lists, Run, RunNote};
 
@@ -10,7 +11,7 @@ use sha2::Digest;
 use crate::error::Result;
 use crate::hash::TextHash;
 use crate::run::rank::{rank, LexicalSide, Matrix, Method, RankInput, SavedIndex, MARGIN};
-use crate::run::stored_lists::{in_halves, RowMap, StoredLists};
+use crate::run::stored_lists::{in_halves, RowMap};
 use crate::run::write::Mode;
 use crate::store::{NoteRecord, Store};
 
@@ -19,69 +20,33 @@ impl<'a> Run<'a> {
     pub(super) fn rank(&mut self) -> Result<Lists> {
         let settings = self.engine.settings();
         let n = self.notes.len();
-        // Rows to positions, and the rows no stored list may keep: a vector by row number
-        // (rows are dense), so a million lookups cost no hashing.
-        let max_row = self
-            .notes
-            .iter()
-            .map(|note| note.row)
-            .chain(self.departed.iter().map(|record| record.row))
-            .max()
-            .unwrap_or(0)
-            .max(0) as usize;
-        let mut map = RowMap::new(max_row + 1);
-        for (position, note) in self.notes.iter().enumerate() {
-            map.place(note.row, position);
-        }
-        for record in &self.departed {
-            map.drop_row(record.row);
-        }
-        let mut changed = Vec::new();
-        for (position, note) in self.notes.iter().enumerate() {
-            if !note.known_to_lists(self.record_of(position)) {
-                changed.push(position);
-                map.drop_row(note.row);
-            }
-        }
-        let hnsw = closest_index::choose(settings.index, n) == closest_index::ConcreteKind::Hnsw;
-        let nothing_ranks =
-            self.patchable && changed.is_empty() && self.departed.is_empty() && !hnsw;
+        let Decision {
+            ranking,
+            map,
+            changed,
+            stored,
+            ..
+        } = self.decide()?;
         self.report.index = closest_index::choose(settings.index, n).to_string();
-        if nothing_ranks {
-            let wanted: Vec<bool> = (0..n).map(|position| self.must_render(position)).collect();
-            // The notes to render take their lists, and their candidates', from the stored
-            // ones as the writing needs them (`take_stored_to_render`).
-            let any = wanted.contains(&true);
-            let stored = if any {
-                StoredLists::read(&self.store, &map, n)?
-            } else {
-                StoredLists::none(n)
+        if ranking == Ranking::Kept {
+            self.report.ranking = Ranking::Kept;
+            // Only the rendered notes and their candidates are compared: their words are read
+            // before writing (`Run::terms_at`, from `render.rs`).
+            let any = (0..n).any(|position| self.must_render(position));
+            let lexical = match (any, settings.lexical_weight()) {
+                (true, Some(weight)) => {
+                    Some(closest_index::Lexical::partial(n, weight, Vec::new()))
+                }
+                _ => None,
             };
-            // A note that must be rendered but has no usable stored list is ranked below.
-            if (0..n).all(|position| !wanted[position] || stored.has(position)) {
-                self.report.ranking = Ranking::Kept;
-                // Only the rendered notes and their candidates are compared: their words are
-                // read before writing (`Run::terms_at`, from `render.rs`).
-                let lexical = match (any, settings.lexical_weight()) {
-                    (true, Some(weight)) => {
-                        Some(closest_index::Lexical::partial(n, weight, Vec::new()))
-                    }
-                    _ => None,
-                };
-                return Ok(Lists {
-                    lists: vec![None; n],
-                    stored: Some(stored),
-                    touched: vec![false; n],
-                    lexical,
-                });
-            }
+            return Ok(Lists {
+                lists: vec![None; n],
+                stored: Some(stored),
+                touched: vec![false; n],
+                lexical,
+            });
         }
-        // Lists that lost an entry to a departure changed even if nothing enters them.
-        let stored = if self.patchable {
-            StoredLists::read(&self.store, &map, n)?
-        } else {
-            StoredLists::none(n)
-        };
+        let patch = ranking == Ranking::Patched;
         let sizes: Vec<ListSize> = self
             .notes
             .iter()
@@ -147,14 +112,7 @@ impl<'a> Run<'a> {
             // A patch scans from the changed notes and from the lists that may come out short
             // (fewer entries left than the note needs): their matches come from one pass over
             // the stored words, without an inverted index of the whole folder.
-            Some(weight)
-                if crate::run::rank::patches(
-                    self.patchable,
-                    n,
-                    crate::run::rank::fresh_lists(&stored, &changed).len(),
-                    kind,
-                ) =>
-            {
+            Some(weight) if patch => {
                 let others = n.saturating_sub(1);
                 let queries: Vec<usize> = (0..n)
                     .filter(|&position| match stored.len(position) {
@@ -187,7 +145,7 @@ impl<'a> Run<'a> {
                 stored,
                 changed,
                 lexical,
-                patchable: self.patchable,
+                patch,
                 index: settings.index,
                 saved: Some(SavedIndex {
                     dir: &index_dir,

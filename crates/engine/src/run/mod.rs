@@ -6,12 +6,13 @@
 //! changed → record what changed (`record.rs`). Every step returns its results; nothing here
 //! prints.
 
-mod begin;
+pub(crate) mod begin;
 pub(crate) mod compact;
 pub(crate) mod embed;
 pub(crate) mod hold;
 pub(crate) mod keep;
 mod lists;
+pub(crate) mod plan;
 pub(crate) mod rank;
 pub(crate) mod read;
 mod record;
@@ -112,6 +113,8 @@ pub(crate) struct Run<'a> {
     pub learned: Learned,
     /// The folder's lock file as the run found it, and where old lists may be.
     pub folder: crate::lockfile::Folder,
+    /// Whether this run learns the folder's statistics again (and so reads every note).
+    pub relearned: bool,
 }
 
 /// The region a record says the last run wrote.
@@ -134,7 +137,7 @@ pub(crate) fn update(
             path.display()
         ))
     })?;
-    let mut run = Run::begin(engine, options, reporter)?;
+    let mut run = Run::begin(engine, options, begin::Access::Write, reporter)?;
     run.ensure_vectors()?;
     if run.report.read >= GIVE_BACK_ABOVE {
         // The texts read are embedded and gone.

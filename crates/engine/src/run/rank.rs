@@ -78,8 +78,8 @@ pub(crate) struct RankInput<'a> {
     pub changed: Vec<usize>,
     /// The lexical side of a hybrid similarity.
     pub lexical: LexicalSide<'a>,
-    /// Whether the stored lists can be used at all.
-    pub patchable: bool,
+    /// Whether the stored lists are patched (`Run::decide`), or every list computed.
+    pub patch: bool,
     pub index: closest_index::IndexKind,
     /// For the saved HNSW index: each position's content key, the folder and the key of
     /// what its vectors were made with, and whether to save it.
@@ -162,7 +162,7 @@ pub(crate) fn rank(input: RankInput<'_>, reporter: &dyn Reporter) -> Result<Rank
     let bar = reporter.bar("ranking", 1);
     let mut made = None;
     let fresh = fresh_lists(&input.stored, &input.changed);
-    let ranked = if patches(input.patchable, n, fresh.len(), kind) {
+    let ranked = if input.patch {
         let lexical = input.lexical.get(&mut made)?;
         let mut stored = input.stored;
         let changed = fresh;

@@ -43,6 +43,8 @@ pub struct UpdateReport {
     /// Lists that changed.
     pub lists_updated: usize,
     pub ranking: Ranking,
+    /// Whether the run learned the folder's statistics again (and so read every note).
+    pub relearned: bool,
     /// Notes whose section could not be written (the run exits 2).
     pub failed: usize,
     /// Notes whose list moved to the region the settings now name (or would, with `--check`

@@ -16,16 +16,9 @@ pub(crate) type StoredList = Vec<(i64, f32)>;
 pub(super) type StoredTerms = Vec<(u32, f32)>;
 
 impl Store {
-    /// Calls `each` with every stored candidate list: the note's row and its entries as
-    /// (row of the other note, score), best first, decoded as they are read.
-    pub(crate) fn each_list(
-        &self,
-        each: impl FnMut(i64, &mut dyn ExactSizeIterator<Item = (i64, f32)>),
-    ) -> Result<()> {
-        self.each_list_in(i64::MIN..i64::MAX, each)
-    }
-
-    /// `each_list` over the notes whose rows lie in `rows`.
+    /// Calls `each` with the stored candidate list of every note whose row lies in `rows`:
+    /// the note's row and its entries as (row of the other note, score), best first, decoded
+    /// as they are read.
     pub(crate) fn each_list_in(
         &self,
         rows: Range<i64>,

@@ -308,6 +308,9 @@ pub(crate) fn status(args: &StatusArgs, model: &ModelOptions, ui: &Ui) -> Result
             if plan.relearn {
                 writeln!(out, "           learns the folder's statistics again")?;
             }
+            if plan.renders_all {
+                writeln!(out, "           renders every note's lines again")?;
+            }
             if plan.moves_lists {
                 writeln!(
                     out,

@@ -43,6 +43,8 @@ pub struct Plan {
     /// change as it patches), every list for a full ranking.
     pub lists_to_update: usize,
     pub full_ranking: bool,
+    /// Whether it renders every note's lines again (the render settings or link form changed).
+    pub renders_all: bool,
     /// Whether it moves the lists to the region the settings name.
     pub moves_lists: bool,
     /// Why it writes the lock file, if it does.
@@ -75,6 +77,7 @@ pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
         ranking: decision.ranking,
         lists_to_update: decision.fresh,
         full_ranking: decision.ranking == Ranking::Full,
+        renders_all: run.render_all,
         moves_lists: !run.folder.old_regions.is_empty(),
         lock_file: run.folder.change(&run.learned),
         template_folders: run.report.template_folders.clone(),

@@ -76,7 +76,8 @@ impl Boilerplate {
     }
 
     /// The text to embed: `text` without boilerplate lines, ids and repeats of its first
-    /// line; `text` itself when nothing would be left.
+    /// line; empty when no letter or digit would be left (the note then has nothing of its
+    /// own, see `too_little`).
     pub fn strip(&self, text: &str) -> String {
         let mut out = String::with_capacity(text.len());
         let mut first: Option<&str> = None;
@@ -108,7 +109,7 @@ impl Boilerplate {
         if stripped.chars().any(char::is_alphanumeric) {
             stripped.to_owned()
         } else {
-            text.to_owned()
+            String::new()
         }
     }
 }

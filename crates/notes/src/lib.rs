@@ -83,7 +83,10 @@ pub use render::{render_links, render_links_with, LinkTarget, Template};
 pub use resolve::{managed_links, LinkKind, ManagedLink, Resolved, Resolver};
 pub use splice::{section_is_current, splice, try_splice};
 pub use templates::{template_folders, TemplateFolder, TemplateSource};
-pub use terms::{term_counts, term_id, words, Idf, MAX_DF_SHARE, TERMS_PER_NOTE, TERMS_VERSION};
+pub use terms::{
+    term_counts, term_id, too_little, words, Idf, MAX_DF_SHARE, MIN_WORDS, TERMS_PER_NOTE,
+    TERMS_VERSION,
+};
 pub use text::{embed_text, EMBED_TEXT_VERSION};
 pub use walk::{stat_path, walk, walk_with_stats, FileStat, Walk, WalkOptions, IGNORE_FILE_NAME};
 pub use write::{

@@ -188,7 +188,8 @@ impl Parsed {
             .collect()
     }
 
-    /// The text of the first heading outside the managed section, if any.
+    /// The note's title: its front matter's `title`, else the text of its first heading outside
+    /// the managed section.
     pub fn title(&self) -> Option<&str> {
         self.title.as_deref()
     }
@@ -254,6 +255,9 @@ fn options() -> Options {
 pub fn parse(source: &str, spec: &SectionSpec) -> Result<Parsed, NoteError> {
     let front_matter = frontmatter::detect(source);
     let body_start = front_matter.as_ref().map_or(0, |block| block.range.end);
+    let front_title = front_matter
+        .as_ref()
+        .and_then(|block| frontmatter::title(source, block));
     let body = &source[body_start..];
 
     let mut scan = Events::default();
@@ -295,10 +299,13 @@ pub fn parse(source: &str, spec: &SectionSpec) -> Result<Parsed, NoteError> {
         tail_closer: scan.tail_closer,
         section_defines_references,
     };
-    parsed.title = scan
-        .headings
-        .into_iter()
-        .find(|(offset, _)| !parsed.in_section(*offset))
-        .map(|(_, text)| text);
+    // The front matter's `title` first, as static-site generators read it; else the first
+    // heading outside the managed section.
+    parsed.title = front_title.or_else(|| {
+        scan.headings
+            .into_iter()
+            .find(|(offset, _)| !parsed.in_section(*offset))
+            .map(|(_, text)| text)
+    });
     Ok(parsed)
 }

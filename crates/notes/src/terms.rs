@@ -60,6 +60,36 @@ pub fn words(text: &str) -> BTreeMap<String, u32> {
     counts
 }
 
+/// Words (stop words aside, as [`words`] counts them) a note's text needs, once the folder's
+/// boilerplate is out, to be listed and to get a list of its own: a daily note that holds only
+/// its template, a stub made from a link, a title alone say too little of what they are about
+/// to be near anything (measured in BENCHMARKS.md, "Notes too empty to list").
+pub const MIN_WORDS: u32 = 5;
+
+/// Whether a prepared text has fewer than [`MIN_WORDS`] words. Scripts written without
+/// spaces between words (Chinese, Japanese) come as one run of letters per phrase: such a run
+/// counts a word for every two of its characters.
+pub fn too_little(text: &str) -> bool {
+    let spaced: u32 = words(text).values().sum();
+    let unspaced: usize = text
+        .split(|c: char| !c.is_alphanumeric())
+        .map(|run| {
+            run.chars()
+                .filter(|&c| is_unspaced_script(c))
+                .count()
+                .div_ceil(2)
+        })
+        .sum();
+    spaced.saturating_add(unspaced as u32) < MIN_WORDS
+}
+
+/// Han, kana, Hangul syllables and Thai: scripts whose words are not set apart by spaces.
+fn is_unspaced_script(c: char) -> bool {
+    matches!(u32::from(c),
+        0x3040..=0x30ff | 0x3400..=0x4dbf | 0x4e00..=0x9fff | 0xac00..=0xd7af | 0x0e00..=0x0e7f
+            | 0xf900..=0xfaff | 0x20000..=0x2fa1f)
+}
+
 /// The word ids of `text` with their counts, sorted by id.
 pub fn term_counts(text: &str) -> Vec<(u32, u32)> {
     let mut counts: Vec<(u32, u32)> = words(text)
@@ -181,6 +211,17 @@ mod tests {
                 ("über".to_string(), 1)
             ]
         );
+    }
+
+    #[test]
+    fn too_little_counts_words_of_every_script() {
+        assert!(too_little(""));
+        assert!(too_little("# 2026-01-05\n\n## Tasks\n\n- [ ]\n\n## Log\n"));
+        assert!(too_little("Call the plumber about it"));
+        assert!(!too_little("Call the plumber about the kitchen sink leak"));
+        assert!(!too_little("Закваска для хлеба: мука и вода, каждый день."));
+        assert!(!too_little("每天用面粉和水喂养酸面团。"));
+        assert!(too_little("酸面团"));
     }
 
     #[test]

@@ -423,6 +423,11 @@ fn visit(
     if (!options.include.is_empty() && !include.is_match(&rel)) || exclude.is_match(&rel) {
         return nothing(warnings);
     }
+    // A static-site generator's list page (Hugo's `_index.md`) lists a section's pages rather
+    // than saying something of its own; an `include` glob that matches it takes it.
+    if is_list_page(&rel) && (options.include.is_empty() || !include.is_match(&rel)) {
+        return nothing(warnings);
+    }
     if options.follow_symlinks {
         if let Err(error) = crate::inside::resolve_inside(entry.path(), Path::new(&rel)) {
             let mut warnings = warnings;
@@ -460,6 +465,13 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The file name of the list pages Hugo (and generators after it) keep beside a section's pages.
+const LIST_PAGE_NAME: &str = "_index.md";
+
+fn is_list_page(rel: &str) -> bool {
+    rel.rsplit('/').next() == Some(LIST_PAGE_NAME)
 }
 
 fn has_md_extension(path: &Path) -> bool {

@@ -304,3 +304,26 @@ fn broken_template_settings_are_a_warning() {
     );
     assert!(walk.warnings[0].to_string().contains("templates.json"));
 }
+
+#[test]
+fn list_pages_are_not_notes_unless_included() {
+    let root = tree(&[
+        "_index.md",
+        "posts/_index.md",
+        "posts/first.md",
+        "posts/my_index.md",
+    ]);
+    let walk = walked(root.path(), &WalkOptions::default());
+    let paths: Vec<String> = walk
+        .notes
+        .iter()
+        .map(|note| note.rel_path.to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(paths, ["posts/first.md", "posts/my_index.md"]);
+    let options = WalkOptions {
+        include: vec!["**/_index.md".into(), "**/first.md".into()],
+        ..WalkOptions::default()
+    };
+    let walk = walked(root.path(), &options);
+    assert_eq!(walk.notes.len(), 3);
+}

@@ -10,12 +10,15 @@
 //! which the byte-for-byte rule forbids. A YAML block is created only for a note with none.
 
 mod json;
+mod title;
 mod toml;
 mod yaml;
 
 use std::ops::Range;
 
 use serde::{Deserialize, Serialize};
+
+pub(crate) use title::title;
 
 use crate::lines::LineEnding;
 

@@ -20,7 +20,9 @@ pub const UNIT_TOLERANCE: f32 = 1e-3;
 /// `i32`, so an index holds at most this many rows.
 pub const MAX_ROWS: usize = i32::MAX as usize;
 
-/// Checks one vector: right dimension, finite, non-zero, unit length.
+/// Checks one vector: right dimension, finite, unit length; or, for a row, all zeros: a row
+/// near nothing (the engine's note with too little text of its own), scoring 0 with every
+/// vector. A zero query is refused: it asks for nothing.
 pub(crate) fn validate(vector: &[f32], dim: usize, subject: Subject) -> Result<(), Error> {
     if vector.len() != dim {
         return Err(Error::DimensionMismatch {
@@ -43,7 +45,10 @@ pub(crate) fn validate(vector: &[f32], dim: usize, subject: Subject) -> Result<(
         .sum::<f64>()
         .sqrt();
     if norm == 0.0 {
-        return Err(Error::ZeroVector { subject });
+        return match subject {
+            Subject::Row { .. } => Ok(()),
+            Subject::Query => Err(Error::ZeroVector { subject }),
+        };
     }
     if (norm - 1.0).abs() > f64::from(UNIT_TOLERANCE) {
         return Err(Error::NotUnitLength {

@@ -36,7 +36,7 @@ fn dimension_mismatch_names_the_id_and_both_dimensions() {
 }
 
 #[test]
-fn nan_zero_and_unnormalised_vectors_are_rejected() {
+fn nan_zero_queries_and_unnormalised_vectors_are_rejected() {
     for mut index in both(2) {
         let error = index.add(&[(1, &[f32::NAN, 1.0][..])]).expect_err("NaN");
         assert!(
@@ -50,12 +50,12 @@ fn nan_zero_and_unnormalised_vectors_are_rejected() {
             matches!(error, Error::NonFinite { position: 1, .. }),
             "{error}"
         );
-        let error = index.add(&[(2, &[0.0, 0.0][..])]).expect_err("zero");
+        let error = index.search(&[0.0, 0.0], 1).expect_err("zero query");
         assert!(
             matches!(
                 error,
                 Error::ZeroVector {
-                    subject: Subject::Row { id: 2 }
+                    subject: Subject::Query
                 }
             ),
             "{error}"
@@ -235,4 +235,21 @@ fn auto_switches_to_the_graph_at_the_crossover_and_never_to_hnsw() {
     assert_eq!(choose(IndexKind::Exact, 10_000_000), ConcreteKind::Exact);
     assert_eq!(choose(IndexKind::Graph, 1), ConcreteKind::Graph);
     assert_eq!(choose(IndexKind::Hnsw, 1), ConcreteKind::Hnsw);
+}
+
+/// A zero row (a note with too little text to place) is near nothing: it scores 0 with every
+/// query, in both indexes.
+#[test]
+fn a_zero_row_scores_zero() {
+    for mut index in both(2) {
+        index
+            .add(&[(1, &[1.0, 0.0][..]), (2, &[0.0, 0.0][..])])
+            .expect("a zero row is accepted");
+        let found = index.search(&[0.6, 0.8], 2).expect("search");
+        let scores: Vec<(u64, f32)> = found.iter().map(|n| (n.id, n.score)).collect();
+        assert_eq!(scores.len(), 2, "{scores:?}");
+        assert_eq!(scores[0].0, 1);
+        assert!((scores[0].1 - 0.6).abs() < 1e-6, "{scores:?}");
+        assert_eq!(scores[1], (2, 0.0));
+    }
 }

@@ -302,6 +302,8 @@ def measure(args, extra):
             None,
         )
         data = json.loads(exported)
+        with open(os.path.join(base, "lists.json"), "w", encoding="utf-8") as f:
+            json.dump(data, f)
         lists = {rel: [hit["path"] for hit in hits] for rel, hits in data.items()}
         first = next(iter(labels.values()))
         missing = set(first) ^ set(lists)
@@ -337,6 +339,62 @@ def measure(args, extra):
         print(json.dumps(r))
 
 
+def median(values):
+    values = sorted(values)
+    return values[len(values) // 2] if values else 0.0
+
+
+def floor_rules():
+    """(name, function of the folder's lists giving each note's kept hits)."""
+    def absolute(t):
+        return lambda data: {rel: [h for h in hits if h["score"] >= t] for rel, hits in data.items()}
+
+    def own_top(r):
+        return lambda data: {rel: [h for h in hits if h["score"] >= r * hits[0]["score"]]
+                             for rel, hits in data.items() if hits}
+
+    def folder_median(c):
+        def rule(data):
+            t = c * median(hits[0]["score"] for hits in data.values() if hits)
+            return absolute(t)(data)
+        return rule
+
+    def folder_quantile(q):
+        def rule(data):
+            scores = sorted(h["score"] for hits in data.values() for h in hits)
+            t = scores[int(q * len(scores))] if scores else 0.0
+            return absolute(t)(data)
+        return rule
+
+    rules = [("none", lambda data: data)]
+    rules += [(f"score >= {t}", absolute(t)) for t in (0.15, 0.2, 0.25, 0.3)]
+    rules += [(f"score >= {r} x own first", own_top(r)) for r in (0.5, 0.6, 0.7)]
+    rules += [(f"score >= {c} x folder median first", folder_median(c))
+              for c in (0.4, 0.5, 0.6, 0.7)]
+    rules += [(f"score >= folder {q:.0%} quantile", folder_quantile(q))
+              for q in (0.02, 0.05, 0.1)]
+    return rules
+
+
+def floors(args):
+    """Same-label share against links kept, per rule, from the lists `measure` saved."""
+    print(f"{'rule':<32}" + "".join(f"{s:>22}" for s in args.sets))
+    for name, rule in floor_rules():
+        row = f"{name:<32}"
+        for set_name in args.sets:
+            base = os.path.join(args.out_dir, set_name)
+            with open(os.path.join(base, "lists.json"), encoding="utf-8") as f:
+                data = json.load(f)
+            kept = rule(data)
+            lists = {rel: [h["path"] for h in kept.get(rel, [])] for rel in data}
+            label = load_labels(os.path.join(base, "labels.tsv"))["label"]
+            same, total, queries, _ = share(lists, label, MIN_LABEL_COUNT[set_name])
+            none = sum(1 for rel in label if not lists.get(rel))
+            row += f"{same / max(total, 1):>8.4f} {total:>6} {none:>5} "
+        print(row)
+    print("(each set: same-label share, links kept, notes left without a list)")
+
+
 def main():
     argv = sys.argv[1:]
     extra = []
@@ -356,12 +414,18 @@ def main():
                    help="run BIN itself, not a copy in OUT_DIR/.bin/ named by its sha256")
     m.add_argument("--lock", default="/tmp/cpu.lock",
                    help="flock this file around each update (empty: no lock)")
+    f = sub.add_parser("floors", help="share against links kept for floor rules, from the "
+                       "lists the last `measure` saved")
+    f.add_argument("out_dir")
+    f.add_argument("--sets", default=",".join(SETS))
     args = ap.parse_args(argv)
     args.sets = [s for s in args.sets.split(",") if s]
     for s in args.sets:
         if s not in SETS:
             raise SystemExit(f"unknown set {s!r}; known: {', '.join(SETS)}")
-    if args.cmd == "build":
+    if args.cmd == "floors":
+        floors(args)
+    elif args.cmd == "build":
         for s in args.sets:
             print(f"{s}: {BUILDERS[s](args.out_dir)} notes", flush=True)
     else:

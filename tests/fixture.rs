@@ -66,6 +66,11 @@ impl Scratch {
     }
 }
 
+/// Copies a notes folder as a clone has it: the notes and `.closest.lock`, no state folder.
+pub(crate) fn copy_folder(from: &Path, to: &Path) {
+    copy_tree(from, to, &|_| true);
+}
+
 fn copy_tree(from: &Path, to: &Path, filter: &dyn Fn(&Path) -> bool) {
     std::fs::create_dir_all(to).expect("mkdir");
     let mut entries: Vec<_> = std::fs::read_dir(from)

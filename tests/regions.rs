@@ -23,8 +23,9 @@ fn folder(scratch: &Scratch, name: &str) -> PathBuf {
     root
 }
 
+/// `update` with every candidate shown: these tests are about where lists go, not the floor.
 fn run(root: &Path, flags: &[&str]) -> std::process::Output {
-    let mut args = vec!["update", root.to_str().expect("utf-8")];
+    let mut args = vec!["update", root.to_str().expect("utf-8"), "--min-score=-1"];
     args.extend_from_slice(flags);
     closest(&args, None, None)
 }
@@ -170,7 +171,7 @@ fn another_tools_heading_is_migrated_on_request() {
     let note = root.join("other-tool.md");
     std::fs::write(
         &note,
-        "# Other\n\nText about git.\n\n## See also\n\n* [a](a)\n",
+        "# Other\n\nText about git rebase and merge conflicts.\n\n## See also\n\n* [a](a)\n",
     )
     .expect("write");
     ok(run(&root, &[]));
@@ -186,7 +187,7 @@ fn another_tools_heading_is_migrated_on_request() {
         "{text}"
     );
     assert!(
-        text.starts_with("# Other\n\nText about git.\n\n## Closest\n\n"),
+        text.starts_with("# Other\n\nText about git rebase and merge conflicts.\n\n## Closest\n\n"),
         "{text}"
     );
 }
@@ -210,7 +211,17 @@ fn killed_runs_that_move_lists_leave_notes_whole() {
             .wrapping_add(1_442_695_040_888_963_407);
         let delay = Duration::from_millis((state >> 33) % 1500);
         let root_arg = root.to_str().expect("path");
-        killed_after(&["update", root_arg, "-q", "--heading", "Related"], delay);
+        killed_after(
+            &[
+                "update",
+                root_arg,
+                "-q",
+                "--min-score=-1",
+                "--heading",
+                "Related",
+            ],
+            delay,
+        );
         each_old_or_new(
             &snapshot(&root),
             &original,

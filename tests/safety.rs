@@ -152,7 +152,12 @@ fn readers_beside_a_first_update_and_a_rebuild_change_nothing() {
     let scratch = Scratch::new();
     let root = osx(&scratch, "readers");
     let first = update_beside_readers(&root, &[], 25);
-    assert_eq!(first["embedded"], 264, "{first}");
+    // One of the 264 pages has too little text of its own to embed.
+    assert_eq!(
+        (&first["notes"], &first["embedded"]),
+        (&json!(264), &json!(263)),
+        "{first}"
+    );
     let next = closest(&["update", arg(&root), "--format", "json"], None, None);
     let next: Value = serde_json::from_str(stdout(&next).trim()).expect("report");
     assert_eq!(
@@ -296,7 +301,7 @@ fn status_and_check_agree_after_failed_writes() {
     ok(closest(&["update", arg(&root)], None, None));
     std::fs::write(
         root.join("gyes-twin.md"),
-        "# gyes twin\n\n> Print yes over and over.\n",
+        "# gyes twin\n\n> Print yes over and over: an alias of GNU `yes`.\n",
     )
     .expect("add");
     // Every note that will list the twin is read-only: its new list cannot be written.

@@ -14,6 +14,7 @@ mod hybrid;
 mod incremental;
 mod kernels;
 mod links;
+mod lists;
 mod live_bench;
 mod model;
 mod regions;

@@ -36,7 +36,8 @@ pub(crate) fn til_end_to_end(til: &Path, quality_floor: f64) {
         None,
     ));
     assert_eq!(report["notes"], before.len());
-    assert_eq!(report["written"], before.len());
+    // A note with nothing above the folder's floor gets no section.
+    assert!(report["written"].as_u64() <= Some(before.len() as u64));
     let after = snapshot(&root);
     let ids: BTreeSet<String> = after
         .iter()
@@ -51,17 +52,18 @@ pub(crate) fn til_end_to_end(til: &Path, quality_floor: f64) {
             path.display()
         );
         let text = String::from_utf8(new.clone()).expect("utf-8");
-        assert_eq!(
-            text.matches("\n## Closest\n").count(),
-            1,
-            "`{}` has one section",
+        let sections = text.matches("\n## Closest\n").count();
+        assert!(sections <= 1, "`{}` has one section", path.display());
+        assert!(
+            sections == 1 || new == old,
+            "`{}` is untouched without a section",
             path.display()
         );
         let links = closest_links(&text);
-        assert_eq!(links.len(), 10, "`{}` lists 10 notes", path.display());
+        assert!(links.len() <= 10, "`{}` lists 10 notes", path.display());
         assert_eq!(
             links.iter().collect::<BTreeSet<_>>().len(),
-            10,
+            links.len(),
             "distinct links in `{}`",
             path.display()
         );

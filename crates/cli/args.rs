@@ -83,8 +83,9 @@ pub(crate) struct FolderOptions {
     /// Index: auto, exact or hnsw.
     #[arg(long, value_enum)]
     pub index: Option<IndexKind>,
-    /// Leave out neighbours scoring below this similarity.
-    #[arg(long)]
+    /// Leave out neighbours scoring below this, instead of below the folder's floor (half the
+    /// median best score, learned into `.closest.lock`); `--min-score=-1` shows every one.
+    #[arg(long, allow_negative_numbers = true)]
     pub min_score: Option<f32>,
     /// What similarity is made of: hybrid (the embedding's cosine fused with a TF-IDF score)
     /// or semantic (cosine alone).
@@ -354,7 +355,8 @@ pub(crate) struct DupesArgs {
     pub dir: Option<PathBuf>,
     #[command(flatten)]
     pub folder: FolderOptions,
-    /// Least cosine similarity of a pair.
+    /// Least cosine similarity of a pair (the cosine of the two notes' vectors, whatever
+    /// `similarity` ranks the lists by).
     #[arg(long, default_value_t = DEFAULT_THRESHOLD)]
     pub threshold: f32,
     #[arg(long, value_enum, default_value_t)]

@@ -11,7 +11,7 @@ use closest_notes::{embed_text, parse, term_counts, term_id, words};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::neighbours::{shown, to_neighbours, Linked};
+use crate::neighbours::{has_own_text, shown, to_neighbours, Linked};
 use crate::progress::Reporter;
 use crate::query::NoteRef;
 use crate::rerank::Reranker;
@@ -129,8 +129,10 @@ pub(crate) fn explain(
         let rows = snapshot.rows();
         let list = Reranker::new(&rows, &by_position, snapshot.lexical.as_ref()).list(pa);
         let linked = Linked::new(settings, snapshot).of(snapshot, pa);
-        let listed = shown(&list, settings, |other| {
-            linked.contains(&snapshot.records[other as usize].id)
+        let own = has_own_text(&snapshot.records[pa].text_hash);
+        let listed = shown(&list, settings, snapshot.least, own, |other| {
+            let other = &snapshot.records[other as usize];
+            !has_own_text(&other.text_hash) || linked.contains(&other.id)
         })
         .iter()
         .any(|neighbour| neighbour.id as usize == pb);

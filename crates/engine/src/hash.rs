@@ -7,6 +7,12 @@ use sha2::{Digest, Sha256};
 /// The hash of a text to embed.
 pub type TextHash = [u8; 16];
 
+/// The hash of the empty text: the text of a note with too little of its own
+/// (`learned::own_text`), which is neither listed nor given a list.
+pub(crate) const EMPTY_TEXT: TextHash = [
+    0xe3, 0xb0, 0xc4, 0x42, 0x98, 0xfc, 0x1c, 0x14, 0x9a, 0xfb, 0xf4, 0xc8, 0x99, 0x6f, 0xb9, 0x24,
+];
+
 pub fn text_hash(text: &str) -> TextHash {
     let digest = Sha256::digest(text.as_bytes());
     let mut hash = [0u8; 16];
@@ -56,4 +62,14 @@ pub(crate) fn from_hex(hex: &str) -> Option<TextHash> {
         *slot = u8::from_str_radix(pair, 16).ok()?;
     }
     Some(hash)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_empty_texts_hash_is_the_constant() {
+        assert_eq!(text_hash(""), EMPTY_TEXT);
+    }
 }

@@ -47,11 +47,23 @@ impl Learned {
         }
     }
 
-    /// The text to embed from `embed_text`'s, and its lexical vector.
+    /// The text to embed from `embed_text`'s (empty when too little is left: [`own_text`]),
+    /// and its lexical vector.
     pub fn prepare(&self, raw: &str) -> (String, Vec<(u32, f32)>) {
-        let text = self.boilerplate.strip(raw);
+        let text = own_text(self.boilerplate.strip(raw));
         let terms = self.idf.weigh(&term_counts(&text));
         (text, terms)
+    }
+}
+
+/// A note's text with the boilerplate out, or nothing when it has too little of its own
+/// (`closest_notes::too_little`): such a note is prepared to the empty text, which has the
+/// zero vector and no words, and is neither listed nor given a list (`hash::EMPTY_TEXT`).
+pub(crate) fn own_text(text: String) -> String {
+    if closest_notes::too_little(&text) {
+        String::new()
+    } else {
+        text
     }
 }
 

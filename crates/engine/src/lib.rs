@@ -19,6 +19,7 @@ pub mod clean;
 mod dupes;
 mod error;
 mod explain;
+pub mod floor;
 mod hash;
 mod health;
 mod learned;

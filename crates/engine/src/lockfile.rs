@@ -19,6 +19,7 @@ use closest_notes::{Boilerplate, Idf, Region, SectionSpec};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result, Warning};
+use crate::floor::Floor;
 use crate::learned::{Learned, Sketch};
 use crate::settings::FolderSettings;
 
@@ -52,6 +53,8 @@ pub struct Placed {
 #[derive(Debug, Clone)]
 pub struct LockFile {
     pub placed: Option<Placed>,
+    /// The least score a shown link has (`floor.rs`).
+    pub floor: Option<Floor>,
     pub learned: Option<Learned>,
 }
 
@@ -61,6 +64,8 @@ struct File {
     version: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     lists: Option<Placed>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    floor: Option<Floor>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     learned: Option<LearnedFile>,
 }
@@ -132,6 +137,7 @@ impl LockFile {
         };
         Ok(LockFile {
             placed: file.lists,
+            floor: file.floor,
             learned,
         })
     }
@@ -152,6 +158,7 @@ impl LockFile {
         let file = File {
             version: VERSION,
             lists: self.placed.clone(),
+            floor: self.floor.clone(),
             learned,
         };
         let body = toml::to_string_pretty(&file).expect("plain data serialises");
@@ -192,6 +199,8 @@ pub struct Folder {
     pub section: SectionSpec,
     /// The region the lock file says the lists are in, when the settings moved them.
     pub old_regions: Vec<Region>,
+    /// The lock file's floor, whatever it was learned under.
+    pub floor: Option<Floor>,
     /// What the lock file says of the lists after this run.
     pub placed: Placed,
 }
@@ -236,6 +245,7 @@ impl Folder {
             }
         }
         Folder {
+            floor: lock.as_ref().and_then(|lock| lock.floor.clone()),
             lock,
             learned,
             section: settings.section.clone().with_custom_lines(custom),
@@ -244,9 +254,9 @@ impl Folder {
         }
     }
 
-    /// Why the lock file must be written after a run that prepared with `learned`, if it
-    /// must.
-    pub fn change(&self, learned: &Learned) -> Option<&'static str> {
+    /// Why the lock file must be written after a run that prepared with `learned` and shows
+    /// links above `floor`, if it must.
+    pub fn change(&self, learned: &Learned, floor: Option<&Floor>) -> Option<&'static str> {
         let Some(lock) = &self.lock else {
             return Some("missing");
         };
@@ -254,13 +264,17 @@ impl Folder {
             Some(kept) if kept.id == learned.id && kept.sketch == learned.sketch => {}
             _ => return Some("the folder was learned again"),
         }
+        if lock.floor.as_ref() != floor {
+            return Some("the floor was learned again");
+        }
         (lock.placed.as_ref() != Some(&self.placed)).then_some("the settings moved the lists")
     }
 
-    /// The lock file after a run that prepared with `learned`.
-    pub fn after(&self, learned: &Learned) -> LockFile {
+    /// The lock file after a run that prepared with `learned` and shows links above `floor`.
+    pub fn after(&self, learned: &Learned, floor: Option<&Floor>) -> LockFile {
         LockFile {
             placed: Some(self.placed.clone()),
+            floor: floor.cloned(),
             learned: Some(learned.clone()),
         }
     }
@@ -315,12 +329,17 @@ mod tests {
                 include: Vec::new(),
                 exclude: vec!["archive/**".into()],
             }),
+            floor: Some(Floor {
+                score: 0.21,
+                key: "0123456789abcdef".into(),
+            }),
             learned: Some(learned.clone()),
         };
         let text = lock.to_text();
         assert!(text.contains("\ndeadbeef = 1\n"), "{text}");
         let back = LockFile::parse(&text).expect("parses");
         assert_eq!(back.placed, lock.placed);
+        assert_eq!(back.floor, lock.floor);
         let back = back.learned.expect("learned");
         assert_eq!(back.id, learned.id);
         assert_eq!(back.sketch, learned.sketch);

@@ -15,6 +15,7 @@ use closest_notes::{NoteFile, Resolver};
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::hash::{TextHash, EMPTY_TEXT};
 use crate::query::Hit;
 use crate::rerank::Reranker;
 use crate::settings::FolderSettings;
@@ -22,28 +23,42 @@ use crate::snapshot::Snapshot;
 use crate::store::StoredList;
 use crate::Engine;
 
-/// The entries of a raw candidate list that a note shows, best first: at least `min_score`,
-/// not a note it links to (`is_linked` of a list entry's id), the first k.
+/// The entries of a raw candidate list that a note shows, best first: none when the note has
+/// too little text of its own (`own` is false), else those scoring at least `least` (the
+/// folder's floor or `min-score`: `floor::least_score`), not left out (`left_out` of a list
+/// entry's id: a note too empty to list, or one the note links to), the first k.
 pub(crate) fn shown<'l>(
     list: &'l [Neighbour],
     settings: &FolderSettings,
-    is_linked: impl Fn(u64) -> bool,
+    least: f32,
+    own: bool,
+    left_out: impl Fn(u64) -> bool,
 ) -> Vec<&'l Neighbour> {
-    let mut shown = showable(list, settings, is_linked);
+    let mut shown = showable(list, least, own, left_out);
     shown.truncate(settings.k);
     shown
 }
 
 /// The entries a note may show, best first (see [`shown`]), before the first k are taken: what
 /// the writing checks a written order against (`keep.rs`).
-pub(crate) fn showable<'l>(
-    list: &'l [Neighbour],
-    settings: &FolderSettings,
-    is_linked: impl Fn(u64) -> bool,
-) -> Vec<&'l Neighbour> {
+pub(crate) fn showable(
+    list: &[Neighbour],
+    least: f32,
+    own: bool,
+    left_out: impl Fn(u64) -> bool,
+) -> Vec<&Neighbour> {
+    if !own {
+        return Vec::new();
+    }
     list.iter()
-        .filter(|neighbour| neighbour.score >= settings.min_score && !is_linked(neighbour.id))
+        .filter(|neighbour| neighbour.score >= least && !left_out(neighbour.id))
         .collect()
+}
+
+/// Whether a note with this text has enough of its own to be listed and to list others
+/// (`learned::own_text`).
+pub(crate) fn has_own_text(text_hash: &TextHash) -> bool {
+    *text_hash != EMPTY_TEXT
 }
 
 /// One note and the neighbours its section lists.
@@ -78,8 +93,10 @@ pub(crate) fn lists(engine: &Engine) -> Result<Vec<NoteLists>> {
         .map(|(position, list)| {
             let record = &snapshot.records[position];
             let is_linked = linked.of(&snapshot, position);
-            let neighbours = shown(&list, settings, |other| {
-                is_linked.contains(&snapshot.records[other as usize].id)
+            let own = has_own_text(&record.text_hash);
+            let neighbours = shown(&list, settings, snapshot.least, own, |other| {
+                let other = &snapshot.records[other as usize];
+                !has_own_text(&other.text_hash) || is_linked.contains(&other.id)
             })
             .into_iter()
             .map(|neighbour| snapshot.hit(neighbour.id as usize, neighbour.score))

@@ -13,6 +13,7 @@ use closest_index::{
 use serde::Serialize;
 
 use crate::error::Result;
+use crate::neighbours::{has_own_text, Linked};
 use crate::progress::Reporter;
 use crate::run::content_key;
 use crate::Engine;
@@ -62,6 +63,28 @@ pub(crate) fn similar(
     let settings = engine.settings();
     let stored = engine.snapshot()?;
     let rows = stored.rows();
+    // Left out of every answer: notes with too little text of their own, and with
+    // `exclude-linked` the notes the queried note links to (as its section would).
+    let mut left_out: Vec<bool> = stored
+        .records
+        .iter()
+        .map(|record| !has_own_text(&record.text_hash))
+        .collect();
+    if let Query::Note(id) = query {
+        let position = stored.position(id)?;
+        if left_out[position] {
+            // Too little text of its own to be near anything.
+            return Ok(Vec::new());
+        }
+        if settings.exclude_linked {
+            let linked = Linked::new(settings, &stored).of(&stored, position);
+            for (position, record) in stored.records.iter().enumerate() {
+                left_out[position] |= linked.contains(&record.id);
+            }
+        }
+    }
+    let requested = k;
+    let k = k + left_out.iter().filter(|&&out| out).count();
     let (vector, exclude, terms) = match query {
         Query::Note(id) => {
             let position = stored.position(id)?;
@@ -144,6 +167,8 @@ pub(crate) fn similar(
     };
     Ok(found
         .into_iter()
+        .filter(|neighbour| !left_out[neighbour.id as usize])
+        .take(requested)
         .map(|neighbour| stored.hit(neighbour.id as usize, neighbour.score))
         .collect())
 }

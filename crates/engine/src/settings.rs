@@ -55,6 +55,8 @@ pub struct FolderSettings {
     pub follow_symlinks: bool,
     pub long: LongPolicy,
     pub index: IndexKind,
+    /// The least score a shown link has, instead of the folder's floor (`floor.rs`); not
+    /// finite (the default) when unset.
     pub min_score: f32,
     pub exclude_linked: bool,
     /// Cosine alone, or fused with a lexical score.
@@ -130,7 +132,7 @@ impl FolderSettings {
             Output::FrontMatter { .. } => "front-matter",
         };
         format!(
-            "text-v{}|boilerplate-v1|terms-v{}|{}|{}|{output}|{:?}",
+            "text-v{}|boilerplate-v2|terms-v{}|{}|{}|{output}|{:?}",
             closest_notes::EMBED_TEXT_VERSION,
             closest_notes::TERMS_VERSION,
             self.section.level,
@@ -165,7 +167,8 @@ impl FolderSettings {
     /// renderer writes for the same settings; v3: `wiki` links a name with `#`, `|`, `^` or
     /// brackets by path, so that links written before it reach their notes again; v4: lists are
     /// in their re-ranked order (`rerank.rs`).
-    pub fn render_fingerprint(&self, form: LinkForm) -> String {
+    /// `least` is the least score a shown link has (`floor::least_score`).
+    pub fn render_fingerprint(&self, form: LinkForm, least: f32) -> String {
         let output = match &self.output {
             Output::Section(template) => format!("section {template:?}"),
             Output::FrontMatter { key } => format!("front-matter {key}"),
@@ -175,7 +178,7 @@ impl FolderSettings {
             self.section.level,
             self.section.heading.trim(),
             self.id_scheme,
-            self.min_score
+            least
         )
     }
 }

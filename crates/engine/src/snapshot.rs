@@ -32,6 +32,8 @@ pub(crate) struct Snapshot {
     pub lexical: Option<closest_index::Lexical>,
     /// The folder's learned statistics, for preparing a query text as notes are.
     pub learned: Option<crate::learned::Learned>,
+    /// The least score a shown link has (`floor::least_score`), as the last update wrote.
+    pub least: f32,
 }
 
 impl Snapshot {
@@ -72,13 +74,19 @@ impl Snapshot {
             }
             None => None,
         };
-        let learned = crate::lockfile::Folder::open(settings, &mut Vec::new()).learned;
+        let folder = crate::lockfile::Folder::open(settings, &mut Vec::new());
+        let floor_key = crate::floor::key(settings, &key);
+        let floor = folder
+            .floor
+            .filter(|floor| floor.key == floor_key)
+            .map(|floor| floor.score);
         Ok(Snapshot {
             records,
             vectors,
             position_of_row,
             lexical,
-            learned,
+            learned: folder.learned,
+            least: crate::floor::least_score(settings, floor),
         })
     }
 

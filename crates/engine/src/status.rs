@@ -79,7 +79,10 @@ pub(crate) fn plan(engine: &Engine, reporter: &dyn Reporter) -> Result<Plan> {
         full_ranking: decision.ranking == Ranking::Full,
         renders_all: run.render_all,
         moves_lists: !run.folder.old_regions.is_empty(),
-        lock_file: run.folder.change(&run.learned),
+        lock_file: run
+            .folder
+            .change(&run.learned, run.floor_entry().as_ref())
+            .or(run.learn_floor.then_some("the floor was learned again")),
         template_folders: run.report.template_folders.clone(),
         ..Plan::default()
     };

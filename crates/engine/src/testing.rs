@@ -27,10 +27,11 @@ pub(crate) fn topic_note(index: usize) -> String {
     let topic = TOPICS[index % TOPICS.len()];
     let words: Vec<&str> = topic.split(' ').collect();
     format!(
-        "# Note {index}\n\nAbout {} and {}, with {} {index}.\n",
+        "# Note {index}\n\nAbout {} and {}, with {} in the {} {index}.\n",
         words[index % words.len()],
         words[(index / 4 + 1) % words.len()],
         words[(index / 3 + 2) % words.len()],
+        words[(index / 2 + 3) % words.len()],
     )
 }
 
@@ -211,7 +212,10 @@ mod tests {
             (1, 0),
             "a rename embeds nothing"
         );
-        folder.write("note-5.md", "# Note 5\n\nAbout crust and yeast now.\n");
+        folder.write(
+            "note-5.md",
+            "# Note 5\n\nAbout crust and yeast now, baked in the hot oven.\n",
+        );
         folder.remove("note-6.md");
         let (plan, edited) = folder.update();
         assert_eq!(plan.departed, 1);
@@ -224,6 +228,62 @@ mod tests {
         let (_, fresh) = clone.update();
         assert_eq!(fresh.written, 0, "a clone writes nothing");
         assert_eq!(clone.notes(), folder.notes());
+    }
+
+    /// A note left with too little text of its own loses its section (its bytes are what
+    /// they were), is listed nowhere, a clone agrees, and the section comes back with text.
+    #[test]
+    fn a_note_with_too_little_text_is_left_out_and_comes_back() {
+        let folder = Folder::of(12);
+        folder.update();
+        assert!(folder.read("note-4.md").contains("## Closest"));
+        let stub = "# Note 4\n\nTasks\n";
+        folder.write("note-4.md", stub);
+        folder.update();
+        assert_eq!(folder.read("note-4.md"), stub);
+        for (rel, text) in folder.notes() {
+            assert!(!text.contains("[note-4]"), "{rel} lists the stub:\n{text}");
+        }
+        let clone = folder.clone_without_state();
+        let (_, fresh) = clone.update();
+        assert_eq!(fresh.written, 0, "a clone writes nothing");
+        assert_eq!(clone.notes(), folder.notes());
+        folder.write("note-4.md", &topic_note(4));
+        folder.update();
+        assert!(folder.read("note-4.md").contains("## Closest"));
+    }
+
+    /// The floor is learned into the lock file on the first run and kept; another similarity
+    /// learns it again; a lone note gets no list under it, and `min-score` replaces it.
+    #[test]
+    fn the_floor_is_learned_kept_and_replaced_by_min_score() {
+        let mut folder = Folder::of(12);
+        folder.update();
+        let floor = |folder: &Folder| {
+            crate::lockfile::LockFile::load(folder.root())
+                .expect("reads")
+                .expect("a lock file")
+                .floor
+                .expect("a floor")
+        };
+        let first = floor(&folder);
+        assert!(first.score > 0.0, "{first:?}");
+        let (_, again) = folder.update();
+        assert_eq!((again.lock_file, floor(&folder)), (None, first.clone()));
+        folder.settings.similarity = closest_index::Similarity::Semantic;
+        let (_, report) = folder.update();
+        assert_eq!(report.ranking, Ranking::Full);
+        assert_ne!(floor(&folder).key, first.key);
+        let lone = "# Lone\n\nTelescope eyepiece planets moons rings orbit.\n";
+        folder.write("lone.md", lone);
+        folder.update();
+        assert_eq!(folder.read("lone.md"), lone, "nothing near enough to list");
+        folder.settings.min_score = -1.0;
+        folder.update();
+        assert!(folder.read("lone.md").contains("## Closest"));
+        let clone = folder.clone_without_state();
+        let (_, fresh) = clone.update();
+        assert_eq!(fresh.written, 0, "a clone writes nothing");
     }
 
     #[test]
@@ -270,7 +330,7 @@ mod tests {
         folder.update();
         folder.write(
             "note-2.md",
-            "# Note 2\n\nAbout merge and rebase, typed just now.\n",
+            "# Note 2\n\nAbout merge and rebase, typed in the terminal window.\n",
         );
         let options = UpdateOptions {
             mode: Mode::Write,

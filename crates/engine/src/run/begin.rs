@@ -259,13 +259,25 @@ impl<'a> Run<'a> {
             });
         }
         report.notes = notes.len();
+        // The floor is kept while the statistics, ranking and model it was learned under are;
+        // else this run learns it from every list, computed again (unless `min-score` stands
+        // in for it).
+        let floor_key = crate::floor::key(settings, &engine.model().vector_key(settings.long));
+        let floor = folder
+            .floor
+            .as_ref()
+            .filter(|floor| floor.key == floor_key && !relearn)
+            .map(|floor| floor.score);
+        let learn_floor = floor.is_none() && !settings.min_score.is_finite();
         let patchable = reset.is_none()
             && !options.full
+            && !learn_floor
             && store.meta(crate::store::Meta::Ranking)?.as_deref()
                 == Some(ranking_fingerprint(settings, &learned).as_str());
         let form = link_form(settings, &notes);
+        let least = crate::floor::least_score(settings, floor);
         let render_all = store.meta(crate::store::Meta::Render)?.as_deref()
-            != Some(settings.render_fingerprint(form).as_str());
+            != Some(settings.render_fingerprint(form, least).as_str());
         Ok(Run {
             engine,
             options,
@@ -286,6 +298,9 @@ impl<'a> Run<'a> {
             learned,
             folder,
             relearned: relearn,
+            floor,
+            learn_floor,
+            floor_key,
         })
     }
 }

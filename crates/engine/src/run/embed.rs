@@ -38,10 +38,18 @@ pub(crate) fn ensure_vectors(
     let hashes: Vec<TextHash> = unique.iter().map(|(hash, _)| *hash).collect();
     let mut slots = store.slots(&hashes)?;
     slots.retain(|_, slot| (*slot as usize) < vectors.rows());
-    let missing: Vec<(TextHash, &str)> = unique
+    type Texts<'t> = Vec<(TextHash, &'t str)>;
+    let (empty, missing): (Texts<'_>, Texts<'_>) = unique
         .into_iter()
         .filter(|(hash, _)| !slots.contains_key(hash))
-        .collect();
+        .partition(|(_, text)| text.is_empty());
+    if let Some(&(hash, _)) = empty.first() {
+        // A note with too little text of its own has the zero vector: near nothing.
+        let new_slots = vectors.append(&[vec![0.0; vectors.dim()]])?;
+        let mapped = [(hash, new_slots[0])];
+        store.add_vectors(&mapped, &vectors.meta().entries())?;
+        slots.extend(mapped);
+    }
     if missing.is_empty() {
         return Ok((slots, 0));
     }
@@ -130,7 +138,7 @@ pub(crate) fn prefill(
     // Learned here as the first update would, and kept, so that update finds these texts.
     let learned = crate::run::read::learn_from(&mut prepared);
     crate::lockfile::Folder::open(settings, &mut Vec::new())
-        .after(&learned)
+        .after(&learned, None)
         .save(&settings.root)?;
     let mut texts: Vec<(TextHash, &str)> = prepared
         .iter()
@@ -145,10 +153,14 @@ pub(crate) fn prefill(
         .into_iter()
         .filter(|(hash, _)| !known.contains_key(hash))
         .collect();
+    let dim = vectors.dim();
     for chunk in missing.chunks(65_536) {
         let rows: Vec<Vec<f32>> = chunk
             .par_iter()
             .map(|(_, text)| {
+                if text.is_empty() {
+                    return vec![0.0; dim];
+                }
                 let mut vector = vector_of(text);
                 closest_embed::normalize(&mut vector);
                 vector

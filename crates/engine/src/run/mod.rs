@@ -115,6 +115,12 @@ pub(crate) struct Run<'a> {
     pub folder: crate::lockfile::Folder,
     /// Whether this run learns the folder's statistics again (and so reads every note).
     pub relearned: bool,
+    /// The folder's floor (`floor.rs`): the lock file's, or the one this run learns.
+    pub floor: Option<f32>,
+    /// Whether this run learns the floor (its lists are then all computed).
+    pub learn_floor: bool,
+    /// What the floor is learned under.
+    pub floor_key: String,
 }
 
 /// The region a record says the last run wrote.
@@ -203,6 +209,19 @@ impl Run<'_> {
     /// The record of the note at `position`, as the last run left it.
     pub(crate) fn record_of(&self, position: usize) -> Option<&NoteRecord> {
         self.records.get(position)
+    }
+
+    /// The least score a shown link has in this run.
+    pub(crate) fn least_score(&self) -> f32 {
+        crate::floor::least_score(self.engine.settings(), self.floor)
+    }
+
+    /// The floor as the lock file keeps it.
+    pub(crate) fn floor_entry(&self) -> Option<crate::floor::Floor> {
+        self.floor.map(|score| crate::floor::Floor {
+            score,
+            key: self.floor_key.clone(),
+        })
     }
 
     /// What a link to the note at `position`, a neighbour with `score`, needs.

@@ -40,9 +40,11 @@ impl Run<'_> {
     /// The texts this run embeds: those without a vector, once each.
     pub(crate) fn texts_to_embed(&self) -> Result<usize> {
         let rows = self.vectors.rows();
+        // The empty text (a note with too little of its own) has the zero vector, not embedded.
         let mut hashes: Vec<crate::hash::TextHash> = (0..self.notes.len())
             .filter(|&position| self.needs_vector(position, rows))
             .map(|position| self.notes[position].hash)
+            .filter(|hash| *hash != crate::hash::EMPTY_TEXT)
             .collect();
         hashes.sort_unstable();
         hashes.dedup();

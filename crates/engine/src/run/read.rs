@@ -131,7 +131,7 @@ pub(crate) fn learn_from(prepared: &mut [Option<ReadNote>]) -> Learned {
         .par_iter_mut()
         .flatten()
         .map(|p| {
-            p.text = boilerplate.strip(&p.text);
+            p.text = crate::learned::own_text(boilerplate.strip(&p.text));
             p.hash = text_hash(&p.text);
             term_counts(&p.text)
         })

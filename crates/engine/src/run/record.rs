@@ -81,7 +81,8 @@ impl Run<'_> {
         let n = self.notes.len();
         if self.options.mode != Mode::Write {
             self.report.unchanged = n - self.report.stale.len();
-            self.report.lock_file = self.folder.change(&self.learned);
+            let floor = self.floor_entry();
+            self.report.lock_file = self.folder.change(&self.learned, floor.as_ref());
             return Ok(());
         }
         self.report.unchanged = n - self.report.written - left.len();
@@ -122,8 +123,9 @@ impl Run<'_> {
         pruned.sort_unstable();
         self.report.pruned = pruned.len();
         commit.pruned = pruned;
-        if let Some(reason) = self.folder.change(&self.learned) {
-            let mut lock = self.folder.after(&self.learned);
+        let floor = self.floor_entry();
+        if let Some(reason) = self.folder.change(&self.learned, floor.as_ref()) {
+            let mut lock = self.folder.after(&self.learned, floor.as_ref());
             if self.report.failed > 0 || self.report.warnings.iter().any(|w| w.is_write_failure()) {
                 // Notes not written may still hold lists where the old settings put them.
                 lock.placed = self
@@ -143,7 +145,10 @@ impl Run<'_> {
                 crate::run::ranking_fingerprint(settings, &self.learned),
             ),
             (Meta::Learned, self.learned.id.clone()),
-            (Meta::Render, settings.render_fingerprint(self.form)),
+            (
+                Meta::Render,
+                settings.render_fingerprint(self.form, self.least_score()),
+            ),
             (Meta::NextRow, self.next_row.to_string()),
         ];
         // Records, lists and words are made as they are written (a cold run makes a million of

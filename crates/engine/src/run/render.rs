@@ -7,8 +7,8 @@ use closest_notes::{LinkTarget, NoteFile, Resolver};
 use rayon::prelude::*;
 
 use crate::error::Result;
-use crate::hash::RenderedHash;
-use crate::neighbours::showable;
+use crate::hash::{RenderedHash, TextHash};
+use crate::neighbours::{has_own_text, showable};
 use crate::rerank::Reranker;
 use crate::run::write::{render, Expect, Job, Outcome, Rendering, Writer};
 
@@ -40,13 +40,8 @@ impl<'a> Run<'a> {
             return Ok((rendered_now, Vec::new()));
         }
         let settings = self.engine.settings();
-        let fingerprint = settings.render_fingerprint(self.form);
-        let rendering = Rendering {
-            settings,
-            region: &self.region,
-            form: self.form,
-            fingerprint: &fingerprint,
-        };
+        let mut least = self.least_score();
+        let mut fingerprint = settings.render_fingerprint(self.form, least);
         let resolver = settings.exclude_linked.then(|| {
             let files: Vec<NoteFile> = self.notes.iter().map(|note| note.file.clone()).collect();
             Resolver::new(&files)
@@ -104,6 +99,27 @@ impl<'a> Run<'a> {
             &slots,
             &settings.state_dir,
         );
+        let learned_floor = if self.learn_floor {
+            // Every list was computed: the floor is learned from the sample's final lists.
+            let hashes: Vec<TextHash> = self.notes.iter().map(|note| note.hash).collect();
+            let sample = crate::floor::sample(&hashes, |position| has_own_text(&hashes[position]));
+            let floor = crate::floor::learn(reranker.final_lists(&sample).map(|(_, list)| {
+                list.iter()
+                    .find(|neighbour| has_own_text(&hashes[neighbour.id as usize]))
+                    .map(|neighbour| neighbour.score)
+            }));
+            least = crate::floor::least_score(settings, floor);
+            fingerprint = settings.render_fingerprint(self.form, least);
+            Some(floor)
+        } else {
+            None
+        };
+        let rendering = Rendering {
+            settings,
+            region: &self.region,
+            form: self.form,
+            fingerprint: &fingerprint,
+        };
         let mut writer = Writer::new(
             to_render.len(),
             rendering,
@@ -120,8 +136,10 @@ impl<'a> Run<'a> {
                     resolver.linked_ids_of(note.links(self.record_of(position)), &note.file)
                 })
                 .unwrap_or_default();
-            let candidates: Vec<LinkTarget> = showable(&list, settings, |other| {
-                linked.contains(&self.notes[other as usize].file.id)
+            let own = has_own_text(&note.hash);
+            let candidates: Vec<LinkTarget> = showable(&list, least, own, |other| {
+                let other = &self.notes[other as usize];
+                !has_own_text(&other.hash) || linked.contains(&other.file.id)
             })
             .into_iter()
             .map(|neighbour| self.target(neighbour.id as usize, neighbour.score))
@@ -161,6 +179,9 @@ impl<'a> Run<'a> {
         self.vectors.release(0, self.vectors.rows());
         let mut outcomes = writer.finish();
         outcomes.extend(held);
+        if let Some(floor) = learned_floor {
+            self.floor = floor;
+        }
         Ok((rendered_now, outcomes))
     }
 }

@@ -14,8 +14,9 @@ use std::collections::{BTreeSet, HashMap};
 use std::path::PathBuf;
 
 use closest_notes::{
-    render_links_with, sync_folder, write_atomic_deferred, write_region, LinkEvidence, LinkForm,
-    LinkTarget, NoteFile, Parsed, Region, WriteOutcome, WrittenRegion,
+    remove_region, render_links_with, sync_folder, write_atomic_deferred, write_region,
+    LinkEvidence, LinkForm, LinkTarget, NoteFile, Parsed, Region, RemoveOutcome, WriteOutcome,
+    WrittenRegion,
 };
 use rayon::prelude::*;
 
@@ -275,8 +276,20 @@ fn write_one(
         };
         return left(job.position, warning);
     }
-    let Some(new_text) = write_region(&prepared.base, &prepared.parsed, rendering.region, &lines)
-    else {
+    let placed = if lines.is_empty() {
+        // Nothing near enough to list (or too little text of its own): no region at all,
+        // rather than a heading over nothing; it comes back when there is a list again.
+        let custom_lines = &placement.section.custom_lines;
+        Some(
+            match remove_region(&prepared.base, rendering.region, custom_lines) {
+                RemoveOutcome::Removed(rest) | RemoveOutcome::Typed { text: rest, .. } => rest,
+                RemoveOutcome::Left { .. } | RemoveOutcome::Absent => prepared.base.clone(),
+            },
+        )
+    } else {
+        write_region(&prepared.base, &prepared.parsed, rendering.region, &lines)
+    };
+    let Some(new_text) = placed else {
         // No placement of the list would read back as written (or would leave what a person
         // typed in the section reading otherwise); the note stays as it is.
         let outcome = Outcome {
@@ -369,7 +382,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("temp dir");
         let settings = FolderSettings::new(dir.path().to_path_buf());
         let region = settings.region();
-        let fingerprint = settings.render_fingerprint(LinkForm::WithoutExtension);
+        let fingerprint = settings.render_fingerprint(LinkForm::WithoutExtension, f32::MIN);
         let rendering = Rendering {
             settings: &settings,
             region: &region,

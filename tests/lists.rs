@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::fixture::{closest, closest_links, ok, test_data, Scratch};
+use crate::fixture::{closest, closest_links, ok, snapshot, test_data, Scratch};
 
 /// Real notes (the jbranchaud TIL notes) with a `daily/` folder of Obsidian-style daily notes:
 /// `empty` of them hold only the template, `written` of them a line of their own too.
@@ -42,35 +42,13 @@ fn read(path: &Path) -> String {
 
 /// Every note of the folder with its Closest links.
 fn all_links(root: &Path) -> Vec<(String, Vec<String>)> {
-    let mut out = Vec::new();
-    for entry in walkdir(root) {
-        let rel = entry
-            .strip_prefix(root)
-            .expect("inside")
-            .to_string_lossy()
-            .into_owned();
-        out.push((rel, closest_links(&read(&entry))));
-    }
-    out
-}
-
-fn walkdir(root: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).expect("read dir") {
-            let path = entry.expect("entry").path();
-            if path.is_dir() {
-                if !path.ends_with(".closest") {
-                    stack.push(path);
-                }
-            } else if path.extension().is_some_and(|ext| ext == "md") {
-                found.push(path);
-            }
-        }
-    }
-    found.sort();
-    found
+    snapshot(root)
+        .into_iter()
+        .map(|(rel, bytes)| {
+            let links = closest_links(&String::from_utf8_lossy(&bytes));
+            (rel.display().to_string(), links)
+        })
+        .collect()
 }
 
 /// Daily notes that hold only their template are neither listed nor given a list; a daily
@@ -167,7 +145,10 @@ fn titles_come_from_front_matter() {
         "kill-sessions".to_owned(),
         "Killing tmux sessions".to_owned()
     )));
-    let sections: String = walkdir(&root).iter().map(|path| read(path)).collect();
+    let sections: String = snapshot(&root)
+        .iter()
+        .map(|(_, bytes)| String::from_utf8_lossy(bytes).into_owned())
+        .collect();
     assert!(
         sections.contains("[[pane-splits]] Splitting panes the tmux way"),
         "{sections}"

@@ -186,7 +186,14 @@ pub(crate) fn til_end_to_end(til: &Path, quality_floor: f64) {
     assert_eq!(found.lines().count(), 3, "{found}");
 
     // Incremental: a new note embeds one text; a deleted note leaves every list.
-    let deleted_id = links_of[&after[1].0.with_extension("").display().to_string()][0].clone();
+    let deleted_id = after
+        .iter()
+        .find_map(|(path, _)| {
+            links_of[&path.with_extension("").display().to_string()]
+                .first()
+                .cloned()
+        })
+        .expect("a note with a list");
     std::fs::remove_file(root.join(format!("{deleted_id}.md"))).expect("delete");
     std::fs::write(
         root.join("new-note.md"),
@@ -295,6 +302,7 @@ fn options_shape_the_section() {
             "--heading",
             "Related",
             "--exclude-linked",
+            "--min-score=-1",
         ],
         None,
         None,
@@ -324,10 +332,11 @@ fn options_shape_the_section() {
     ));
     let text = std::fs::read_to_string(root.join("sourdough-starter.md")).expect("read");
     // Back to the default heading, the list moves: the `## Related` section written by the
-    // first run is taken out (issue 17), and no neighbour reaches 0.99, so the section is empty.
+    // first run is taken out (issue 17), and no neighbour reaches 0.99, so there is no section
+    // at all (issue 30: no heading over nothing).
     assert!(
-        text.ends_with("\n\n## Closest\n") && !text.contains("## Related"),
-        "no neighbour reaches 0.99, so the section is empty: {text:?}"
+        !text.contains("## Closest") && !text.contains("## Related"),
+        "no neighbour reaches 0.99, so there is no section: {text:?}"
     );
 }
 
@@ -463,7 +472,7 @@ fn a_saved_hnsw_index_is_patched_not_rebuilt() {
     for ((path, a), (_, b)) in hnsw_notes.iter().zip(&exact_notes) {
         let a = closest_links(&String::from_utf8_lossy(a));
         let b = closest_links(&String::from_utf8_lossy(b));
-        assert_eq!(a.len(), 10, "`{}`", path.display());
+        assert!(a.len() <= 10, "`{}`", path.display());
         same += a.iter().filter(|link| b.contains(link)).count();
         total += b.len();
     }

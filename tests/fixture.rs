@@ -197,8 +197,12 @@ pub(crate) fn closest_links(text: &str) -> Vec<String> {
 
 /// The default model's folder, as `closest model info` reports it.
 pub(crate) fn model_dir() -> PathBuf {
-    let info: serde_json::Value =
-        serde_json::from_str(&ok(closest(&["model", "info"], None, None))).expect("json");
+    let info: serde_json::Value = serde_json::from_str(&ok(closest(
+        &["model", "info", "--format", "json"],
+        None,
+        None,
+    )))
+    .expect("json");
     PathBuf::from(info["folder"].as_str().expect("folder"))
 }
 

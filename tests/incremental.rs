@@ -245,8 +245,12 @@ fn a_version_one_store_is_migrated_keeping_vectors() {
         .map(|text| serde_json::json!({ "text": text }).to_string() + "\n")
         .collect();
     let embedded = ok(closest(&["embed"], None, Some(&input)));
-    let info: serde_json::Value =
-        serde_json::from_str(&ok(closest(&["model", "info"], None, None))).expect("json");
+    let info: serde_json::Value = serde_json::from_str(&ok(closest(
+        &["model", "info", "--format", "json"],
+        None,
+        None,
+    )))
+    .expect("json");
     let fingerprint = info["fingerprint"].as_str().expect("fingerprint");
 
     // The store as version 1 kept it: vectors as blobs keyed by model, preparation and the

@@ -101,8 +101,12 @@ fn bad_model_folders_are_clear_errors() {
 
 #[test]
 fn model_commands_describe_the_default_model() {
-    let info: serde_json::Value =
-        serde_json::from_str(&ok(closest(&["model", "info"], None, None))).expect("json");
+    let info: serde_json::Value = serde_json::from_str(&ok(closest(
+        &["model", "info", "--format", "json"],
+        None,
+        None,
+    )))
+    .expect("json");
     assert_eq!(info["dims"], 384);
     assert_eq!(info["pooling"], "mean");
     assert_eq!(info["max_seq_length"], 256);

@@ -17,6 +17,7 @@ mod links;
 mod lists;
 mod live_bench;
 mod model;
+mod names;
 mod regions;
 mod reliability;
 mod safety;

@@ -80,7 +80,8 @@ pub(crate) struct FolderOptions {
     /// Links per note.
     #[arg(short = 'k', long = "k")]
     pub k: Option<usize>,
-    /// Index: auto, exact or hnsw.
+    /// How the lists are computed: auto (exact below 50,000 notes, the k-nearest graph above),
+    /// exact, graph or hnsw.
     #[arg(long, value_enum)]
     pub index: Option<IndexKind>,
     /// Leave out neighbours scoring below this, instead of below the folder's floor (half the
@@ -215,6 +216,7 @@ pub(crate) struct UpdateArgs {
     /// Read every note and recompute every list, whatever the store says.
     #[arg(long)]
     pub full: bool,
+    /// Output format: text for people, json for programs.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -228,13 +230,15 @@ pub(crate) struct CleanArgs {
     /// Change nothing; list the notes that would change.
     #[arg(long)]
     pub dry_run: bool,
+    /// Output format: text for people, json for programs.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct SimilarArgs {
-    /// A note's id.
+    /// A note: its id, its path (from the notes folder, from here, or absolute) or its file
+    /// name.
     #[arg(long, group = "query")]
     pub note: Option<String>,
     /// A text to search for.
@@ -248,21 +252,23 @@ pub(crate) struct SimilarArgs {
     pub notes: Option<PathBuf>,
     #[command(flatten)]
     pub folder: FolderOptions,
+    /// Output format: text for people, json for programs.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
 
 #[derive(Debug, Args)]
 pub(crate) struct ExplainArgs {
-    /// The note whose list is explained (its id).
+    /// The note whose list is explained: its id, path or file name.
     pub a: String,
-    /// The note that is, or is not, in A's list (its id).
+    /// The note that is, or is not, in A's list: its id, path or file name.
     pub b: String,
     /// Notes root (default: the current folder).
     #[arg(long)]
     pub notes: Option<PathBuf>,
     #[command(flatten)]
     pub folder: FolderOptions,
+    /// Output format: text for people, json for programs.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -283,6 +289,7 @@ pub(crate) struct StatusArgs {
     pub dir: Option<PathBuf>,
     #[command(flatten)]
     pub folder: FolderOptions,
+    /// Output format: text for people, json for programs.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -299,7 +306,7 @@ pub(crate) struct WatchArgs {
     /// Milliseconds without events before a run starts.
     #[arg(long, default_value_t = 500, value_name = "MS")]
     pub debounce: u64,
-    /// `json`: one update report per run on stdout (JSON Lines).
+    /// Output format: text for people; json, one update report per run on stdout (JSON Lines).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -345,6 +352,7 @@ pub(crate) struct ExportArgs {
     pub dir: Option<PathBuf>,
     #[command(flatten)]
     pub folder: FolderOptions,
+    /// The data file's format.
     #[arg(long, value_enum)]
     pub format: DataFormat,
 }
@@ -359,6 +367,7 @@ pub(crate) struct DupesArgs {
     /// `similarity` ranks the lists by).
     #[arg(long, default_value_t = DEFAULT_THRESHOLD)]
     pub threshold: f32,
+    /// Output format: text for people, json for programs.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -390,6 +399,7 @@ pub(crate) struct BenchEmbedArgs {
     pub repeat: usize,
     #[arg(long, value_enum, default_value_t)]
     pub long: LongPolicy,
+    /// Output format: text for people, json for programs.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -410,6 +420,7 @@ pub(crate) struct BenchIndexArgs {
     pub ef_construction: usize,
     #[arg(long, default_value_t = 64)]
     pub ef_search: usize,
+    /// Output format: text for people, json for programs.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -436,6 +447,7 @@ pub(crate) struct BenchUpdateArgs {
     /// note (the timed runs still embed what they add with the model).
     #[arg(long)]
     pub synthetic_vectors: bool,
+    /// Output format: text for people, json for programs.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -447,7 +459,12 @@ pub(crate) enum ModelCommand {
     /// List known models and where each is on disk.
     List,
     /// Describe a model: source, folder, dimensions, pooling, maximum length, prompts.
-    Info { model: Option<String> },
+    Info {
+        model: Option<String>,
+        /// Output format: text for people, json for programs.
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
 }
 
 /// Reads a `.closest.toml` value through the type's own parser (the one its flag uses).

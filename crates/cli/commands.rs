@@ -174,10 +174,14 @@ fn print_update(report: &UpdateReport, mode: Mode, format: Format, ui: &Ui) -> R
 pub(crate) fn similar(args: &SimilarArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     let settings = folder_settings(args.notes.as_deref(), &args.folder, model, ui)?;
     let k = settings.k;
+    let note = args
+        .note
+        .as_deref()
+        .map(|name| note_name(name, &settings.root));
     let engine = Engine::open(settings, ui.shows_progress(), ui)?;
     let stdin_text;
-    let query = match (&args.note, &args.text, &args.stdin) {
-        (Some(id), _, _) => Query::Note(id),
+    let query = match (&note, &args.text, &args.stdin) {
+        (Some(name), _, _) => Query::Note(name),
         (None, Some(text), _) => Query::Text(text),
         (None, None, Some(dash)) if dash == "-" => {
             let mut text = String::new();
@@ -198,7 +202,7 @@ pub(crate) fn similar(args: &SimilarArgs, model: &ModelOptions, ui: &Ui) -> Resu
             Format::Json => writeln!(
                 out,
                 "{}",
-                json!({ "id": hit.id, "path": hit.path, "score": hit.score })
+                json!({ "id": hit.id, "path": hit.path, "title": hit.title, "score": hit.score })
             )?,
         }
     }
@@ -206,11 +210,31 @@ pub(crate) fn similar(args: &SimilarArgs, model: &ModelOptions, ui: &Ui) -> Resu
     Ok(ExitCode::SUCCESS)
 }
 
+/// A note as the engine names notes (`names.rs`: an id, a path from the notes root, a file
+/// name): a path to a file that is there (absolute, or from the current folder) becomes its
+/// path from the notes root; anything else is passed on as it is.
+fn note_name(name: &str, root: &std::path::Path) -> String {
+    let path = std::path::Path::new(name);
+    let looks_like_a_path = path.is_absolute() || name.contains('/') || name.ends_with(".md");
+    if looks_like_a_path && path.is_file() {
+        if let (Ok(file), Ok(root)) = (path.canonicalize(), root.canonicalize()) {
+            if let Ok(rel) = file.strip_prefix(&root) {
+                return rel.to_string_lossy().replace('\\', "/");
+            }
+        }
+    }
+    name.to_owned()
+}
+
 /// `closest explain A B`.
 pub(crate) fn explain(args: &ExplainArgs, model: &ModelOptions, ui: &Ui) -> Result<ExitCode> {
     let settings = folder_settings(args.notes.as_deref(), &args.folder, model, ui)?;
+    let (a, b) = (
+        note_name(&args.a, &settings.root),
+        note_name(&args.b, &settings.root),
+    );
     let engine = Engine::open(settings, ui.shows_progress(), ui)?;
-    let why = engine.explain(&args.a, &args.b, ui)?;
+    let why = engine.explain(&a, &b, ui)?;
     let mut out = ui.out();
     match args.format {
         Format::Json => writeln!(out, "{}", serde_json::to_string(&why)?)?,
@@ -438,7 +462,7 @@ pub(crate) fn model(command: &ModelCommand, options: &ModelOptions, ui: &Ui) -> 
                 )?;
             }
         }
-        ModelCommand::Info { model } => {
+        ModelCommand::Info { model, format } => {
             let model = with_model(model)?;
             let config = &model.config;
             let info = json!({
@@ -455,7 +479,19 @@ pub(crate) fn model(command: &ModelCommand, options: &ModelOptions, ui: &Ui) -> 
                 "document_prompt": config.document_prompt(),
                 "fingerprint": model.fingerprint,
             });
-            writeln!(out, "{}", serde_json::to_string_pretty(&info)?)?;
+            match format {
+                Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(&info)?)?,
+                Format::Text => {
+                    for (key, value) in info.as_object().into_iter().flatten() {
+                        let value = match value {
+                            serde_json::Value::String(text) => text.clone(),
+                            serde_json::Value::Null => "none".to_owned(),
+                            other => other.to_string(),
+                        };
+                        writeln!(out, "{key}: {value}")?;
+                    }
+                }
+            }
         }
     }
     out.flush()?;

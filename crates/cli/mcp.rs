@@ -227,10 +227,10 @@ fn tools() -> Value {
     json!([
         {
             "name": "similar",
-            "description": "The notes nearest in meaning to an existing note, by its id, with cosine similarity scores.",
+            "description": "The notes nearest in meaning to an existing note, with their scores: in the default hybrid mode, the cosine of the two notes' embeddings fused with a TF-IDF score of the words they share ((1 - w) x cosine + w x lexical, w the folder's lexical-weight, 0.35 by default); the cosine alone when the folder's similarity is semantic.",
             "inputSchema": {
                 "type": "object",
-                "properties": { "note": { "type": "string", "description": "The note's id." }, "k": k },
+                "properties": { "note": { "type": "string", "description": "The note: its id, its path from the notes folder, or its file name." }, "k": k },
                 "required": ["note"],
             },
         },
@@ -245,7 +245,7 @@ fn tools() -> Value {
         },
         {
             "name": "explain",
-            "description": "Why note b is or is not in note a's list of closest notes: their cosine similarity, b's rank among all notes for a, and whether a's section lists b.",
+            "description": "Why note b is or is not in note a's list of closest notes (each named by id, path or file name): the score that ranks them, its cosine and lexical parts, b's rank among all notes for a, whether a's section lists b, the words they share and their nearest sentences.",
             "inputSchema": {
                 "type": "object",
                 "properties": { "a": { "type": "string" }, "b": { "type": "string" } },
@@ -254,7 +254,7 @@ fn tools() -> Value {
         },
         {
             "name": "note",
-            "description": "A note's markdown text, by id.",
+            "description": "A note's markdown text, by its id, path or file name.",
             "inputSchema": {
                 "type": "object",
                 "properties": { "id": { "type": "string" } },

@@ -283,6 +283,7 @@ impl From<EngineError> for ApiError {
     fn from(err: EngineError) -> Self {
         let status = match &err {
             EngineError::UnknownNote { .. } => StatusCode::NOT_FOUND,
+            EngineError::AmbiguousNote { .. } => StatusCode::CONFLICT,
             EngineError::NothingStored { .. } | EngineError::StoreOutdated { .. } => {
                 StatusCode::SERVICE_UNAVAILABLE
             }

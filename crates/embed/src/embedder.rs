@@ -195,6 +195,18 @@ impl Embedder {
         prompt: Option<&str>,
         options: EmbedOptions,
     ) -> Result<(Vec<Vec<f32>>, EmbedStats)> {
+        self.embed_reporting(texts, prompt, options, &|_| {})
+    }
+
+    /// [`Embedder::embed`], calling `done` after each batch with how many more texts have all
+    /// their windows embedded, so that a progress bar moves as batches finish.
+    pub fn embed_reporting(
+        &self,
+        texts: &[&str],
+        prompt: Option<&str>,
+        options: EmbedOptions,
+        done: &dyn Fn(usize),
+    ) -> Result<(Vec<Vec<f32>>, EmbedStats)> {
         let prepared: Vec<String> = texts
             .iter()
             .map(|text| self.prepare(text, prompt))
@@ -209,9 +221,21 @@ impl Embedder {
         };
         let dim = self.dim();
         let mut sums = vec![vec![0f32; dim]; texts.len()];
+        let mut windows_left = vec![0usize; texts.len()];
+        for sequence in &sequences {
+            windows_left[sequence.text_idx] += 1;
+        }
         for batch in &batches {
             let rows: Vec<&Sequence> = batch.iter().map(|idx| &sequences[*idx]).collect();
             let vectors = self.forward_batch(&rows, &mut stats)?;
+            let finished = rows
+                .iter()
+                .filter(|sequence| {
+                    windows_left[sequence.text_idx] -= 1;
+                    windows_left[sequence.text_idx] == 0
+                })
+                .count();
+            done(finished);
             for (sequence, vector) in rows.iter().zip(vectors) {
                 // Windows weigh by their tokens: a short tail must not count as much as a full
                 // window (weighing them equally lowered family agreement on the tldr benchmark).

@@ -10,6 +10,18 @@ use std::path::PathBuf;
 use closest_notes::NoteError;
 
 /// A failure that stops the command.
+/// ", did you mean `a` or `b`?" for the ids most like an unknown name, or nothing.
+fn did_you_mean(suggestions: &[String]) -> String {
+    match suggestions {
+        [] => String::new(),
+        [one] => format!("; did you mean `{one}`?"),
+        [rest @ .., last] => {
+            let rest: Vec<String> = rest.iter().map(|id| format!("`{id}`")).collect();
+            format!("; did you mean {} or `{last}`?", rest.join(", "))
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
@@ -81,8 +93,19 @@ pub enum Error {
     #[error("no embedded notes in `{root}`; run `closest update {root}` first")]
     NothingStored { root: String },
 
-    #[error("no note with id `{id}` in the store; check the id with `closest status`, or run `closest update` first")]
-    UnknownNote { id: String },
+    #[error("no note named `{id}` in the store{}; a note is named by its id, its path or its file name (`closest export` lists them), and one added since the last `closest update` is not there yet", did_you_mean(suggestions))]
+    UnknownNote {
+        id: String,
+        /// The stored ids most like the name.
+        suggestions: Vec<String>,
+    },
+
+    #[error("`{name}` names {} notes: {}; give its path or id", candidates.len(), candidates.join(", "))]
+    AmbiguousNote {
+        name: String,
+        /// The paths of the notes it names.
+        candidates: Vec<String>,
+    },
 
     #[error("invalid setting: {0}")]
     Setting(String),

@@ -251,7 +251,7 @@ fn nearest_sentences(
     let model = engine.model();
     let nearest = |sentences: &[String], other: &[f32]| -> Result<(String, f32)> {
         let texts: Vec<&str> = sentences.iter().map(String::as_str).collect();
-        let mut vectors = model.embed_documents(&texts, long, reporter)?;
+        let mut vectors = model.embed_documents(&texts, long, reporter, &|_| {})?;
         vectors.iter_mut().for_each(|v| closest_embed::normalize(v));
         let mut best = (String::new(), f32::NEG_INFINITY);
         for (sentence, vector) in sentences.iter().zip(&vectors) {

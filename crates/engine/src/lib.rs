@@ -26,6 +26,7 @@ mod learned;
 mod lock;
 pub mod lockfile;
 mod model;
+mod names;
 mod neighbours;
 mod progress;
 pub mod query;

@@ -183,14 +183,20 @@ impl Model {
         texts: &[&str],
         long: LongPolicy,
         reporter: &dyn Reporter,
+        done: &dyn Fn(usize),
     ) -> Result<Vec<Vec<f32>>> {
         #[cfg(test)]
         if self.fake {
+            done(texts.len());
             return Ok(texts.iter().map(|text| self.fake_vector(text)).collect());
         }
         let embedder = self.embedder(reporter)?;
-        let (vectors, _) =
-            embedder.embed(texts, self.config.document_prompt(), self.options(long))?;
+        let (vectors, _) = embedder.embed_reporting(
+            texts,
+            self.config.document_prompt(),
+            self.options(long),
+            done,
+        )?;
         Ok(vectors)
     }
 

@@ -103,10 +103,9 @@ impl Snapshot {
     }
 
     /// The position of the note with this id.
-    pub(crate) fn position(&self, id: &str) -> Result<usize> {
-        self.records
-            .binary_search_by(|record| record.id.as_str().cmp(id))
-            .map_err(|_| Error::UnknownNote { id: id.to_owned() })
+    /// The position of the note `name` names: its id, path or file name (`names.rs`).
+    pub(crate) fn position(&self, name: &str) -> Result<usize> {
+        crate::names::position(&self.records, name)
     }
 
     pub(crate) fn note(&self, position: usize) -> NoteRef {

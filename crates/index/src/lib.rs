@@ -156,7 +156,7 @@ impl VectorIndex for Index {
 #[serde(rename_all = "lowercase")]
 #[cfg_attr(feature = "clap", derive(clap::ValueEnum))]
 pub enum Similarity {
-    /// The embedding's cosine fused with a lexical (TF-IDF) score (`lexical::Lexical`).
+    /// The embedding's cosine fused with a lexical (TF-IDF) score of the words notes share.
     #[default]
     Hybrid,
     /// The embedding's cosine alone, as sentence-transformers ranks.

@@ -56,7 +56,9 @@ pub(crate) fn ensure_vectors(
     let bar = reporter.bar("embedding", missing.len() as u64);
     for chunk in missing.chunks(CHUNK) {
         let chunk_texts: Vec<&str> = chunk.iter().map(|(_, text)| *text).collect();
-        let mut embedded = model.embed_documents(&chunk_texts, long, reporter)?;
+        // The bar moves as each batch of the model finishes, not once per chunk.
+        let mut embedded =
+            model.embed_documents(&chunk_texts, long, reporter, &|texts| bar.inc(texts as u64))?;
         // Unit length is the index's contract; models without a Normalize module still
         // compare by cosine.
         embedded
@@ -67,7 +69,6 @@ pub(crate) fn ensure_vectors(
             chunk.iter().map(|(hash, _)| *hash).zip(new_slots).collect();
         store.add_vectors(&mapped, &vectors.meta().entries())?;
         slots.extend(mapped);
-        bar.inc(chunk.len() as u64);
     }
     bar.finish();
     Ok((slots, missing.len()))

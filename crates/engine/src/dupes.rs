@@ -16,7 +16,8 @@ use closest_index::{dot, scan_query};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::neighbours::{candidates, has_own_text};
+use crate::hash::has_own_text;
+use crate::neighbours::candidates;
 use crate::query::NoteRef;
 use crate::Engine;
 

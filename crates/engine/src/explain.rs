@@ -11,7 +11,9 @@ use closest_notes::{embed_text, parse, term_counts, term_id, words};
 use serde::Serialize;
 
 use crate::error::{Error, Result};
-use crate::neighbours::{has_own_text, shown, to_neighbours, Linked};
+use crate::hash::has_own_text;
+use crate::linked::Linked;
+use crate::neighbours::{shown, to_neighbours};
 use crate::progress::Reporter;
 use crate::query::NoteRef;
 use crate::rerank::Reranker;
@@ -128,7 +130,7 @@ pub(crate) fn explain(
         }
         let rows = snapshot.rows();
         let list = Reranker::new(&rows, &by_position, snapshot.lexical.as_ref()).list(pa);
-        let linked = Linked::new(settings, snapshot).of(snapshot, pa);
+        let linked = Linked::new(settings, &snapshot.records).of(&snapshot.records, pa);
         let own = has_own_text(&snapshot.records[pa].text_hash);
         let listed = shown(&list, settings, snapshot.least, own, |other| {
             let other = &snapshot.records[other as usize];

@@ -37,6 +37,12 @@ impl ContentHash {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub(crate) struct RenderedHash(pub(crate) [u8; 16]);
 
+/// Whether a note with this text has enough of its own to be listed and to list others
+/// (`learned::own_text`).
+pub(crate) fn has_own_text(text_hash: &TextHash) -> bool {
+    *text_hash != EMPTY_TEXT
+}
+
 /// A hash of several strings, separated so that ("ab", "c") and ("a", "bc") differ.
 pub(crate) fn hash_parts<'a>(parts: impl IntoIterator<Item = &'a str>) -> RenderedHash {
     let mut hasher = Sha256::new();

@@ -23,6 +23,7 @@ pub mod floor;
 mod hash;
 mod health;
 mod learned;
+mod linked;
 mod lock;
 pub mod lockfile;
 mod model;

@@ -7,15 +7,14 @@
 //! renders sections through the same function, so an export of the store lists exactly what
 //! the sections hold after an update.
 
-use std::collections::{BTreeSet, HashMap};
-use std::path::PathBuf;
+use std::collections::HashMap;
 
 use closest_index::Neighbour;
-use closest_notes::{NoteFile, Resolver};
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::hash::{TextHash, EMPTY_TEXT};
+use crate::hash::has_own_text;
+use crate::linked::Linked;
 use crate::query::Hit;
 use crate::rerank::Reranker;
 use crate::settings::FolderSettings;
@@ -55,12 +54,6 @@ pub(crate) fn showable(
         .collect()
 }
 
-/// Whether a note with this text has enough of its own to be listed and to list others
-/// (`learned::own_text`).
-pub(crate) fn has_own_text(text_hash: &TextHash) -> bool {
-    *text_hash != EMPTY_TEXT
-}
-
 /// One note and the neighbours its section lists.
 #[derive(Debug, Clone, Serialize)]
 pub struct NoteLists {
@@ -75,7 +68,7 @@ pub struct NoteLists {
 pub(crate) fn lists(engine: &Engine) -> Result<Vec<NoteLists>> {
     let settings = engine.settings();
     let (snapshot, stored) = crate::snapshot::with_lists(engine)?;
-    let linked = Linked::new(settings, &snapshot);
+    let linked = Linked::new(settings, &snapshot.records);
     let by_position: Vec<Option<Vec<Neighbour>>> = snapshot
         .records
         .iter()
@@ -92,7 +85,7 @@ pub(crate) fn lists(engine: &Engine) -> Result<Vec<NoteLists>> {
         .final_lists(&positions)
         .map(|(position, list)| {
             let record = &snapshot.records[position];
-            let is_linked = linked.of(&snapshot, position);
+            let is_linked = linked.of(&snapshot.records, position);
             let own = has_own_text(&record.text_hash);
             let neighbours = shown(&list, settings, snapshot.least, own, |other| {
                 let other = &snapshot.records[other as usize];
@@ -134,48 +127,4 @@ pub(crate) fn to_neighbours(snapshot: &Snapshot, list: &StoredList) -> Vec<Neigh
             score,
         })
         .collect()
-}
-
-/// The notes each note links to, when the settings leave those out of its list.
-pub(crate) struct Linked {
-    resolver: Option<Resolver>,
-    root: PathBuf,
-}
-
-impl Linked {
-    pub(crate) fn new(settings: &FolderSettings, snapshot: &Snapshot) -> Self {
-        let resolver = settings.exclude_linked.then(|| {
-            let files: Vec<NoteFile> = snapshot
-                .records
-                .iter()
-                .map(|record| note_file(&settings.root, &record.id, &record.path))
-                .collect();
-            Resolver::new(&files)
-        });
-        Linked {
-            resolver,
-            root: settings.root.clone(),
-        }
-    }
-
-    /// The ids the note at `position` links to (empty unless `exclude-linked`).
-    pub(crate) fn of(&self, snapshot: &Snapshot, position: usize) -> BTreeSet<String> {
-        let Some(resolver) = &self.resolver else {
-            return BTreeSet::new();
-        };
-        let record = &snapshot.records[position];
-        resolver.linked_ids_of(
-            &record.links,
-            &note_file(&self.root, &record.id, &record.path),
-        )
-    }
-}
-
-/// A stored note as the walk would have found it.
-fn note_file(root: &std::path::Path, id: &str, path: &str) -> NoteFile {
-    NoteFile {
-        id: id.to_owned(),
-        path: root.join(path),
-        rel_path: PathBuf::from(path),
-    }
 }

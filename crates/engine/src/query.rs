@@ -13,7 +13,8 @@ use closest_index::{
 use serde::Serialize;
 
 use crate::error::Result;
-use crate::neighbours::{has_own_text, Linked};
+use crate::hash::has_own_text;
+use crate::linked::Linked;
 use crate::progress::Reporter;
 use crate::run::content_key;
 use crate::Engine;
@@ -77,7 +78,7 @@ pub(crate) fn similar(
             return Ok(Vec::new());
         }
         if settings.exclude_linked {
-            let linked = Linked::new(settings, &stored).of(&stored, position);
+            let linked = Linked::new(settings, &stored.records).of(&stored.records, position);
             for (position, record) in stored.records.iter().enumerate() {
                 left_out[position] |= linked.contains(&record.id);
             }

@@ -7,8 +7,9 @@ use closest_notes::{LinkTarget, NoteFile, Resolver};
 use rayon::prelude::*;
 
 use crate::error::Result;
+use crate::hash::has_own_text;
 use crate::hash::{RenderedHash, TextHash};
-use crate::neighbours::{has_own_text, showable};
+use crate::neighbours::showable;
 use crate::rerank::Reranker;
 use crate::run::write::{render, Expect, Job, Outcome, Rendering, Writer};
 

@@ -71,8 +71,12 @@ pub(crate) fn similar(
         .iter()
         .map(|record| !has_own_text(&record.text_hash))
         .collect();
-    if let Query::Note(id) = query {
-        let position = stored.position(id)?;
+    // A name may be a path or a file name: resolved once (`names.rs`).
+    let note_position = match query {
+        Query::Note(id) => Some(stored.position(id)?),
+        Query::Text(_) => None,
+    };
+    if let Some(position) = note_position {
         if left_out[position] {
             // Too little text of its own to be near anything.
             return Ok(Vec::new());
@@ -87,8 +91,8 @@ pub(crate) fn similar(
     let requested = k;
     let k = k + left_out.iter().filter(|&&out| out).count();
     let (vector, exclude, terms) = match query {
-        Query::Note(id) => {
-            let position = stored.position(id)?;
+        Query::Note(_) => {
+            let position = note_position.expect("resolved above");
             let terms = stored
                 .lexical
                 .as_ref()
